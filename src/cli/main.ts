@@ -1,0 +1,39 @@
+import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { registerRun } from './commands/run.js';
+import { registerValidate } from './commands/validate.js';
+import { PipelineError } from '../graph/pipeline-error.js';
+import { UsageError } from './usage-error.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command('depthcrafter-live')
+    .description('Temporally consistent video depth (DepthCrafter) as a streaming node graph')
+    .version(pkg.version, '-v, --version')
+    .showHelpAfterError('(add --help for usage)')
+    .exitOverride();
+  registerRun(program);
+  registerValidate(program);
+  for (const extra of extraCommands) extra(program);
+  return program;
+}
+
+/** Later modules (infer, eval, synth) register their commands here. */
+export const extraCommands: Array<(program: Command) => void> = [];
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (e) {
+    process.exitCode = exitCodeFor(e);
+    if (e instanceof CommanderError) return; // commander already printed help or the error
+    process.stderr.write(`error: ${(e as Error).message}\n`);
+  }
+}
+
+function exitCodeFor(e: unknown): number {
+  if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+  if (e instanceof PipelineError || e instanceof UsageError) return 2;
+  return 1;
+}

@@ -1,0 +1,106 @@
+import type { Packet } from './packets.js';
+
+// A bounded queue between two nodes, with the overflow policy made explicit (as GStreamer's
+// queue element has leaky modes). Control packets (EOS, discontinuities) are never dropped:
+// they may exceed the capacity, which stays bounded because they are rare.
+
+export type QueuePolicy = 'block' | 'drop-oldest' | 'drop-newest';
+export const QUEUE_POLICIES: readonly QueuePolicy[] = ['block', 'drop-oldest', 'drop-newest'];
+
+export class EdgeQueue {
+  private readonly items: Packet[] = [];
+  private waitingTaker: ((p: Packet) => void) | null = null;
+  private spaceWaiters: Array<() => void> = [];
+  dropped = 0;
+  highWater = 0;
+
+  constructor(
+    readonly name: string,
+    readonly capacity: number,
+    readonly policy: QueuePolicy,
+    private readonly onDrop: (count: number) => void = () => {},
+  ) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new Error(`edge ${name}: capacity must be an integer >= 1`);
+  }
+
+  get length(): number {
+    return this.items.length;
+  }
+
+  private frameCount(): number {
+    let n = 0;
+    for (const p of this.items) if (p.type === 'video' || p.type === 'depth') n++;
+    return n;
+  }
+
+  /**
+   * Enqueue a packet. Under `block` the returned promise resolves once the packet is queued:
+   * the producer must await it (that is how a file source gets paused). Drop policies never wait.
+   */
+  offer(p: Packet): void | Promise<void> {
+    if (this.waitingTaker) {
+      const take = this.waitingTaker;
+      this.waitingTaker = null;
+      take(p);
+      return;
+    }
+    const isControl = p.type === 'eos' || p.type === 'discontinuity';
+    if (isControl || this.frameCount() < this.capacity) {
+      this.push(p);
+      return;
+    }
+    switch (this.policy) {
+      case 'drop-newest':
+        this.drop();
+        return;
+      case 'drop-oldest': {
+        const i = this.items.findIndex((q) => q.type === 'video' || q.type === 'depth');
+        this.items.splice(i, 1);
+        this.drop();
+        this.push(p);
+        return;
+      }
+      case 'block':
+        return new Promise<void>((resolve) => {
+          this.spaceWaiters.push(() => {
+            this.push(p);
+            resolve();
+          });
+        });
+    }
+  }
+
+  /** Wait for the next packet (FIFO). */
+  take(): Promise<Packet> {
+    const p = this.items.shift();
+    if (p !== undefined) {
+      this.releaseSpace();
+      return Promise.resolve(p);
+    }
+    if (this.spaceWaiters.length > 0) {
+      // A blocked producer is waiting although the queue is empty (capacity reached by control packets).
+      this.releaseSpace();
+      return this.take();
+    }
+    return new Promise<Packet>((resolve) => {
+      this.waitingTaker = resolve;
+    });
+  }
+
+  private push(p: Packet): void {
+    this.items.push(p);
+    if (this.items.length > this.highWater) this.highWater = this.items.length;
+  }
+
+  private drop(): void {
+    this.dropped++;
+    this.onDrop(1);
+  }
+
+  private releaseSpace(): void {
+    while (this.spaceWaiters.length > 0 && this.frameCount() < this.capacity) {
+      const next = this.spaceWaiters.shift()!;
+      next();
+    }
+  }
+}

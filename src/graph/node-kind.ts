@@ -1,0 +1,64 @@
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import type { Packet, PortType } from './packets.js';
+import type { GraphMetrics } from './metrics.js';
+import type { HttpHub } from '../server/http-hub.js';
+
+// A node kind declares everything the graph needs to know before any frame flows, in the
+// manner of a MediaPipe calculator contract: its ports with their types, its options schema,
+// and whether it may be restarted on a fault.
+
+export type NodeRole = 'source' | 'transform' | 'sink';
+
+export interface NodeContext {
+  /** The node's name in the pipeline file. */
+  readonly name: string;
+  readonly log: Logger;
+  readonly metrics: GraphMetrics;
+  /** The pipeline's HTTP/WebSocket server, for nodes that serve subscribers. */
+  readonly http: HttpHub;
+  /** Aborted when the graph is asked to stop; sources must end their run() promptly. */
+  readonly signal: AbortSignal;
+  /**
+   * Send a packet on an output port to every connected edge. Await it: under a `block` edge the
+   * promise resolves only when there is room downstream (this is how backpressure reaches a source).
+   */
+  emit(port: string, packet: Packet): Promise<void>;
+  /** Next sequence number for frames this node creates; survives restarts so numbers never repeat. */
+  readonly sequence: { value: number };
+}
+
+export interface NodeInstance {
+  /** Sources: produce until done or until ctx.signal aborts. The runtime then sends EOS. */
+  run?(): Promise<void>;
+  /** Transforms and sinks: handle one packet from an input port (EOS is handled by the runtime). */
+  process?(port: string, packet: Packet): Promise<void> | void;
+  /** All inputs have ended: emit what is still buffered and finalise outputs. */
+  flush?(): Promise<void> | void;
+  /** Release resources (called once, after flush or on failure). */
+  close?(): Promise<void> | void;
+}
+
+export interface RestartPolicy {
+  /** Upper bound on restarts; Infinity for live feeds. */
+  readonly maxRestarts: number;
+  readonly initialDelayMs: number;
+  readonly maxDelayMs: number;
+}
+
+export interface NodeKind<Schema extends z.ZodType = z.ZodType> {
+  readonly kind: string;
+  readonly role: NodeRole;
+  readonly description: string;
+  readonly inputs: Readonly<Record<string, PortType>>;
+  readonly outputs: Readonly<Record<string, PortType>>;
+  readonly options: Schema;
+  /** Live sources are restarted on failure (with backoff) instead of stopping the whole graph. */
+  readonly restart?: RestartPolicy;
+  create(options: z.infer<Schema>, ctx: NodeContext): NodeInstance | Promise<NodeInstance>;
+}
+
+/** Identity helper that keeps the option type tied to the schema. */
+export function defineNode<Schema extends z.ZodType>(kind: NodeKind<Schema>): NodeKind<Schema> {
+  return kind;
+}

@@ -1,0 +1,76 @@
+// The typed messages that flow along edges. Frames carry their provenance (stream, sequence,
+// timestamps) so that latency and ordering can be checked at any sink.
+
+/** Packed RGB, 8 bits per channel, rows tightly packed (stride = width * 3). */
+export interface VideoFrame {
+  readonly type: 'video';
+  readonly streamId: string;
+  /** Monotonically increasing per stream, never reused after a restart. */
+  readonly seq: number;
+  /** Presentation time in milliseconds since the stream started. */
+  readonly ptsMs: number;
+  /** Wall-clock arrival time (performance.timeOrigin + performance.now()) in ms, for end-to-end latency. */
+  readonly arrivalMs: number;
+  readonly width: number;
+  readonly height: number;
+  readonly data: Uint8Array;
+  /** Ground-truth metric depth in metres (0 = invalid), when the source knows it. */
+  readonly gtDepth?: Float32Array;
+}
+
+/** Relative disparity in [0, 1], near = large. */
+export interface DepthFrame {
+  readonly type: 'depth';
+  readonly streamId: string;
+  readonly seq: number;
+  readonly ptsMs: number;
+  readonly arrivalMs: number;
+  readonly width: number;
+  readonly height: number;
+  readonly data: Float32Array;
+  /** Index of the inference window that finalised this frame. */
+  readonly window: number;
+  /** The RGB frame the depth was computed from, when the producer keeps it. */
+  readonly source?: VideoFrame;
+}
+
+/** End of stream: the producer will send nothing more on this port. */
+export interface EndOfStream {
+  readonly type: 'eos';
+}
+
+/** A gap or restart in a stream: consumers must not relate frames across it. */
+export interface Discontinuity {
+  readonly type: 'discontinuity';
+  readonly streamId: string;
+  readonly reason: string;
+  /** Sequence number of the first frame after the gap, when known. */
+  readonly nextSeq?: number;
+}
+
+export type Packet = VideoFrame | DepthFrame | EndOfStream | Discontinuity;
+export type FramePacket = VideoFrame | DepthFrame;
+
+/** Port types used for edge type checking; 'any' accepts every frame type. */
+export type PortType = 'video' | 'depth' | 'any';
+
+export function isFrame(p: Packet): p is FramePacket {
+  return p.type === 'video' || p.type === 'depth';
+}
+
+export const EOS: EndOfStream = Object.freeze({ type: 'eos' });
+
+export function nowMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** Whether a packet may travel on a port of the given type (control packets go everywhere). */
+export function fitsPort(p: Packet, port: PortType): boolean {
+  if (p.type === 'eos' || p.type === 'discontinuity') return true;
+  return port === 'any' || p.type === port;
+}
+
+/** Whether an output port of type `from` may feed an input port of type `to`. */
+export function portsCompatible(from: PortType, to: PortType): boolean {
+  return to === 'any' || from === to;
+}

@@ -1,0 +1,314 @@
+import { Subject, type Observable, filter } from 'rxjs';
+import type { Logger } from 'pino';
+import type { AddressInfo } from 'node:net';
+import { EdgeQueue } from './edge-queue.js';
+import { EOS, fitsPort, nowMs, type Packet } from './packets.js';
+import { GraphMetrics } from './metrics.js';
+import type { NodeContext, NodeInstance } from './node-kind.js';
+import type { Pipeline, ResolvedNode } from './pipeline-file.js';
+import { HttpHub } from '../server/http-hub.js';
+import { backoffDelay } from './backoff.js';
+
+// The runtime wires validated nodes with bounded edge queues and runs one loop per node:
+// sources produce until stopped, every other node handles one packet at a time in arrival
+// order. End of stream travels through the graph like a frame, so stopping is draining:
+// sources end, queues empty, sinks flush, and only then does `done` resolve.
+
+export type GraphEvent =
+  | { type: 'node-error'; node: string; error: Error; willRestart: boolean }
+  | { type: 'node-restarted'; node: string; attempt: number }
+  | { type: 'node-finished'; node: string }
+  | { type: 'listening'; address: AddressInfo }
+  | { type: 'finished' }
+  | { type: 'failed'; node: string; error: Error };
+
+export class NodeFailure extends Error {
+  constructor(readonly node: string, override readonly cause: Error) {
+    super(`node "${node}" failed: ${cause.message}`);
+    this.name = 'NodeFailure';
+  }
+}
+
+interface NodeRuntime {
+  readonly spec: ResolvedNode;
+  readonly ctx: NodeContext;
+  instance: NodeInstance | null;
+  readonly inputs: Map<string, EdgeQueue>;
+  readonly outputs: Map<string, EdgeQueue[]>;
+  readonly taps: Map<string, Subject<Packet>>;
+}
+
+export interface GraphOptions {
+  readonly log: Logger;
+  readonly metrics?: GraphMetrics;
+  /** Skip the HTTP server even if the pipeline enables it (tests that need no port). */
+  readonly noServer?: boolean;
+}
+
+export class Graph {
+  readonly metrics: GraphMetrics;
+  readonly http: HttpHub;
+  readonly events$ = new Subject<GraphEvent>();
+  private readonly log: Logger;
+  private readonly abort = new AbortController();
+  private readonly nodes = new Map<string, NodeRuntime>();
+  private failure: NodeFailure | null = null;
+  private finishedResolve!: () => void;
+  private finishedReject!: (e: Error) => void;
+  /** Resolves when every node has finished after end of stream; rejects when a node fails fatally. */
+  readonly done: Promise<void>;
+  address: AddressInfo | null = null;
+  private started = false;
+
+  constructor(readonly pipeline: Pipeline, opts: GraphOptions) {
+    this.log = opts.log.child({ pipeline: pipeline.name });
+    this.metrics = opts.metrics ?? new GraphMetrics();
+    this.http = new HttpHub(this.log);
+    this.done = new Promise<void>((res, rej) => {
+      this.finishedResolve = res;
+      this.finishedReject = rej;
+    });
+    this.done.catch(() => {}); // observed through events$ or by awaiting done
+    this.noServer = opts.noServer === true || !pipeline.server.enabled;
+    this.buildRuntimes();
+  }
+  private readonly noServer: boolean;
+
+  /** Everything a node emits on a port, as an observable (for tests, viewers and taps). */
+  output$(node: string, port: string): Observable<Packet> {
+    const tap = this.nodes.get(node)?.taps.get(port);
+    if (!tap) throw new Error(`no output ${node}.${port}`);
+    return tap.asObservable();
+  }
+
+  /** Frames only, for convenience. */
+  frames$(node: string, port: string): Observable<Packet> {
+    return this.output$(node, port).pipe(filter((p) => p.type === 'video' || p.type === 'depth'));
+  }
+
+  get signal(): AbortSignal {
+    return this.abort.signal;
+  }
+
+  private buildRuntimes(): void {
+    const p = this.pipeline;
+    for (const spec of p.nodes) {
+      const log = this.log.child({ node: spec.name, kind: spec.kind.kind });
+      const rt: NodeRuntime = {
+        spec,
+        instance: null,
+        inputs: new Map(),
+        outputs: new Map(Object.keys(spec.kind.outputs).map((port) => [port, []])),
+        taps: new Map(Object.keys(spec.kind.outputs).map((port) => [port, new Subject<Packet>()])),
+        ctx: {
+          name: spec.name,
+          log,
+          metrics: this.metrics,
+          http: this.http,
+          signal: this.abort.signal,
+          emit: (port, packet) => this.emit(rt, port, packet),
+          sequence: { value: 0 },
+        },
+      };
+      this.nodes.set(spec.name, rt);
+    }
+    for (const e of p.edges) {
+      const q = new EdgeQueue(e.label, e.capacity, e.policy, (n) => this.metrics.edgeDropped.inc({ edge: e.label }, n));
+      this.metrics.edgeDropped.inc({ edge: e.label }, 0);
+      this.nodes.get(e.from.node)!.outputs.get(e.from.port)!.push(q);
+      this.nodes.get(e.to.node)!.inputs.set(e.to.port, q);
+    }
+  }
+
+  private emit(rt: NodeRuntime, port: string, packet: Packet): Promise<void> {
+    const edges = rt.outputs.get(port);
+    if (!edges) return Promise.reject(new Error(`node "${rt.spec.name}" emitted on unknown port "${port}"`));
+    if (!fitsPort(packet, rt.spec.kind.outputs[port])) {
+      return Promise.reject(new Error(`node "${rt.spec.name}" emitted a ${packet.type} packet on ${rt.spec.kind.outputs[port]} port "${port}"`));
+    }
+    if (packet.type === 'video' || packet.type === 'depth') this.metrics.framesOut.inc({ node: rt.spec.name });
+    rt.taps.get(port)!.next(packet);
+    let waits: Promise<void>[] | null = null;
+    for (const q of edges) {
+      const w = q.offer(packet);
+      if (w) (waits ??= []).push(w);
+      this.metrics.edgeDepth.set({ edge: q.name }, q.length);
+    }
+    return waits ? Promise.all(waits).then(() => undefined) : Promise.resolve();
+  }
+
+  /** Create every node, mount HTTP routes, listen, and start the node loops. */
+  async start(): Promise<void> {
+    if (this.started) throw new Error('graph already started');
+    this.started = true;
+    this.mountBuiltins();
+    for (const rt of this.nodes.values()) {
+      try {
+        rt.instance = await rt.spec.kind.create(rt.spec.options as never, rt.ctx);
+      } catch (e) {
+        const err = new NodeFailure(rt.spec.name, asError(e));
+        await this.closeAll();
+        throw err;
+      }
+    }
+    if (!this.noServer) {
+      try {
+        this.address = await this.http.listen(this.pipeline.server.host, this.pipeline.server.port);
+      } catch (e) {
+        await this.closeAll();
+        throw e;
+      }
+      this.events$.next({ type: 'listening', address: this.address });
+    }
+    const loops = [...this.nodes.values()].map((rt) =>
+      (rt.spec.kind.role === 'source' || rt.inputs.size === 0 ? this.runSource(rt) : this.runConsumer(rt)).catch((e) =>
+        this.fail(rt, asError(e)),
+      ),
+    );
+    void Promise.all(loops).then(async () => {
+      if (this.failure) return;
+      await this.closeAll();
+      this.events$.next({ type: 'finished' });
+      this.events$.complete();
+      this.finishedResolve();
+    });
+  }
+
+  /** Graceful stop: sources end, in-flight frames drain, sinks flush. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.done.catch(() => {});
+  }
+
+  private mountBuiltins(): void {
+    this.http.route('/metrics', async (_req, res) => {
+      res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
+      res.end(await this.metrics.registry.metrics());
+    });
+    this.http.route('/healthz', (_req, res) => {
+      const healthy = this.failure === null;
+      res.writeHead(healthy ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: healthy ? 'ok' : 'failed', pipeline: this.pipeline.name, stopping: this.abort.signal.aborted }));
+    });
+  }
+
+  private async runSource(rt: NodeRuntime): Promise<void> {
+    const policy = rt.spec.kind.restart;
+    let attempt = 0;
+    this.metrics.nodeUp.set({ node: rt.spec.name }, 1);
+    for (;;) {
+      try {
+        await rt.instance!.run?.();
+        break;
+      } catch (e) {
+        const err = asError(e);
+        const willRestart = policy !== undefined && attempt < policy.maxRestarts && !this.abort.signal.aborted;
+        rt.ctx.log.error({ err }, willRestart ? 'source failed; restarting it' : 'source failed');
+        this.events$.next({ type: 'node-error', node: rt.spec.name, error: err, willRestart });
+        if (!willRestart) throw err;
+        this.metrics.nodeUp.set({ node: rt.spec.name }, 0);
+        await safeClose(rt);
+        const delay = backoffDelay(attempt, policy.initialDelayMs, policy.maxDelayMs);
+        attempt++;
+        if (!(await sleep(delay, this.abort.signal))) break;
+        for (const port of rt.outputs.keys()) {
+          await this.emit(rt, port, { type: 'discontinuity', streamId: rt.spec.name, reason: `restart after error: ${err.message}` });
+        }
+        rt.instance = await rt.spec.kind.create(rt.spec.options as never, rt.ctx);
+        this.metrics.restarts.inc({ node: rt.spec.name });
+        this.metrics.nodeUp.set({ node: rt.spec.name }, 1);
+        this.events$.next({ type: 'node-restarted', node: rt.spec.name, attempt });
+      }
+    }
+    await this.finishNode(rt);
+  }
+
+  private async runConsumer(rt: NodeRuntime): Promise<void> {
+    const name = rt.spec.name;
+    const isSink = Object.keys(rt.spec.kind.outputs).length === 0;
+    let chain: Promise<void> = Promise.resolve();
+    const handle = async (port: string, p: Packet): Promise<void> => {
+      const frame = p.type === 'video' || p.type === 'depth';
+      if (frame) this.metrics.framesIn.inc({ node: name });
+      const t0 = performance.now();
+      await rt.instance!.process?.(port, p);
+      if (frame) {
+        this.metrics.processSeconds.observe({ node: name }, (performance.now() - t0) / 1000);
+        if (isSink) this.metrics.latencySeconds.observe({ node: name }, Math.max(0, nowMs() - p.arrivalMs) / 1000);
+      }
+    };
+    await Promise.all(
+      [...rt.inputs].map(async ([port, q]) => {
+        for (;;) {
+          const p = await q.take();
+          this.metrics.edgeDepth.set({ edge: q.name }, q.length);
+          if (this.failure) return;
+          if (p.type === 'eos') return;
+          // One packet at a time per node, whichever input it came from.
+          chain = chain.then(() => handle(port, p));
+          await chain;
+        }
+      }),
+    );
+    if (this.failure) return;
+    await rt.instance!.flush?.();
+    await this.finishNode(rt);
+  }
+
+  private async finishNode(rt: NodeRuntime): Promise<void> {
+    for (const port of rt.outputs.keys()) await this.emit(rt, port, EOS);
+    for (const tap of rt.taps.values()) tap.complete();
+    this.metrics.nodeUp.set({ node: rt.spec.name }, 0);
+    this.events$.next({ type: 'node-finished', node: rt.spec.name });
+  }
+
+  private async fail(rt: NodeRuntime, err: Error): Promise<void> {
+    if (this.failure) return;
+    const failure = new NodeFailure(rt.spec.name, err);
+    this.failure = failure;
+    rt.ctx.log.error({ err }, `node "${rt.spec.name}" failed; stopping the pipeline`);
+    this.abort.abort();
+    this.events$.next({ type: 'failed', node: rt.spec.name, error: err });
+    await this.closeAll();
+    this.events$.complete();
+    this.finishedReject(failure);
+  }
+
+  private closed = false;
+  private async closeAll(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const rt of this.nodes.values()) await safeClose(rt);
+    await this.http.close();
+  }
+}
+
+async function safeClose(rt: NodeRuntime): Promise<void> {
+  const inst = rt.instance;
+  if (!inst) return;
+  try {
+    await inst.close?.();
+  } catch (e) {
+    rt.ctx.log.warn({ err: asError(e) }, 'close failed');
+  }
+}
+
+function asError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
+}
+
+/** Resolves true after the delay, false at once if the signal aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      resolve(false);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,61 @@
+import { createRequire } from 'node:module';
+import { isMainThread } from 'node:worker_threads';
+import type { BusMessage, Caps, GstElement, Pipeline as GstPipeline } from 'gstreamer-superficial';
+
+// The GStreamer addon must live in one thread per process (loading it in a worker after the main
+// thread crashed Node), so it is loaded lazily, on the main thread only.
+
+let addon: typeof import('gstreamer-superficial') | null = null;
+
+export function gstreamer(): typeof import('gstreamer-superficial') {
+  if (!isMainThread) throw new Error('GStreamer may only be used on the main thread');
+  if (!addon) {
+    try {
+      addon = createRequire(import.meta.url)('gstreamer-superficial') as typeof import('gstreamer-superficial');
+    } catch (e) {
+      throw new Error(
+        `cannot load the GStreamer binding (gstreamer-superficial): ${(e as Error).message}. ` +
+          'Install GStreamer (see README: scripts/setup.sh) and run npm ci again.',
+      );
+    }
+  }
+  return addon;
+}
+
+export function createPipeline(launch: string): GstPipeline {
+  const { Pipeline } = gstreamer();
+  try {
+    return new Pipeline(launch);
+  } catch (e) {
+    throw new Error(`GStreamer rejected the pipeline "${launch}": ${(e as Error).message}`);
+  }
+}
+
+export type { BusMessage, Caps, GstElement, GstPipeline };
+
+/** GStreamer pads each RGB row to a multiple of 4 bytes. */
+export function rgbStride(width: number): number {
+  return Math.ceil((width * 3) / 4) * 4;
+}
+
+/** Copy padded RGB rows into a tightly packed buffer (a no-op view when there is no padding). */
+export function packRgb(buf: Buffer, width: number, height: number): Uint8Array {
+  const stride = rgbStride(width);
+  const row = width * 3;
+  const view = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (stride === row) {
+    if (view.byteLength < row * height) throw new Error(`short video buffer: ${view.byteLength} bytes for ${width}x${height} RGB`);
+    return view.subarray(0, row * height);
+  }
+  if (view.byteLength < stride * (height - 1) + row) throw new Error(`short video buffer: ${view.byteLength} bytes for ${width}x${height} RGB (stride ${stride})`);
+  const out = new Uint8Array(row * height);
+  for (let y = 0; y < height; y++) out.set(view.subarray(y * stride, y * stride + row), y * row);
+  return out;
+}
+
+/** Parse "30/1" style fractions. */
+export function parseFraction(f: string | undefined): number | undefined {
+  if (!f) return undefined;
+  const [n, d] = f.split('/').map(Number);
+  return d ? n / d : undefined;
+}

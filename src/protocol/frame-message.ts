@@ -1,0 +1,68 @@
+// The binary WebSocket message for one frame (documented in docs/websocket-protocol.md):
+//   bytes 0..3   ASCII "DCL1"
+//   bytes 4..7   uint32 little-endian: length J of the JSON header
+//   bytes 8..8+J UTF-8 JSON header (FrameHeader)
+//   then         the payload, whose layout the header's `format` names.
+// A JSON header keeps the format extensible without versioning every field; it is tiny next to
+// the payload.
+
+export const MAGIC = 'DCL1';
+
+export type PayloadFormat =
+  | 'rgb24' // packed RGB, 3 bytes per pixel, rows tightly packed
+  | 'u16' // disparity in [0,1] scaled to 0..65535, uint16 little-endian, near = large
+  | 'f32' // disparity in [0,1], float32 little-endian
+  | 'jpeg' // colour-mapped depth (or RGB) as a JPEG file
+  | 'png'; // colour-mapped depth (or RGB) as a PNG file
+
+export interface FrameHeader {
+  /** 'depth' or 'rgb': what the payload shows. */
+  readonly kind: 'depth' | 'rgb';
+  readonly stream: string;
+  readonly seq: number;
+  readonly ptsMs: number;
+  readonly width: number;
+  readonly height: number;
+  readonly format: PayloadFormat;
+  /** Source arrival to send time, in ms. */
+  readonly latencyMs: number;
+  /** Inference window that finalised a depth frame. */
+  readonly window?: number;
+  /** Colour map used for jpeg/png depth payloads. */
+  readonly colormap?: string;
+  /** Frames dropped for this subscriber so far (its own backpressure). */
+  readonly dropped?: number;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export function encodeFrameMessage(header: FrameHeader, payload: Uint8Array): Buffer {
+  const json = encoder.encode(JSON.stringify(header));
+  const out = Buffer.allocUnsafe(8 + json.byteLength + payload.byteLength);
+  out.write(MAGIC, 0, 'ascii');
+  out.writeUInt32LE(json.byteLength, 4);
+  out.set(json, 8);
+  out.set(payload, 8 + json.byteLength);
+  return out;
+}
+
+export function decodeFrameMessage(buf: Uint8Array): { header: FrameHeader; payload: Uint8Array } {
+  if (buf.byteLength < 8) throw new Error('frame message too short');
+  const magic = String.fromCharCode(buf[0], buf[1], buf[2], buf[3]);
+  if (magic !== MAGIC) throw new Error(`bad magic ${JSON.stringify(magic)}`);
+  const len = buf[4] | (buf[5] << 8) | (buf[6] << 16) | (buf[7] << 24);
+  if (len < 0 || 8 + len > buf.byteLength) throw new Error('header length out of range');
+  const header = JSON.parse(decoder.decode(buf.subarray(8, 8 + len))) as FrameHeader;
+  return { header, payload: buf.subarray(8 + len) };
+}
+
+/** What a subscriber asked for, from the query string or a later JSON "subscribe" message. */
+export interface Subscription {
+  depthFormat: 'u16' | 'f32' | 'jpeg' | 'png';
+  rgb: boolean;
+  rgbFormat: 'rgb24' | 'jpeg';
+  colormap: string;
+}
+
+export const DEFAULT_SUBSCRIPTION: Subscription = { depthFormat: 'u16', rgb: false, rgbFormat: 'rgb24', colormap: 'inferno' };

@@ -1,0 +1,73 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+
+// The pipeline's one HTTP server. Nodes mount routes and WebSocket endpoints on it before it
+// starts listening; the hub itself knows nothing about frames.
+
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+export class HttpHub {
+  private readonly routes = new Map<string, RouteHandler>();
+  private readonly upgrades = new Map<string, UpgradeHandler>();
+  private server: Server | null = null;
+
+  constructor(private readonly log: Logger) {}
+
+  route(path: string, handler: RouteHandler): void {
+    if (this.routes.has(path)) throw new Error(`HTTP route ${path} is mounted twice`);
+    this.routes.set(path, handler);
+  }
+
+  upgrade(path: string, handler: UpgradeHandler): void {
+    if (this.upgrades.has(path)) throw new Error(`WebSocket path ${path} is mounted twice`);
+    this.upgrades.set(path, handler);
+  }
+
+  hasRoute(path: string): boolean {
+    return this.routes.has(path);
+  }
+
+  async listen(host: string, port: number): Promise<AddressInfo> {
+    const server = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      const handler = this.routes.get(path);
+      if (!handler) {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: ${path}\n`);
+        return;
+      }
+      Promise.resolve(handler(req, res)).catch((err: unknown) => {
+        this.log.error({ err, path }, 'HTTP handler failed');
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end('internal error\n');
+      });
+    });
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const path = (req.url ?? '/').split('?')[0];
+      const handler = this.upgrades.get(path);
+      if (!handler) {
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+        return;
+      }
+      handler(req, socket, head);
+    });
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) =>
+        reject(new Error(`cannot listen on ${host}:${port}: ${err.code === 'EADDRINUSE' ? 'the port is in use (choose another with --set server.port=N)' : err.message}`)),
+      );
+      server.listen(port, host, () => resolve());
+    });
+    return server.address() as AddressInfo;
+  }
+
+  async close(): Promise<void> {
+    const s = this.server;
+    this.server = null;
+    if (!s) return;
+    s.closeAllConnections();
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+}
