@@ -239,6 +239,13 @@ describe('EulerVSampler', () => {
     assert.deepEqual(out, d);
     // sigma = 0.25: c_skip = 16/17, c_out = -1/sqrt(17)
     for (let k = 0; k < 5; k++) assertClose(out[k], (16 / 17) * x[k] - f[k] / Math.sqrt(17), 1e-5);
+    // With a huge last sigma, c_skip ~ 1e-10 and D << x: computing x - (x - D)
+    // would lose D's low bits, so this only passes if D is returned directly.
+    const wide = new EulerVSampler({ steps: 1, sigmaMin: 1, sigmaMax: 1e5, rho: 1 });
+    const xs = new Float32Array([1, 3, 7.5, -2.25, 1000]);
+    const zero = new Float32Array(xs.length);
+    const dWide = wide.step(xs, zero, 0, new Float32Array(xs.length));
+    xs.forEach((v, k) => assert.equal(dWide[k], Math.fround(v / (1e10 + 1)), `wide[${k}]`));
     // the same holds for the real schedule
     const real = new EulerVSampler({ steps: 5 });
     assert.deepEqual(real.step(x, f, 4, new Float32Array(5)), real.denoised(x, f, 4, new Float32Array(5)));

@@ -10,6 +10,8 @@ const f32 = Math.fround;
  * torch.linspace(0, 1, n) in float32, bit-exact: step = 1/(n-1) in float32,
  * the lower half is i*step and the upper half 1 - (n-1-i)*step (this is where
  * torch differs from numpy, e.g. n=4 gives 0.6666666 not 0.6666667). n=1 -> [0].
+ * This is torch's scalar CPU formula (what the spec's fp32 CPU run used). For long
+ * inputs torch's vectorised CPU path and CUDA (FMA) can differ by an ulp.
  */
 export function torchLinspace01(n: number, out: Float32Array = new Float32Array(n)): Float32Array {
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`n must be a non-negative integer, got ${n}`);

@@ -1,0 +1,171 @@
+import { Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import type { FromWorker, OpenRequest, ToWorker, WorkerDepth } from './protocol.js';
+import type { SessionChoices } from './session-config.js';
+import type { PackDevice } from '../pack/load-pack.js';
+import type { StageStats } from './stages.js';
+import type { Resolution } from '../math/resolution.js';
+
+// The main-thread handle on the inference worker. Frames go in with push() (which waits only
+// when too many frames are in flight), depth frames come out through onDepth in input order.
+// Both the offline `infer` command and the live depth node are policies around this one engine.
+
+export interface EngineOptions {
+  readonly packDir: string;
+  readonly device?: PackDevice;
+  readonly threads?: number;
+  readonly choices?: SessionChoices;
+  readonly noise?: OpenRequest['noise'];
+  /** Frames handed to the worker but not yet processed before push() waits. */
+  readonly maxInFlight?: number;
+}
+
+export interface EngineDepth extends WorkerDepth {
+  readonly width: number;
+  readonly height: number;
+}
+
+export interface SequenceInfo {
+  readonly resolution: Resolution;
+  readonly window: number;
+  readonly overlap: number;
+  readonly steps: number;
+  readonly guidance: number;
+}
+
+function workerUrl(): URL {
+  // From source (tsx) the worker is a .ts file; from the build it is .js.
+  const self = fileURLToPath(import.meta.url);
+  return new URL(self.endsWith('.ts') ? './engine-worker.ts' : './engine-worker.js', import.meta.url);
+}
+
+function spawnWorker(url: URL): Worker {
+  if (!url.pathname.endsWith('.ts')) return new Worker(url);
+  // Running from source (tests, dev): Node 20 workers do not inherit tsx's --import hooks, so the
+  // worker registers tsx itself before importing the TypeScript entry.
+  const code = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url.href)}); });`;
+  return new Worker(code, { eval: true });
+}
+
+export class DepthEngine {
+  /** Called for each final depth frame, in input order. */
+  onDepth: (d: EngineDepth) => void = () => {};
+  /** Called when a sequence's model resolution and settings are fixed (first frame). */
+  onSequence: (info: SequenceInfo) => void = () => {};
+  packName = '';
+  packDescription = '';
+  sequence: SequenceInfo | null = null;
+  private readonly worker: Worker;
+  private inFlight = 0;
+  private readonly maxInFlight: number;
+  private spaceWaiters: Array<() => void> = [];
+  private pending: Array<{ expect: FromWorker['type']; resolve: (m: FromWorker) => void; reject: (e: Error) => void }> = [];
+  private failure: Error | null = null;
+  private closed = false;
+
+  private constructor(opts: EngineOptions) {
+    this.maxInFlight = opts.maxInFlight ?? 2;
+    this.worker = spawnWorker(workerUrl());
+    this.worker.on('message', (m: FromWorker) => this.onMessage(m));
+    this.worker.on('error', (e) => this.fail(e));
+    this.worker.on('exit', (code) => {
+      if (!this.closed) this.fail(new Error(`inference worker exited unexpectedly (code ${code})`));
+    });
+  }
+
+  static async open(opts: EngineOptions): Promise<DepthEngine> {
+    const engine = new DepthEngine(opts);
+    const req: OpenRequest = { type: 'open', packDir: opts.packDir, device: opts.device ?? 'cpu', threads: opts.threads, choices: opts.choices ?? {}, noise: opts.noise };
+    try {
+      const m = await engine.request(req, 'opened');
+      if (m.type === 'opened') {
+        engine.packName = m.packName;
+        engine.packDescription = m.description;
+      }
+    } catch (e) {
+      await engine.close();
+      throw e;
+    }
+    return engine;
+  }
+
+  /** Send one RGB frame (packed or with a row stride). Resolves when the engine can take another. */
+  async push(rgb: Uint8Array, width: number, height: number, stride = width * 3): Promise<void> {
+    if (this.failure) throw this.failure;
+    this.inFlight++;
+    this.post({ type: 'frame', rgb, width, height, stride });
+    while (this.inFlight >= this.maxInFlight && !this.failure) {
+      await new Promise<void>((resolve) => this.spaceWaiters.push(resolve));
+    }
+    if (this.failure) throw this.failure;
+  }
+
+  /** End the current sequence: the remaining frames are computed and delivered before this resolves. */
+  async end(): Promise<void> {
+    await this.request({ type: 'end' }, 'ended');
+  }
+
+  async stats(): Promise<{ stats: StageStats; rssBytes: number }> {
+    const m = await this.request({ type: 'stats' }, 'stats');
+    if (m.type !== 'stats') throw new Error('unexpected reply');
+    return { stats: m.stats, rssBytes: m.rssBytes };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    this.post({ type: 'close' });
+    const timer = setTimeout(() => void this.worker.terminate(), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  private post(msg: ToWorker): void {
+    const transfer = msg.type === 'frame' ? [msg.rgb.buffer as ArrayBuffer] : [];
+    this.worker.postMessage(msg, transfer);
+  }
+
+  private request(msg: ToWorker, expect: FromWorker['type']): Promise<FromWorker> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.pending.push({ expect, resolve, reject });
+      this.post(msg);
+    });
+  }
+
+  private deliver(outputs: WorkerDepth[]): void {
+    const res = this.sequence?.resolution;
+    for (const o of outputs) this.onDepth({ ...o, width: res?.width ?? 0, height: res?.height ?? 0 });
+  }
+
+  private onMessage(m: FromWorker): void {
+    switch (m.type) {
+      case 'started':
+        this.sequence = { resolution: m.resolution, window: m.window, overlap: m.overlap, steps: m.steps, guidance: m.guidance };
+        this.onSequence(this.sequence);
+        return;
+      case 'accepted':
+        this.deliver(m.outputs);
+        this.inFlight--;
+        this.spaceWaiters.splice(0).forEach((w) => w());
+        return;
+      case 'ended':
+        this.deliver(m.outputs);
+        this.sequence = null;
+        break;
+      case 'error':
+        this.fail(Object.assign(new Error(m.message), { name: m.name }));
+        return;
+    }
+    const i = this.pending.findIndex((p) => p.expect === m.type);
+    if (i >= 0) this.pending.splice(i, 1)[0].resolve(m);
+  }
+
+  private fail(e: Error): void {
+    if (this.failure) return;
+    this.failure = e;
+    this.pending.splice(0).forEach((p) => p.reject(e));
+    this.spaceWaiters.splice(0).forEach((w) => w());
+  }
+}

@@ -1,0 +1,300 @@
+import { EulerVSampler } from '../math/euler-sampler.js';
+import { torchLinspace01 } from '../math/stitching.js';
+import { validateWindow } from '../math/segments.js';
+import { ClipPreprocessor } from '../image/clip-preprocess.js';
+import type { ModelStages } from './stages.js';
+import type { NoiseSource } from './noise-source.js';
+
+// The ONE engine: a stateful depth session that takes frames in order and hands back depth
+// frames as soon as no later window can change them. It reproduces the reference's segment
+// layout exactly without knowing the video length in advance:
+//   - a window runs as soon as W frames are buffered from its start (stride S = W - O);
+//   - at the end, leftover frames form a shorter last window (>= O+1 frames), or the whole
+//     video if it never filled one window (then overlap is 0, as in the reference);
+//   - window k uses the shared noise block rolled by k*O frames, overlap frames start from
+//     the previous result + sigma_max * noise, and are blended with linspace(0,1,O) weights;
+//   - decoding runs in chunks of 8 aligned to global frame indices, once those frames are final.
+// Memory holds at most one window of frames, conditioning and latents, whatever the length.
+
+export interface SessionConfig {
+  /** Model resolution (multiples of 64 by the reference's rule; at least multiples of 8). */
+  readonly height: number;
+  readonly width: number;
+  readonly window: number;
+  readonly overlap: number;
+  readonly steps: number;
+  readonly guidance: number;
+  readonly sigmaMin: number;
+  readonly sigmaMax: number;
+  readonly latentChannels: number;
+  readonly downsample: number;
+  readonly scalingFactor: number;
+  readonly noiseAugStrength: number;
+  readonly decodeChunk: number;
+  readonly embeddingDim: number;
+  readonly clipSize: number;
+  readonly clipMean: readonly number[];
+  readonly clipStd: readonly number[];
+}
+
+export interface SessionOutput {
+  /** Frame index in the session (0-based, input order). */
+  readonly index: number;
+  /** Raw disparity in [0,1] before any normalisation: mean over RGB of clamp((x+1)/2). */
+  readonly depth: Float32Array;
+  /** The window that finalised this frame. */
+  readonly window: number;
+}
+
+/** Hooks for tests and the parity script: see the stitched latents before decoding. */
+export interface SessionProbe {
+  onStitched?(index: number, latent: Float32Array): void;
+  onWindow?(info: { index: number; start: number; length: number }): void;
+}
+
+interface FrameCond {
+  embedding: Float32Array;
+  latent: Float32Array;
+}
+
+export class DepthSession {
+  private readonly sampler: EulerVSampler;
+  private readonly clip: ClipPreprocessor;
+  private readonly h: number;
+  private readonly w: number;
+  private readonly latentSize: number;
+  private readonly pixelSize: number;
+  /** Conditioning for frames from `condStart` on (each frame encoded exactly once). */
+  private cond: FrameCond[] = [];
+  private condStart = 0;
+  /** Stitched latents for frames from `latentStart` on (scaled latent space). */
+  private latents: Float32Array[] = [];
+  private latentStart = 0;
+  private decodedUpTo = 0;
+  private pushed = 0;
+  private windowIndex = 0;
+  private nextWindowStart = 0;
+  private ended = false;
+  private readonly pixelBuf: Float32Array;
+  private readonly noiseBuf: Float32Array;
+  private readonly clipBuf: Float32Array;
+
+  constructor(
+    readonly config: SessionConfig,
+    private readonly stages: ModelStages,
+    private readonly noise: NoiseSource,
+    private readonly probe: SessionProbe = {},
+  ) {
+    validateWindow(config.window, config.overlap);
+    if (config.height % config.downsample || config.width % config.downsample) {
+      throw new Error(`model resolution ${config.width}x${config.height} must be a multiple of ${config.downsample}`);
+    }
+    if (!Number.isInteger(config.steps) || config.steps < 1) throw new Error(`steps must be an integer >= 1 (got ${config.steps})`);
+    this.sampler = new EulerVSampler({ steps: config.steps, sigmaMin: config.sigmaMin, sigmaMax: config.sigmaMax });
+    this.clip = new ClipPreprocessor(config.height, config.width, config.clipSize, config.clipSize);
+    this.h = config.height / config.downsample;
+    this.w = config.width / config.downsample;
+    this.latentSize = config.latentChannels * this.h * this.w;
+    this.pixelSize = 3 * config.height * config.width;
+    this.pixelBuf = new Float32Array(this.pixelSize);
+    this.noiseBuf = new Float32Array(this.pixelSize);
+    this.clipBuf = new Float32Array(3 * config.clipSize * config.clipSize);
+  }
+
+  get framesPushed(): number {
+    return this.pushed;
+  }
+
+  /** Frames decoded and handed out so far. */
+  get framesOut(): number {
+    return this.decodedUpTo;
+  }
+
+  /**
+   * Add the next frame: CHW float32 in [-1,1] at the model resolution. Returns the depth frames
+   * that became final (none until a window completes).
+   */
+  async push(frame: Float32Array): Promise<SessionOutput[]> {
+    if (this.ended) throw new Error('session already ended');
+    if (frame.length !== this.pixelSize) throw new Error(`frame has ${frame.length} values, expected 3x${this.config.height}x${this.config.width}`);
+    const index = this.pushed++;
+    this.cond.push(await this.encode(frame, index));
+    const { window } = this.config;
+    if (this.pushed - this.nextWindowStart === window) {
+      return this.runWindow(this.nextWindowStart, window, this.nextWindowStart + window - this.config.overlap);
+    }
+    return [];
+  }
+
+  /** No more frames: run the last (shorter) window if frames remain, and decode everything. */
+  async end(): Promise<SessionOutput[]> {
+    if (this.ended) return [];
+    this.ended = true;
+    const out: SessionOutput[] = [];
+    const lastEnd = this.windowIndex === 0 ? 0 : this.nextWindowStart + this.config.overlap;
+    if (this.pushed > lastEnd) {
+      out.push(...(await this.runWindow(this.nextWindowStart, this.pushed - this.nextWindowStart, this.pushed)));
+    }
+    out.push(...(await this.decodeUpTo(this.pushed, true)));
+    this.cond = [];
+    this.latents = [];
+    return out;
+  }
+
+  private async encode(frame: Float32Array, index: number): Promise<FrameCond> {
+    // CLIP sees the clean frame; the VAE sees the frame plus 0.02 pixel noise.
+    this.clip.run(frame, this.clipBuf, 0);
+    const embedding = await this.stages.encodeImage(this.clipBuf, 1);
+    this.noise.pixel(index, this.noiseBuf);
+    const aug = this.config.noiseAugStrength;
+    const px = this.pixelBuf;
+    for (let i = 0; i < px.length; i++) px[i] = frame[i] + aug * this.noiseBuf[i];
+    const latent = await this.stages.encodeLatent(px, 1, this.config.height, this.config.width);
+    if (embedding.length !== this.config.embeddingDim) throw new Error(`image encoder returned ${embedding.length} values, the pack says embeddingDim ${this.config.embeddingDim}`);
+    if (latent.length !== this.latentSize) throw new Error(`VAE encoder returned ${latent.length} values, expected ${this.latentSize}`);
+    return { embedding, latent };
+  }
+
+  /** Denoise frames [start, start+length), stitch them in, and decode what became final (< finalUpTo). */
+  private async runWindow(start: number, length: number, finalUpTo: number): Promise<SessionOutput[]> {
+    const k = this.windowIndex;
+    const firstWindow = k === 0;
+    // A video that never fills a window is one pass with no overlap (the reference sets W := N).
+    const overlap = firstWindow ? 0 : this.config.overlap;
+    const blockFrames = firstWindow && this.ended ? length : this.config.window;
+    this.probe.onWindow?.({ index: k, start, length });
+
+    const L = this.latentSize;
+    const { sampler } = this;
+    const block = this.noise.latentBlock(blockFrames, L);
+    const initSigma = sampler.initNoiseSigma;
+    const sigma0 = sampler.sigmas[0];
+    const x = new Float32Array(length * L);
+    for (let i = 0; i < length; i++) {
+      // Window k uses the block rolled right by k*O frames, so a frame gets the same noise in both windows that hold it.
+      const src = (((i - k * this.config.overlap) % blockFrames) + blockFrames) % blockFrames;
+      const z = block.subarray(src * L, (src + 1) * L);
+      const xi = x.subarray(i * L, (i + 1) * L);
+      if (i < overlap) {
+        const prev = this.latentAt(start + i);
+        for (let j = 0; j < L; j++) xi[j] = prev[j] + Math.fround(Math.fround(Math.fround(z[j] * initSigma) / initSigma) * sigma0);
+      } else {
+        for (let j = 0; j < L; j++) xi[j] = z[j] * initSigma;
+      }
+    }
+
+    const ehs = new Float32Array(length * this.config.embeddingDim);
+    const condLatents: Float32Array[] = [];
+    for (let i = 0; i < length; i++) {
+      const c = this.cond[start + i - this.condStart];
+      ehs.set(c.embedding, i * this.config.embeddingDim);
+      condLatents.push(c.latent);
+    }
+    const guided = this.config.guidance > 1;
+    const zeroEhs = guided ? new Float32Array(ehs.length) : null;
+    const sample = new Float32Array(length * 2 * L);
+    const scaled = new Float32Array(length * L);
+    const steps = sampler.steps;
+    for (let s = 0; s < steps; s++) {
+      sampler.scaleInput(x, s, scaled);
+      fillSample(sample, scaled, condLatents, length, L);
+      let pred = await this.stages.denoise(sample, sampler.timesteps[s], ehs, length, this.h, this.w);
+      if (guided) {
+        fillSample(sample, scaled, null, length, L);
+        const uncond = await this.stages.denoise(sample, sampler.timesteps[s], zeroEhs!, length, this.h, this.w);
+        pred = sampler.applyGuidance(pred, uncond, this.config.guidance, new Float32Array(pred.length));
+      }
+      sampler.step(x, pred, s, x);
+    }
+
+    this.stitch(x, start, length, overlap);
+    this.windowIndex++;
+    this.nextWindowStart = start + this.config.window - this.config.overlap;
+    // Conditioning before the next window's start is never needed again.
+    const drop = Math.min(this.nextWindowStart, this.pushed) - this.condStart;
+    if (drop > 0) {
+      this.cond.splice(0, drop);
+      this.condStart += drop;
+    }
+    return this.decodeUpTo(Math.min(finalUpTo, this.pushed), false);
+  }
+
+  private latentAt(index: number): Float32Array {
+    const l = this.latents[index - this.latentStart];
+    if (!l) throw new Error(`internal: latent ${index} not held (held from ${this.latentStart})`);
+    return l;
+  }
+
+  private stitch(x: Float32Array, start: number, length: number, overlap: number): void {
+    const L = this.latentSize;
+    const weights = torchLinspace01(overlap);
+    for (let i = 0; i < length; i++) {
+      const cur = x.slice(i * L, (i + 1) * L);
+      if (i < overlap) {
+        // Mortise and tenon: the old window's weight falls 1 -> 0 while the new one's rises 0 -> 1.
+        const prev = this.latentAt(start + i);
+        const wgt = weights[i];
+        const oneMinus = Math.fround(1 - wgt);
+        for (let j = 0; j < L; j++) prev[j] = Math.fround(wgt * cur[j]) + Math.fround(oneMinus * prev[j]);
+        this.probe.onStitched?.(start + i, prev);
+      } else {
+        if (start + i !== this.latentStart + this.latents.length) throw new Error('internal: latent frames out of order');
+        this.latents.push(cur);
+      }
+    }
+  }
+
+  private async decodeUpTo(finalUpTo: number, flushAll: boolean): Promise<SessionOutput[]> {
+    const chunk = this.config.decodeChunk;
+    const out: SessionOutput[] = [];
+    const { h, w } = this;
+    const L = this.latentSize;
+    for (;;) {
+      const start = this.decodedUpTo;
+      const end = Math.min(start + chunk, finalUpTo);
+      // Chunks are aligned to global indices: only a full chunk, or the very last one, is decoded.
+      if (end <= start || (end - start < chunk && !flushAll)) break;
+      const n = end - start;
+      const z = new Float32Array(n * L);
+      for (let i = 0; i < n; i++) {
+        const l = this.latentAt(start + i);
+        const dst = z.subarray(i * L, (i + 1) * L);
+        for (let j = 0; j < L; j++) dst[j] = l[j] / this.config.scalingFactor;
+      }
+      const rgb = await this.stages.decode(z, n, h, w);
+      const plane = this.config.height * this.config.width;
+      for (let i = 0; i < n; i++) {
+        const depth = new Float32Array(plane);
+        const base = i * 3 * plane;
+        for (let p = 0; p < plane; p++) {
+          const r = clamp01(rgb[base + p] * 0.5 + 0.5);
+          const g = clamp01(rgb[base + plane + p] * 0.5 + 0.5);
+          const b = clamp01(rgb[base + 2 * plane + p] * 0.5 + 0.5);
+          depth[p] = (r + g + b) / 3;
+        }
+        out.push({ index: start + i, depth, window: this.windowIndex - 1 });
+      }
+      this.decodedUpTo = end;
+    }
+    // Keep only latents that a later window or chunk may still read: the last `overlap` frames.
+    const keepFrom = Math.min(this.decodedUpTo, this.latentStart + this.latents.length - this.config.overlap);
+    if (keepFrom > this.latentStart) {
+      this.latents.splice(0, keepFrom - this.latentStart);
+      this.latentStart = keepFrom;
+    }
+    return out;
+  }
+}
+
+function clamp01(v: number): number {
+  return v < 0 ? 0 : v > 1 ? 1 : v;
+}
+
+/** UNet input [1,T,8,h,w]: per frame, the scaled noisy latent (ch 0-3) then the condition latent (ch 4-7, zeros for the unconditional pass). */
+function fillSample(sample: Float32Array, scaled: Float32Array, cond: Float32Array[] | null, frames: number, L: number): void {
+  for (let i = 0; i < frames; i++) {
+    sample.set(scaled.subarray(i * L, (i + 1) * L), i * 2 * L);
+    if (cond) sample.set(cond[i], i * 2 * L + L);
+    else sample.fill(0, i * 2 * L + L, (i + 1) * 2 * L);
+  }
+}

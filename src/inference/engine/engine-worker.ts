@@ -1,0 +1,104 @@
+import { parentPort } from 'node:worker_threads';
+import { loadModelPack, type LoadedModelPack } from '../pack/load-pack.js';
+import { OrtStages } from './ort-stages.js';
+import { DepthSession, type SessionOutput } from './depth-session.js';
+import { ExternalNoise, SeededNoise, type NoiseSource } from './noise-source.js';
+import { resolveResolution, sessionConfig } from './session-config.js';
+import { resizeBilinearRGB } from '../image/resize.js';
+import type { FromWorker, OpenRequest, ToWorker, WorkerDepth } from './protocol.js';
+
+// The inference worker: owns the ONNX sessions and one DepthSession at a time, so the main
+// thread (GStreamer, HTTP, WebSocket) never blocks on a model run. All per-pixel work (resize,
+// CLIP preprocessing, noise, depth reduction) happens here too. Messages are handled strictly
+// in order; a new frame after `end` starts a new sequence.
+
+const port = parentPort;
+if (!port) throw new Error('engine-worker must run in a worker thread');
+
+let pack: LoadedModelPack | null = null;
+let stages: OrtStages | null = null;
+let open: OpenRequest | null = null;
+let session: DepthSession | null = null;
+let frameBuf: Float32Array | null = null;
+let inputSize: { width: number; height: number } | null = null;
+let usedExternalNoise = false;
+
+function post(msg: FromWorker): void {
+  const transfer = 'outputs' in msg ? msg.outputs.map((o) => o.depth.buffer as ArrayBuffer) : [];
+  port!.postMessage(msg, transfer);
+}
+
+function toWire(outs: SessionOutput[]): WorkerDepth[] {
+  return outs.map((o) => ({ index: o.index, depth: o.depth, window: o.window }));
+}
+
+async function handle(msg: ToWorker): Promise<void> {
+  switch (msg.type) {
+    case 'open': {
+      open = msg;
+      pack = await loadModelPack(msg.packDir, { device: msg.device, intraOpNumThreads: msg.threads });
+      stages = new OrtStages(pack);
+      post({ type: 'opened', packName: pack.manifest.name, dtype: pack.dtype, description: pack.manifest.description });
+      return;
+    }
+    case 'frame': {
+      if (!pack || !stages || !open) throw new Error('engine not opened');
+      if (!session) {
+        const res = resolveResolution(pack.manifest, open.choices, msg.height, msg.width);
+        const cfg = sessionConfig(pack.manifest, open.choices, res);
+        let noise: NoiseSource = new SeededNoise(open.choices.seed ?? 42);
+        if (open.noise) {
+          if (usedExternalNoise) throw new Error('external noise covers one sequence only');
+          usedExternalNoise = true;
+          const pixelSize = 3 * res.height * res.width;
+          const latentSize = pack.manifest.latentChannels * (res.height / cfg.downsample) * (res.width / cfg.downsample);
+          noise = new ExternalNoise(
+            { data: open.noise.pixel, frames: open.noise.pixelFrames, frameSize: pixelSize },
+            { data: open.noise.latent, frames: open.noise.latentFrames, frameSize: latentSize },
+          );
+          if (open.noise.pixel.length !== open.noise.pixelFrames * pixelSize) {
+            throw new Error(`noise "pixel" must be [N,3,${res.height},${res.width}] for this input; got ${open.noise.pixel.length} values for ${open.noise.pixelFrames} frames`);
+          }
+        }
+        session = new DepthSession(cfg, stages, noise);
+        frameBuf = new Float32Array(3 * res.height * res.width);
+        inputSize = { width: msg.width, height: msg.height };
+        post({ type: 'started', resolution: res, window: cfg.window, overlap: cfg.overlap, steps: cfg.steps, guidance: cfg.guidance });
+      }
+      if (msg.width !== inputSize!.width || msg.height !== inputSize!.height) {
+        throw new Error(`frame size changed from ${inputSize!.width}x${inputSize!.height} to ${msg.width}x${msg.height} within one sequence`);
+      }
+      const cfg = session.config;
+      resizeBilinearRGB(msg.rgb, msg.width, msg.height, msg.stride, cfg.width, cfg.height, frameBuf!);
+      post({ type: 'accepted', outputs: toWire(await session.push(frameBuf!)) });
+      return;
+    }
+    case 'end': {
+      const outs = session ? await session.end() : [];
+      session = null;
+      post({ type: 'ended', outputs: toWire(outs) });
+      return;
+    }
+    case 'stats':
+      post({ type: 'stats', stats: stages?.stats ?? { calls: zero(), framesIn: zero(), ms: zero() }, rssBytes: process.memoryUsage().rss });
+      return;
+    case 'close':
+      await pack?.release();
+      pack = null;
+      port!.close();
+      return;
+  }
+}
+
+function zero() {
+  return { encodeImage: 0, encodeLatent: 0, denoise: 0, decode: 0 };
+}
+
+let chain: Promise<void> = Promise.resolve();
+port.on('message', (msg: ToWorker) => {
+  chain = chain.then(() => handle(msg)).catch((e: unknown) => {
+    const err = e instanceof Error ? e : new Error(String(e));
+    session = null;
+    post({ type: 'error', message: err.message, name: err.name });
+  });
+});

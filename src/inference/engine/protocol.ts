@@ -1,0 +1,37 @@
+import type { SessionChoices } from './session-config.js';
+import type { PackDevice } from '../pack/load-pack.js';
+import type { StageStats } from './stages.js';
+import type { Resolution } from '../math/resolution.js';
+
+// Messages between the main thread and the inference worker.
+
+export interface OpenRequest {
+  readonly type: 'open';
+  readonly packDir: string;
+  readonly device: PackDevice;
+  readonly threads?: number;
+  readonly choices: SessionChoices;
+  /** External noise (infer --noise): pixel [N,3,H,W] and latent [1,W,4,h,w]. */
+  readonly noise?: { pixel: Float32Array; pixelFrames: number; latent: Float32Array; latentFrames: number };
+}
+
+export type ToWorker =
+  | OpenRequest
+  | { readonly type: 'frame'; readonly rgb: Uint8Array; readonly width: number; readonly height: number; readonly stride: number }
+  | { readonly type: 'end' }
+  | { readonly type: 'stats' }
+  | { readonly type: 'close' };
+
+export interface WorkerDepth {
+  readonly index: number;
+  readonly depth: Float32Array;
+  readonly window: number;
+}
+
+export type FromWorker =
+  | { readonly type: 'opened'; readonly packName: string; readonly dtype: string; readonly description: string }
+  | { readonly type: 'started'; readonly resolution: Resolution; readonly window: number; readonly overlap: number; readonly steps: number; readonly guidance: number }
+  | { readonly type: 'accepted'; readonly outputs: WorkerDepth[] }
+  | { readonly type: 'ended'; readonly outputs: WorkerDepth[] }
+  | { readonly type: 'stats'; readonly stats: StageStats; readonly rssBytes: number }
+  | { readonly type: 'error'; readonly message: string; readonly name: string };

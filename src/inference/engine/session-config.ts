@@ -1,0 +1,56 @@
+import type { PackManifest } from '../pack/manifest.js';
+import { modelResolution, presetResolution, type Resolution } from '../math/resolution.js';
+import { MAX_WINDOW, validateWindow } from '../math/segments.js';
+import type { SessionConfig } from './depth-session.js';
+
+/** What a user may choose per run; everything else comes from the pack's manifest. */
+export interface SessionChoices {
+  window?: number;
+  overlap?: number;
+  steps?: number;
+  guidance?: number;
+  seed?: number;
+  /** Longest side limit for the reference's resize rule (multiples of 64). */
+  maxRes?: number;
+  /** Fixed model resolution, or a dataset preset name (sintel, scannet, KITTI, bonn, NYUv2). */
+  resolution?: Resolution | string;
+}
+
+export function resolveResolution(manifest: PackManifest, choices: SessionChoices, inputHeight: number, inputWidth: number): Resolution {
+  const r = choices.resolution;
+  if (typeof r === 'string') return presetResolution(r);
+  if (r) return r;
+  if (choices.maxRes === undefined && manifest.nativeResolution) return manifest.nativeResolution;
+  return modelResolution(inputHeight, inputWidth, choices.maxRes ?? manifest.defaults.maxRes);
+}
+
+export function sessionConfig(manifest: PackManifest, choices: SessionChoices, res: Resolution): SessionConfig {
+  const window = choices.window ?? manifest.defaults.window;
+  const overlap = choices.overlap ?? manifest.defaults.overlap;
+  const maxWindow = Math.min(manifest.maxWindow, MAX_WINDOW);
+  if (window > maxWindow) throw new RangeError(`window ${window} is larger than this pack allows (${maxWindow})`);
+  validateWindow(window, overlap);
+  const steps = choices.steps ?? manifest.defaults.steps;
+  const guidance = choices.guidance ?? manifest.defaults.guidance;
+  if (!Number.isInteger(steps) || steps < 1 || steps > 1000) throw new RangeError(`steps must be an integer in 1..1000 (got ${steps})`);
+  if (!(guidance >= 1)) throw new RangeError(`guidance must be >= 1 (got ${guidance}); 1 disables classifier-free guidance`);
+  return {
+    height: res.height,
+    width: res.width,
+    window,
+    overlap,
+    steps,
+    guidance,
+    sigmaMin: manifest.sigmaMin,
+    sigmaMax: manifest.sigmaMax,
+    latentChannels: manifest.latentChannels,
+    downsample: manifest.spatialDownsample,
+    scalingFactor: manifest.vaeScalingFactor,
+    noiseAugStrength: manifest.defaults.noiseAugStrength,
+    decodeChunk: manifest.defaults.decodeChunk,
+    embeddingDim: manifest.embeddingDim,
+    clipSize: manifest.imageEncoder.size,
+    clipMean: manifest.imageEncoder.mean,
+    clipStd: manifest.imageEncoder.std,
+  };
+}

@@ -1,0 +1,26 @@
+// The four model stages the engine drives, as plain async functions over flat float32 tensors.
+// The ONNX implementation lives in ort-stages.ts; keeping this seam lets the session logic be
+// tested and reused whatever runs the models.
+
+export interface ModelStages {
+  /** [n,3,224,224] CLIP-normalised -> [n,D] image embeddings. */
+  encodeImage(pixels: Float32Array, n: number): Promise<Float32Array>;
+  /** [n,3,H,W] in [-1,1] (noise-augmented) -> [n,4,H/8,W/8] latent mean, unscaled. */
+  encodeLatent(pixels: Float32Array, n: number, height: number, width: number): Promise<Float32Array>;
+  /** sample [1,T,8,h,w], timestep, embeddings [1,T,D] -> [1,T,4,h,w]. */
+  denoise(sample: Float32Array, timestep: number, embeddings: Float32Array, frames: number, h: number, w: number): Promise<Float32Array>;
+  /** [T,4,h,w] latents (already divided by the scaling factor) -> [T,3,H,W] in about [-1,1]. */
+  decode(latents: Float32Array, frames: number, h: number, w: number): Promise<Float32Array>;
+}
+
+/** Per-stage call counts and time spent in model runs, for the benchmark. */
+export interface StageStats {
+  calls: Record<keyof ModelStages, number>;
+  framesIn: Record<keyof ModelStages, number>;
+  ms: Record<keyof ModelStages, number>;
+}
+
+export function emptyStats(): StageStats {
+  const z = () => ({ encodeImage: 0, encodeLatent: 0, denoise: 0, decode: 0 });
+  return { calls: z(), framesIn: z(), ms: z() };
+}
