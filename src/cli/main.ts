@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerRun } from './commands/run.js';
 import { registerValidate } from './commands/validate.js';
+import { registerInfer } from './commands/infer.js';
 import { PipelineError } from '../graph/pipeline-error.js';
 import { UsageError } from './usage-error.js';
 
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerRun(program);
   registerValidate(program);
+  registerInfer(program);
   for (const extra of extraCommands) extra(program);
   return program;
 }

@@ -27,6 +27,8 @@ export interface AppSinkReaderOptions {
   /** Called once if no frame arrives within this many ms after start (stall detection), then rejects. */
   readonly firstFrameTimeoutMs?: number;
   readonly stallTimeoutMs?: number;
+  /** Called once with the negotiated caps and the stream duration in seconds (-1 when unknown), before the first frame. */
+  readonly onStart?: (info: { caps: Caps; durationSec: number; fps: number | undefined }) => void;
 }
 
 export interface AppSinkResult {
@@ -107,6 +109,15 @@ export function readAppSink(opts: AppSinkReaderOptions): Promise<AppSinkResult> 
         return;
       }
       const arrivalMs = nowMs();
+      if (firstPtsMs === null) {
+        let durationSec = -1;
+        try {
+          durationSec = pipeline.queryDuration();
+        } catch {
+          /* live sources have no duration */
+        }
+        opts.onStart?.({ caps, durationSec, fps: parseFraction(caps.framerate as string | undefined) });
+      }
       firstPtsMs ??= arrivalMs;
       lastFrameAt = performance.now();
       let frame: VideoFrame;

@@ -1,5 +1,5 @@
-import { Worker } from 'node:worker_threads';
-import { fileURLToPath } from 'node:url';
+import type { Worker } from 'node:worker_threads';
+import { spawnWorker } from '../../util/spawn-worker.js';
 import type { FromWorker, OpenRequest, ToWorker, WorkerDepth } from './protocol.js';
 import type { SessionChoices } from './session-config.js';
 import type { PackDevice } from '../pack/load-pack.js';
@@ -33,20 +33,6 @@ export interface SequenceInfo {
   readonly guidance: number;
 }
 
-function workerUrl(): URL {
-  // From source (tsx) the worker is a .ts file; from the build it is .js.
-  const self = fileURLToPath(import.meta.url);
-  return new URL(self.endsWith('.ts') ? './engine-worker.ts' : './engine-worker.js', import.meta.url);
-}
-
-function spawnWorker(url: URL): Worker {
-  if (!url.pathname.endsWith('.ts')) return new Worker(url);
-  // Running from source (tests, dev): Node 20 workers do not inherit tsx's --import hooks, so the
-  // worker registers tsx itself before importing the TypeScript entry.
-  const code = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url.href)}); });`;
-  return new Worker(code, { eval: true });
-}
-
 export class DepthEngine {
   /** Called for each final depth frame, in input order. */
   onDepth: (d: EngineDepth) => void = () => {};
@@ -65,7 +51,7 @@ export class DepthEngine {
 
   private constructor(opts: EngineOptions) {
     this.maxInFlight = opts.maxInFlight ?? 2;
-    this.worker = spawnWorker(workerUrl());
+    this.worker = spawnWorker(import.meta.url, 'engine-worker');
     this.worker.on('message', (m: FromWorker) => this.onMessage(m));
     this.worker.on('error', (e) => this.fail(e));
     this.worker.on('exit', (code) => {
@@ -122,7 +108,8 @@ export class DepthEngine {
   }
 
   private post(msg: ToWorker): void {
-    const transfer = msg.type === 'frame' ? [msg.rgb.buffer as ArrayBuffer] : [];
+    // Frames move to the worker without a copy when they own their buffer (never detach a shared pool).
+    const transfer = msg.type === 'frame' && msg.rgb.byteLength === msg.rgb.buffer.byteLength ? [msg.rgb.buffer as ArrayBuffer] : [];
     this.worker.postMessage(msg, transfer);
   }
 

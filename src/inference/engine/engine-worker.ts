@@ -29,7 +29,15 @@ function post(msg: FromWorker): void {
 }
 
 function toWire(outs: SessionOutput[]): WorkerDepth[] {
-  return outs.map((o) => ({ index: o.index, depth: o.depth, window: o.window }));
+  return outs.map((o) => {
+    let min = Infinity;
+    let max = -Infinity;
+    for (const v of o.depth) {
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    return { index: o.index, depth: o.depth, window: o.window, min, max };
+  });
 }
 
 async function handle(msg: ToWorker): Promise<void> {

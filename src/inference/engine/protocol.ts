@@ -26,6 +26,9 @@ export interface WorkerDepth {
   readonly index: number;
   readonly depth: Float32Array;
   readonly window: number;
+  /** Range of the raw depth values, so normalisation needs no pass over pixels on the main thread. */
+  readonly min: number;
+  readonly max: number;
 }
 
 export type FromWorker =

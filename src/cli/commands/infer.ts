@@ -1,0 +1,94 @@
+import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import { inferVideo, InputError } from '../../inference/offline/infer.js';
+import { createLogger } from '../../util/log.js';
+import { UsageError } from '../usage-error.js';
+import { DEFAULT_PACK } from '../../inference/pack/default-pack.js';
+import { ModelPackError } from '../../inference/pack/manifest.js';
+import type { PackDevice } from '../../inference/pack/load-pack.js';
+
+const int = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new InvalidArgumentError(`${name} must be an integer`);
+  return n;
+};
+const num = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number`);
+  return n;
+};
+
+export function registerInfer(program: Command): void {
+  program
+    .command('infer')
+    .description('Offline video-to-depth: writes DIR/<name>_depth.npz, <name>_vis.mp4 and <name>_depth.mp4')
+    .argument('<input>', 'video file, URL, or folder of PNG/JPEG frames (sorted by name)')
+    .requiredOption('-o, --out <dir>', 'output folder')
+    .option('-m, --model <pack>', 'model pack folder', DEFAULT_PACK)
+    .option('--device <device>', 'cpu | cuda | tensorrt | webgpu', 'cpu')
+    .option('--threads <n>', 'ONNX Runtime intra-op threads per session', int('--threads'))
+    .option('--max-res <n>', 'longest side limit (resolution rounded to multiples of 64)', int('--max-res'))
+    .option('--dataset <name>', 'fixed resolution preset: sintel, scannet, KITTI, bonn, NYUv2')
+    .option('--window <n>', 'frames per window (1..110)', int('--window'))
+    .option('--overlap <n>', 'frames shared by consecutive windows', int('--overlap'))
+    .option('--steps <n>', 'denoising steps', int('--steps'))
+    .option('--guidance <g>', 'classifier-free guidance scale (1 disables it)', num('--guidance'))
+    .option('--seed <n>', 'noise seed', int('--seed'), 42)
+    .option('--target-fps <f>', 'temporal sampling target, -1 keeps the source rate', num('--target-fps'), -1)
+    .option('--process-length <n>', 'process at most N frames, -1 for all', int('--process-length'), -1)
+    .option('--fps <f>', 'frame rate of a folder of frames', num('--fps'), 30)
+    .option('--noise <file.npz>', 'external noise: arrays "pixel" [N,3,H,W] and "latent" [1,W,4,h,w]')
+    .option('--no-videos', 'skip the MP4 outputs')
+    .option('--no-compress', 'store the .npz uncompressed (faster)')
+    .option('--json', 'print the result as JSON on stdout')
+    .action(async (input: string, o: Record<string, unknown>) => {
+      const log = createLogger({ level: (o.json ? 'warn' : undefined) });
+      const tty = process.stderr.isTTY === true;
+      let lastDraw = 0;
+      try {
+        const result = await inferVideo({
+          input,
+          outDir: o.out as string,
+          packDir: o.model as string,
+          device: o.device as PackDevice,
+          threads: o.threads as number | undefined,
+          choices: {
+            window: o.window as number | undefined,
+            overlap: o.overlap as number | undefined,
+            steps: o.steps as number | undefined,
+            guidance: o.guidance as number | undefined,
+            seed: o.seed as number,
+            maxRes: o.maxRes as number | undefined,
+            resolution: o.dataset as string | undefined,
+          },
+          targetFps: o.targetFps as number,
+          processLength: o.processLength as number,
+          folderFps: o.fps as number,
+          noisePath: o.noise as string | undefined,
+          writeVideos: o.videos as boolean,
+          compressNpz: o.compress as boolean,
+          log,
+          onProgress: tty
+            ? (fin, fout, total) => {
+                const now = performance.now();
+                if (now - lastDraw < 200 && fout !== total) return;
+                lastDraw = now;
+                const pct = total ? ` ${Math.min(100, Math.round((100 * fout) / total))}%` : '';
+                process.stderr.write(`\r  frames in ${fin}${total ? `/${total}` : ''}, depth out ${fout}${pct}   `);
+              }
+            : undefined,
+        });
+        if (tty) process.stderr.write('\n');
+        if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+        else {
+          process.stdout.write(
+            `${result.frames} frames at ${result.width}x${result.height} in ${result.seconds.toFixed(1)} s (${result.inferFps.toFixed(2)} frames/s)\n` +
+              Object.values(result.files).map((f) => `  ${f}\n`).join(''),
+          );
+        }
+      } catch (e) {
+        if (e instanceof InputError || e instanceof ModelPackError || e instanceof RangeError) throw new UsageError((e as Error).message);
+        throw e;
+      }
+    });
+}

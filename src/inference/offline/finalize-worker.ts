@@ -1,0 +1,75 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { open } from 'node:fs/promises';
+import { NpzWriter } from '../../io/npz-writer.js';
+import { applyColormap, colormapByName } from '../../io/colormap.js';
+
+// Second pass of offline inference, off the main thread: reads the raw depth frames spilled to
+// disk, applies the reference's whole-video min-max normalisation, streams them into the .npz,
+// and hands grey and colour-mapped frames to the main thread for the MP4 encoders (GStreamer
+// lives on the main thread). Memory stays at a few frames whatever the video length.
+
+export interface FinalizeJob {
+  readonly rawPath: string;
+  readonly frames: number;
+  readonly height: number;
+  readonly width: number;
+  readonly min: number;
+  readonly max: number;
+  readonly npzPath: string | null;
+  readonly compress: boolean;
+  readonly videos: boolean;
+  readonly colormap: string;
+}
+
+export type FinalizeMessage =
+  | { type: 'frame'; index: number; gray: Uint8Array; vis: Uint8Array }
+  | { type: 'done' }
+  | { type: 'error'; message: string };
+
+const job = workerData as FinalizeJob;
+const port = parentPort!;
+let credits = 2;
+let wake: (() => void) | null = null;
+port.on('message', () => {
+  credits++;
+  wake?.();
+});
+
+async function run(): Promise<void> {
+  const plane = job.height * job.width;
+  const raw = await open(job.rawPath, 'r');
+  const npz = job.npzPath ? await NpzWriter.create(job.npzPath, { compress: job.compress }) : null;
+  const arr = npz?.beginArray('depth', 'float32', [job.frames, job.height, job.width]);
+  const lut = colormapByName(job.colormap);
+  const range = Math.fround(job.max - job.min);
+  const buf = new Float32Array(plane);
+  try {
+    for (let f = 0; f < job.frames; f++) {
+      const bytes = new Uint8Array(buf.buffer);
+      const { bytesRead } = await raw.read(bytes, 0, bytes.byteLength, f * bytes.byteLength);
+      if (bytesRead !== bytes.byteLength) throw new Error(`raw depth spill file is short at frame ${f}`);
+      for (let i = 0; i < plane; i++) buf[i] = range > 0 ? Math.fround(buf[i] - job.min) / range : 0;
+      await arr?.write(buf);
+      if (job.videos) {
+        while (credits === 0) await new Promise<void>((r) => (wake = r));
+        credits--;
+        const gray = new Uint8Array(plane);
+        for (let i = 0; i < plane; i++) gray[i] = Math.min(255, Math.max(0, Math.trunc(buf[i] * 255)));
+        const vis = applyColormap(buf, lut, new Uint8Array(plane * 3));
+        port.postMessage({ type: 'frame', index: f, gray, vis } satisfies FinalizeMessage, [gray.buffer as ArrayBuffer, vis.buffer as ArrayBuffer]);
+      }
+    }
+    await arr?.end();
+    await npz?.close();
+  } catch (e) {
+    await npz?.abort().catch(() => {});
+    throw e;
+  } finally {
+    await raw.close();
+  }
+}
+
+run().then(
+  () => port.postMessage({ type: 'done' } satisfies FinalizeMessage),
+  (e: unknown) => port.postMessage({ type: 'error', message: e instanceof Error ? e.message : String(e) } satisfies FinalizeMessage),
+);

@@ -1,0 +1,211 @@
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { basename, extname, join, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { DepthEngine, type EngineDepth } from '../engine/depth-engine.js';
+import type { SessionChoices } from '../engine/session-config.js';
+import type { PackDevice } from '../pack/load-pack.js';
+import type { StageStats } from '../engine/stages.js';
+import { readAppSink } from '../../media/appsink-reader.js';
+import { decodeToRgbLaunch, isUri } from '../../media/launch.js';
+import { listFrames, readRgbImage } from '../../media/frame-folder.js';
+import { Mp4Writer } from '../../media/mp4-writer.js';
+import { frameStride, keepFrame, outputFps } from './temporal-sampling.js';
+import { loadNoiseFile } from './noise-file.js';
+import { spawnWorker } from '../../util/spawn-worker.js';
+import type { FinalizeJob, FinalizeMessage } from './finalize-worker.js';
+
+// Offline video-to-depth: the lossless policy around the one engine. Every kept input frame is
+// pushed (the decoder waits for the engine), raw depth frames are spilled to disk as they become
+// final, and the whole-video min-max normalisation of the reference is applied in a second pass.
+// Memory is bounded by the window, not by the video length.
+
+export interface InferOptions {
+  readonly input: string;
+  readonly outDir: string;
+  readonly packDir: string;
+  readonly device?: PackDevice;
+  readonly threads?: number;
+  readonly choices: SessionChoices;
+  readonly targetFps?: number;
+  readonly processLength?: number;
+  /** Frame rate of a folder of frames (a video file knows its own). */
+  readonly folderFps?: number;
+  readonly noisePath?: string;
+  readonly writeNpz?: boolean;
+  readonly writeVideos?: boolean;
+  readonly compressNpz?: boolean;
+  readonly colormap?: string;
+  readonly log: Logger;
+  readonly onProgress?: (framesIn: number, framesOut: number, total: number | undefined) => void;
+}
+
+export interface InferResult {
+  readonly name: string;
+  readonly frames: number;
+  readonly width: number;
+  readonly height: number;
+  readonly fps: number;
+  readonly files: { npz?: string; vis?: string; depth?: string };
+  readonly seconds: number;
+  readonly inferFps: number;
+  readonly stats: StageStats;
+  readonly workerRssBytes: number;
+}
+
+export class InputError extends Error {}
+
+export async function inferVideo(o: InferOptions): Promise<InferResult> {
+  const t0 = performance.now();
+  const input = o.input;
+  const isFolder = !isUri(input) && existsSync(input) && statSync(input).isDirectory();
+  if (!isUri(input) && !existsSync(input)) throw new InputError(`input not found: ${input}`);
+  const name = basename(resolve(input)).replace(isFolder ? /$/ : new RegExp(`${escapeRe(extname(input))}$`), '') || 'video';
+  mkdirSync(o.outDir, { recursive: true });
+
+  const noise = o.noisePath ? await loadNoiseFile(o.noisePath) : undefined;
+  const engine = await DepthEngine.open({ packDir: o.packDir, device: o.device, threads: o.threads, choices: o.choices, noise });
+  o.log.info({ pack: engine.packName }, 'model pack loaded');
+
+  const rawPath = join(o.outDir, `.${name}.depth.raw`);
+  const fd = openSync(rawPath, 'w');
+  let framesOut = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  let size: { width: number; height: number } | null = null;
+  engine.onDepth = (d: EngineDepth) => {
+    if (d.index !== framesOut) throw new Error(`internal: depth frame ${d.index} out of order (expected ${framesOut})`);
+    size ??= { width: d.width, height: d.height };
+    writeSync(fd, new Uint8Array(d.depth.buffer, d.depth.byteOffset, d.depth.byteLength));
+    framesOut++;
+    if (d.min < min) min = d.min;
+    if (d.max > max) max = d.max;
+  };
+  engine.onSequence = (s) => o.log.info({ resolution: `${s.resolution.width}x${s.resolution.height}`, window: s.window, overlap: s.overlap, steps: s.steps, guidance: s.guidance }, 'sequence started');
+
+  let framesIn = 0;
+  let sourceFps = o.folderFps ?? 30;
+  let total: number | undefined;
+  try {
+    if (isFolder) {
+      const files = await listFrames(input);
+      if (files.length === 0) throw new InputError(`no PNG or JPEG frames in folder ${input}`);
+      const stride = frameStride(sourceFps, o.targetFps);
+      total = Math.min(Math.ceil(files.length / stride), o.processLength === undefined || o.processLength < 0 ? Infinity : o.processLength);
+      for (let i = 0; i < files.length; i++) {
+        const k = keepFrame(i, stride, o.processLength);
+        if (k.keep) {
+          const img = await readRgbImage(files[i]);
+          await engine.push(img.data, img.width, img.height);
+          framesIn++;
+          o.onProgress?.(framesIn, framesOut, total);
+        }
+        if (k.done) break;
+      }
+    } else {
+      const stop = new AbortController();
+      let stride = 1;
+      let index = 0;
+      try {
+        await readAppSink({
+          launch: decodeToRgbLaunch(input),
+          streamId: name,
+          log: o.log,
+          signal: stop.signal,
+          maxBuffers: 4,
+          drop: false,
+          sync: false,
+          onStart: ({ fps, durationSec }) => {
+            if (fps && fps > 0) sourceFps = fps;
+            stride = frameStride(sourceFps, o.targetFps);
+            if (durationSec > 0) {
+              const est = Math.round((durationSec * sourceFps) / stride);
+              total = o.processLength !== undefined && o.processLength >= 0 ? Math.min(est, o.processLength) : est;
+            }
+          },
+          onFrame: async (f) => {
+            const k = keepFrame(index++, stride, o.processLength);
+            if (k.keep) {
+              await engine.push(f.data, f.width, f.height);
+              framesIn++;
+              o.onProgress?.(framesIn, framesOut, total);
+            }
+            if (k.done) stop.abort();
+          },
+        });
+      } catch (e) {
+        throw new InputError(`cannot decode video ${input}: ${(e as Error).message}`);
+      }
+    }
+    if (framesIn === 0) throw new InputError(`no frames decoded from ${input}`);
+    await engine.end();
+    o.onProgress?.(framesIn, framesOut, total);
+  } catch (e) {
+    closeSync(fd);
+    rmSync(rawPath, { force: true });
+    await engine.close();
+    throw e;
+  }
+  closeSync(fd);
+  const { stats, rssBytes } = await engine.stats();
+  await engine.close();
+  if (framesOut !== framesIn || !size) throw new Error(`internal: ${framesIn} frames in but ${framesOut} depth frames out`);
+  const inferSeconds = (performance.now() - t0) / 1000;
+
+  const { width, height } = size as { width: number; height: number };
+  const fps = outputFps(sourceFps, o.targetFps);
+  const files: InferResult['files'] = {};
+  const writeNpz = o.writeNpz ?? true;
+  const writeVideos = o.writeVideos ?? true;
+  if (writeNpz) files.npz = join(o.outDir, `${name}_depth.npz`);
+  if (writeVideos) {
+    files.vis = join(o.outDir, `${name}_vis.mp4`);
+    files.depth = join(o.outDir, `${name}_depth.mp4`);
+  }
+  try {
+    await finalize({
+      rawPath,
+      frames: framesOut,
+      width,
+      height,
+      min,
+      max,
+      npzPath: files.npz ?? null,
+      compress: o.compressNpz ?? true,
+      videos: writeVideos,
+      colormap: o.colormap ?? 'inferno',
+    }, files, fps);
+  } finally {
+    rmSync(rawPath, { force: true });
+  }
+  return { name, frames: framesOut, width, height, fps, files, seconds: (performance.now() - t0) / 1000, inferFps: framesOut / inferSeconds, stats, workerRssBytes: rssBytes };
+}
+
+async function finalize(job: FinalizeJob, files: InferResult['files'], fps: number): Promise<void> {
+  const vis = job.videos ? new Mp4Writer(files.vis!, { width: job.width, height: job.height, fps, format: 'RGB' }) : null;
+  const gray = job.videos ? new Mp4Writer(files.depth!, { width: job.width, height: job.height, fps, format: 'GRAY8' }) : null;
+  const worker = spawnWorker(import.meta.url, 'finalize-worker', { workerData: job });
+  try {
+    await new Promise<void>((resolveDone, reject) => {
+      worker.on('error', reject);
+      worker.on('message', (m: FinalizeMessage) => {
+        try {
+          if (m.type === 'frame') {
+            gray!.write(m.gray);
+            vis!.write(m.vis);
+            worker.postMessage('next');
+          } else if (m.type === 'done') resolveDone();
+          else reject(new Error(`writing outputs failed: ${m.message}`));
+        } catch (e) {
+          reject(e as Error);
+        }
+      });
+    });
+  } finally {
+    await worker.terminate();
+    await Promise.all([vis?.finish(), gray?.finish()]);
+  }
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
