@@ -18,6 +18,8 @@ export interface EngineOptions {
   readonly noise?: OpenRequest['noise'];
   /** Frames handed to the worker but not yet processed before push() waits. */
   readonly maxInFlight?: number;
+  /** Live normalisation in the worker (see LiveNormaliser); offline output stays raw. */
+  readonly live?: OpenRequest['live'];
 }
 
 export interface EngineDepth extends WorkerDepth {
@@ -61,7 +63,7 @@ export class DepthEngine {
 
   static async open(opts: EngineOptions): Promise<DepthEngine> {
     const engine = new DepthEngine(opts);
-    const req: OpenRequest = { type: 'open', packDir: opts.packDir, device: opts.device ?? 'cpu', threads: opts.threads, choices: opts.choices ?? {}, noise: opts.noise };
+    const req: OpenRequest = { type: 'open', packDir: opts.packDir, device: opts.device ?? 'cpu', threads: opts.threads, choices: opts.choices ?? {}, noise: opts.noise, live: opts.live };
     try {
       const m = await engine.request(req, 'opened');
       if (m.type === 'opened') {

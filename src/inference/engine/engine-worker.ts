@@ -5,6 +5,7 @@ import { DepthSession, type SessionOutput } from './depth-session.js';
 import { ExternalNoise, SeededNoise, type NoiseSource } from './noise-source.js';
 import { resolveResolution, sessionConfig } from './session-config.js';
 import { resizeBilinearRGB } from '../image/resize.js';
+import { LiveNormaliser } from '../live/live-normaliser.js';
 import type { FromWorker, OpenRequest, ToWorker, WorkerDepth } from './protocol.js';
 
 // The inference worker: owns the ONNX sessions and one DepthSession at a time, so the main
@@ -22,6 +23,7 @@ let session: DepthSession | null = null;
 let frameBuf: Float32Array | null = null;
 let inputSize: { width: number; height: number } | null = null;
 let usedExternalNoise = false;
+let live: LiveNormaliser | null = null;
 
 function post(msg: FromWorker): void {
   const transfer = 'outputs' in msg ? msg.outputs.map((o) => o.depth.buffer as ArrayBuffer) : [];
@@ -30,13 +32,14 @@ function post(msg: FromWorker): void {
 
 function toWire(outs: SessionOutput[]): WorkerDepth[] {
   return outs.map((o) => {
+    // min/max are of the raw values (offline normalisation); live output is normalised here.
     let min = Infinity;
     let max = -Infinity;
     for (const v of o.depth) {
       if (v < min) min = v;
       if (v > max) max = v;
     }
-    return { index: o.index, depth: o.depth, window: o.window, min, max };
+    return { index: o.index, depth: live ? live.apply(o.depth) : o.depth, window: o.window, min, max };
   });
 }
 
@@ -46,6 +49,7 @@ async function handle(msg: ToWorker): Promise<void> {
       open = msg;
       pack = await loadModelPack(msg.packDir, { device: msg.device, intraOpNumThreads: msg.threads });
       stages = new OrtStages(pack);
+      live = msg.live ? new LiveNormaliser(msg.live) : null;
       post({ type: 'opened', packName: pack.manifest.name, dtype: pack.dtype, description: pack.manifest.description });
       return;
     }
@@ -84,7 +88,9 @@ async function handle(msg: ToWorker): Promise<void> {
     case 'end': {
       const outs = session ? await session.end() : [];
       session = null;
-      post({ type: 'ended', outputs: toWire(outs) });
+      const wire = toWire(outs);
+      live?.reset();
+      post({ type: 'ended', outputs: wire });
       return;
     }
     case 'stats':

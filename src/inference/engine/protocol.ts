@@ -13,6 +13,8 @@ export interface OpenRequest {
   readonly choices: SessionChoices;
   /** External noise (infer --noise): pixel [N,3,H,W] and latent [1,W,4,h,w]. */
   readonly noise?: { pixel: Float32Array; pixelFrames: number; latent: Float32Array; latentFrames: number };
+  /** Live output: normalise each depth frame with a slowly adapting robust range (in the worker). */
+  readonly live?: { alpha?: number; clip?: number };
 }
 
 export type ToWorker =

@@ -1,7 +1,10 @@
 import { z } from 'zod';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { IncomingMessage } from 'node:http';
-import { defineNode } from '../../graph/node-kind.js';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { defineNode, type NodeContext } from '../../graph/node-kind.js';
+import { COLORMAP_NAMES, colormapByName } from '../../io/colormap.js';
 import { nowMs, type DepthFrame, type Packet, type VideoFrame } from '../../graph/packets.js';
 import { DEFAULT_SUBSCRIPTION, encodeFrameMessage, type FrameHeader, type Subscription } from '../../protocol/frame-message.js';
 import { parseSubscription, SubscriptionError } from '../../protocol/subscription.js';
@@ -22,6 +25,8 @@ export const websocketOptions = z
     tokenEnv: z.string().default('DCL_TOKEN'),
     /** Allowed browser origins; empty means same-origin and non-browser clients only. */
     allowedOrigins: z.array(z.string()).default([]),
+    /** Serve the browser viewer at / (and its colour maps at /colormaps.json). */
+    viewer: z.boolean().default(true),
   })
   .strict();
 
@@ -51,6 +56,7 @@ export const websocketNode = defineNode({
       (registry.getSingleMetric('dcl_ws_connections_total') as Counter<'node'> | undefined) ??
       new Counter({ name: 'dcl_ws_connections_total', help: 'WebSocket connections accepted', labelNames: ['node'], registers: [registry] });
 
+    if (o.viewer && !ctx.http.hasRoute('/')) mountViewer(ctx.http);
     ctx.http.upgrade(o.path, (req, socket, head) => {
       const refusal = checkAccess(req, token, o.allowedOrigins);
       if (refusal) {
@@ -95,6 +101,14 @@ export const websocketNode = defineNode({
       });
     });
 
+    // Each subscriber learns its own drop count (shared frame messages cannot carry it).
+    const statsTimer = setInterval(() => {
+      for (const s of subscribers) {
+        if (s.ws.readyState === s.ws.OPEN) s.ws.send(JSON.stringify({ type: 'stats', sent: s.sent, dropped: s.dropped }));
+      }
+    }, 1000);
+    statsTimer.unref();
+
     return {
       process(_port: string, p: Packet) {
         if (p.type !== 'video' && p.type !== 'depth') return;
@@ -112,12 +126,24 @@ export const websocketNode = defineNode({
         }
       },
       async close() {
+        clearInterval(statsTimer);
         for (const s of subscribers) s.ws.close(1001, 'pipeline stopping');
         await new Promise<void>((resolve) => wss.close(() => resolve()));
       },
     };
   },
 });
+
+function mountViewer(http: NodeContext['http']): void {
+  const html = readFileSync(fileURLToPath(new URL('../../../src/server/viewer/index.html', import.meta.url)));
+  const luts = JSON.stringify(Object.fromEntries(COLORMAP_NAMES.map((n) => [n, Array.from(colormapByName(n))])));
+  http.route('/', (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache' }).end(html);
+  });
+  http.route('/colormaps.json', (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(luts);
+  });
+}
 
 function messagesFor(p: VideoFrame | DepthFrame, s: Subscriber, cache: Map<string, Buffer>): Buffer[] {
   const out: Buffer[] = [];
