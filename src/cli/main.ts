@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { registerRun } from './commands/run.js';
 import { registerValidate } from './commands/validate.js';
 import { registerInfer } from './commands/infer.js';
+import { registerEval } from './commands/eval.js';
 import { PipelineError } from '../graph/pipeline-error.js';
 import { UsageError } from './usage-error.js';
 
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerRun(program);
   registerValidate(program);
   registerInfer(program);
+  registerEval(program);
   for (const extra of extraCommands) extra(program);
   return program;
 }

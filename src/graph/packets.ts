@@ -70,7 +70,10 @@ export function fitsPort(p: Packet, port: PortType): boolean {
   return port === 'any' || p.type === port;
 }
 
-/** Whether an output port of type `from` may feed an input port of type `to`. */
+/**
+ * Whether an output port of type `from` may feed an input port of type `to`. An `any` output (a
+ * pass-through such as stride) may carry the input's type; the runtime checks each packet it sends.
+ */
 export function portsCompatible(from: PortType, to: PortType): boolean {
-  return to === 'any' || from === to;
+  return to === 'any' || from === 'any' || from === to;
 }

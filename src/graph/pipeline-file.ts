@@ -228,7 +228,17 @@ function topologicalOrder(names: string[], edges: ResolvedEdge[], file: string):
     }
   }
   if (order.length < names.length) {
+    // Left over are the cycles and the nodes downstream of them: peel off those with no successor left.
     const inCycle = names.filter((n) => !order.includes(n));
+    for (let peeled = true; peeled; ) {
+      peeled = false;
+      for (const n of [...inCycle]) {
+        if (!next.get(n)!.some((m) => inCycle.includes(m))) {
+          inCycle.splice(inCycle.indexOf(n), 1);
+          peeled = true;
+        }
+      }
+    }
     throw new PipelineError(file, `the edges form a cycle through nodes ${inCycle.map((n) => `"${n}"`).join(', ')}; a pipeline must be acyclic`, inCycle[0], 'edges');
   }
   return order;

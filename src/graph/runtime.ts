@@ -2,7 +2,7 @@ import { Subject, type Observable, filter } from 'rxjs';
 import type { Logger } from 'pino';
 import type { AddressInfo } from 'node:net';
 import { EdgeQueue } from './edge-queue.js';
-import { EOS, fitsPort, nowMs, type Packet } from './packets.js';
+import { EOS, fitsPort, nowMs, type Packet, type PortType } from './packets.js';
 import { GraphMetrics } from './metrics.js';
 import type { NodeContext, NodeInstance } from './node-kind.js';
 import type { Pipeline, ResolvedNode } from './pipeline-file.js';
@@ -52,6 +52,8 @@ export class Graph {
   private readonly log: Logger;
   private readonly abort = new AbortController();
   private readonly nodes = new Map<string, NodeRuntime>();
+  /** The input port type each edge delivers to (an `any` output is checked per packet against it). */
+  private readonly edgeInputType = new Map<EdgeQueue, PortType>();
   private failure: NodeFailure | null = null;
   private finishedResolve!: () => void;
   private finishedReject!: (e: Error) => void;
@@ -117,6 +119,7 @@ export class Graph {
       this.metrics.edgeDropped.inc({ edge: e.label }, 0);
       this.nodes.get(e.from.node)!.outputs.get(e.from.port)!.push(q);
       this.nodes.get(e.to.node)!.inputs.set(e.to.port, q);
+      this.edgeInputType.set(q, this.nodes.get(e.to.node)!.spec.kind.inputs[e.to.port]);
     }
   }
 
@@ -125,6 +128,12 @@ export class Graph {
     if (!edges) return Promise.reject(new Error(`node "${rt.spec.name}" emitted on unknown port "${port}"`));
     if (!fitsPort(packet, rt.spec.kind.outputs[port])) {
       return Promise.reject(new Error(`node "${rt.spec.name}" emitted a ${packet.type} packet on ${rt.spec.kind.outputs[port]} port "${port}"`));
+    }
+    for (const q of edges) {
+      const to = this.edgeInputType.get(q)!;
+      if (!fitsPort(packet, to)) {
+        return Promise.reject(new Error(`node "${rt.spec.name}" emitted a ${packet.type} packet on port "${port}" but edge ${q.name} takes ${to} frames`));
+      }
     }
     if (packet.type === 'video' || packet.type === 'depth') this.metrics.framesOut.inc({ node: rt.spec.name });
     rt.taps.get(port)!.next(packet);

@@ -5,6 +5,7 @@ import type { SessionChoices } from './session-config.js';
 import type { PackDevice } from '../pack/load-pack.js';
 import type { StageStats } from './stages.js';
 import type { Resolution } from '../math/resolution.js';
+import { ModelPackError } from '../pack/manifest.js';
 
 // The main-thread handle on the inference worker. Frames go in with push() (which waits only
 // when too many frames are in flight), depth frames come out through onDepth in input order.
@@ -144,7 +145,7 @@ export class DepthEngine {
         this.sequence = null;
         break;
       case 'error':
-        this.fail(Object.assign(new Error(m.message), { name: m.name }));
+        this.fail(workerError(m.name, m.message));
         return;
     }
     const i = this.pending.findIndex((p) => p.expect === m.type);
@@ -157,4 +158,16 @@ export class DepthEngine {
     this.pending.splice(0).forEach((p) => p.reject(e));
     this.spaceWaiters.splice(0).forEach((w) => w());
   }
+}
+
+/**
+ * Errors cross the worker boundary as name + message: rebuild the classes callers branch on with
+ * instanceof (the CLI maps RangeError and ModelPackError to exit code 2).
+ */
+function workerError(name: string, message: string): Error {
+  if (name === 'RangeError') return new RangeError(message);
+  if (name === 'ModelPackError' || name === 'ExecutionProviderError') {
+    return Object.assign(new ModelPackError(message, { packDir: '' }), { name });
+  }
+  return Object.assign(new Error(message), { name });
 }

@@ -48,6 +48,8 @@ async function handle(msg: ToWorker): Promise<void> {
     case 'open': {
       open = msg;
       pack = await loadModelPack(msg.packDir, { device: msg.device, intraOpNumThreads: msg.threads });
+      // Check window/overlap/steps/guidance now, not at the first frame.
+      sessionConfig(pack.manifest, msg.choices, { height: 8 * pack.manifest.spatialDownsample, width: 8 * pack.manifest.spatialDownsample });
       stages = new OrtStages(pack);
       live = msg.live ? new LiveNormaliser(msg.live) : null;
       post({ type: 'opened', packName: pack.manifest.name, dtype: pack.dtype, description: pack.manifest.description });
@@ -69,7 +71,7 @@ async function handle(msg: ToWorker): Promise<void> {
             { data: open.noise.latent, frames: open.noise.latentFrames, frameSize: latentSize },
           );
           if (open.noise.pixel.length !== open.noise.pixelFrames * pixelSize) {
-            throw new Error(`noise "pixel" must be [N,3,${res.height},${res.width}] for this input; got ${open.noise.pixel.length} values for ${open.noise.pixelFrames} frames`);
+            throw new RangeError(`noise "pixel" must be [N,3,${res.height},${res.width}] for this input; got ${open.noise.pixel.length} values for ${open.noise.pixelFrames} frames`);
           }
         }
         session = new DepthSession(cfg, stages, noise);

@@ -42,14 +42,14 @@ export class ExternalNoise implements NoiseSource {
   ) {}
 
   pixel(index: number, out: Float32Array): void {
-    if (out.length !== this.pixels.frameSize) throw new Error(`external pixel noise has ${this.pixels.frameSize} values per frame, the model input needs ${out.length}`);
-    if (index >= this.pixels.frames) throw new Error(`external pixel noise has ${this.pixels.frames} frames; frame ${index} needs one`);
+    if (out.length !== this.pixels.frameSize) throw new RangeError(`external pixel noise has ${this.pixels.frameSize} values per frame, the model input needs ${out.length}`);
+    if (index >= this.pixels.frames) throw new RangeError(`external pixel noise has ${this.pixels.frames} frames; frame ${index} needs one`);
     out.set(this.pixels.data.subarray(index * out.length, (index + 1) * out.length));
   }
 
   latentBlock(frames: number, frameSize: number): Float32Array {
-    if (frameSize !== this.latent.frameSize) throw new Error(`external latent noise has ${this.latent.frameSize} values per frame, the model needs ${frameSize}`);
-    if (this.latent.frames < frames) throw new Error(`external latent noise has ${this.latent.frames} frames, the window needs ${frames}`);
+    if (frameSize !== this.latent.frameSize) throw new RangeError(`external latent noise has ${this.latent.frameSize} values per frame, the model needs ${frameSize}`);
+    if (this.latent.frames < frames) throw new RangeError(`external latent noise has ${this.latent.frames} frames, the window needs ${frames}`);
     return this.latent.data.subarray(0, frames * frameSize);
   }
 }

@@ -105,6 +105,7 @@ export async function inferVideo(o: InferOptions): Promise<InferResult> {
       const stop = new AbortController();
       let stride = 1;
       let index = 0;
+      let engineError: unknown = null;
       try {
         await readAppSink({
           launch: decodeToRgbLaunch(input),
@@ -125,7 +126,10 @@ export async function inferVideo(o: InferOptions): Promise<InferResult> {
           onFrame: async (f) => {
             const k = keepFrame(index++, stride, o.processLength);
             if (k.keep) {
-              await engine.push(f.data, f.width, f.height);
+              await engine.push(f.data, f.width, f.height).catch((e: unknown) => {
+                engineError = e;
+                throw e;
+              });
               framesIn++;
               o.onProgress?.(framesIn, framesOut, total);
             }
@@ -133,6 +137,8 @@ export async function inferVideo(o: InferOptions): Promise<InferResult> {
           },
         });
       } catch (e) {
+        // Engine failures (bad settings, model errors) keep their own class and message.
+        if (engineError !== null && e === engineError) throw e;
         throw new InputError(`cannot decode video ${input}: ${(e as Error).message}`);
       }
     }

@@ -1,0 +1,210 @@
+import { z } from 'zod';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { defineNode } from '../../graph/node-kind.js';
+import { backoffDelay } from '../../graph/backoff.js';
+import type { VideoFrame } from '../../graph/packets.js';
+import { readAppSink } from '../../media/appsink-reader.js';
+import { quoteProp } from '../../media/launch.js';
+import { redactUrls } from '../../util/redact.js';
+
+// An RTSP camera or server (H.264/H.265/MJPEG, whatever decodebin can decode), as a live source.
+// The node reconnects by itself, inside run(), with exponential backoff and jitter: a dropped
+// network link or a rebooting camera costs a discontinuity, never the pipeline. Credentials
+// (in the URL or in user/password) go to rtspsrc as properties and never reach a log line, an
+// error message or a metric label: the URL is only ever logged redacted.
+
+export const rtspOptions = z
+  .object({
+    /** rtsp://[user:pass@]host[:port]/path (rtsps:// for TLS). */
+    url: z
+      .string()
+      .regex(/^rtsps?:\/\/[^\s]+$/i, 'must be an rtsp:// or rtsps:// URL')
+      .refine((u) => URL.canParse(u), 'is not a valid URL'),
+    /** User name and password; override the ones in the URL. */
+    user: z.string().min(1).optional(),
+    password: z.string().optional(),
+    transport: z.enum(['tcp', 'udp']).default('tcp'),
+    /** rtspsrc jitter buffer, in milliseconds. */
+    latencyMs: z.number().int().min(0).max(60_000).default(200),
+    width: z.number().int().min(8).max(8192).optional(),
+    height: z.number().int().min(8).max(8192).optional(),
+    /** No frame for this long while connected = stall: reconnect. */
+    stallTimeoutMs: z.number().int().min(100).default(5000),
+    /** No first frame this long after connecting = failed attempt. */
+    firstFrameTimeoutMs: z.number().int().min(100).default(10_000),
+    reconnect: z
+      .object({
+        initialDelayMs: z.number().int().min(0).default(500),
+        maxDelayMs: z.number().int().min(0).default(10_000),
+        /** Consecutive failed attempts before the node gives up (and fails the pipeline); -1 = forever. */
+        maxAttempts: z.number().int().min(-1).default(-1),
+      })
+      .strict()
+      .prefault({}),
+    /** Appsink bound (frames); a live source drops the oldest when downstream is slower. */
+    queue: z.number().int().min(1).max(256).default(2),
+    streamId: z.string().min(1).optional(),
+  })
+  .strict();
+
+export type RtspOptions = z.infer<typeof rtspOptions>;
+
+export interface RtspTarget {
+  /** The URL without user-info: safe to log. */
+  readonly location: string;
+  readonly user?: string;
+  readonly password?: string;
+}
+
+/** Split user-info off an RTSP URL; explicit user/password options win over the URL's. */
+export function rtspTarget(url: string, user?: string, password?: string): RtspTarget {
+  const u = new URL(url);
+  const urlUser = u.username ? safeDecode(u.username) : undefined;
+  const urlPassword = u.password ? safeDecode(u.password) : undefined;
+  const location = `${u.protocol}//${u.host}${u.pathname}${u.search}`;
+  return { location, user: user ?? urlUser, password: password ?? urlPassword };
+}
+
+/** The launch string (up to the appsink) for an RTSP source. It carries the credentials: never log it. */
+export function rtspLaunch(o: Pick<RtspOptions, 'url' | 'user' | 'password' | 'transport' | 'latencyMs' | 'width' | 'height'>): string {
+  const t = rtspTarget(o.url, o.user, o.password);
+  const auth = (t.user !== undefined ? ` user-id=${quoteProp(t.user)}` : '') + (t.password !== undefined ? ` user-pw=${quoteProp(t.password)}` : '');
+  const size = (o.width !== undefined ? `,width=${o.width}` : '') + (o.height !== undefined ? `,height=${o.height}` : '');
+  return (
+    `rtspsrc location=${quoteProp(t.location)} protocols=${o.transport} latency=${o.latencyMs}${auth}` +
+    ` ! decodebin ! videoconvert ! videoscale ! video/x-raw,format=RGB${size}`
+  );
+}
+
+/** Remove credentials from any text (GStreamer messages may echo the URL or the launch string). */
+export function scrubCredentials(text: string, secrets: readonly (string | undefined)[] = []): string {
+  let out = redactUrls(text).replace(/\b(user-id|user-pw)=("(?:[^"\\]|\\.)*"|\S+)/g, '$1=***');
+  for (const s of secrets) {
+    if (s !== undefined && s.length >= 3) out = out.split(s).join('***');
+  }
+  return out;
+}
+
+/** Per-graph source connection metrics (get-or-create: several source nodes share them). */
+export function sourceMetrics(registry: Registry): { connected: Gauge<'node'>; reconnects: Counter<'node'> } {
+  const connected =
+    (registry.getSingleMetric('dcl_source_connected') as Gauge<'node'> | undefined) ??
+    new Gauge({ name: 'dcl_source_connected', help: '1 while a live source receives frames, 0 while it is connecting or reconnecting', labelNames: ['node'], registers: [registry] });
+  const reconnects =
+    (registry.getSingleMetric('dcl_source_reconnects_total') as Counter<'node'> | undefined) ??
+    new Counter({ name: 'dcl_source_reconnects_total', help: 'Reconnection attempts of a live source', labelNames: ['node'], registers: [registry] });
+  return { connected, reconnects };
+}
+
+/** Resolves true after the delay, false at once if the signal aborts. */
+export function abortableSleep(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onAbort = () => {
+      clearTimeout(t);
+      resolve(false);
+    };
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+export const rtspNode = defineNode({
+  kind: 'rtsp',
+  role: 'source',
+  description: 'RTSP stream (decoded to RGB), reconnecting with backoff',
+  inputs: {},
+  outputs: { video: 'video' },
+  options: rtspOptions,
+  create(o, ctx) {
+    const target = rtspTarget(o.url, o.user, o.password);
+    const secrets = [target.password, target.user];
+    const safeUrl = target.location;
+    const launch = rtspLaunch(o);
+    const streamId = o.streamId ?? ctx.name;
+    const node = ctx.name;
+    const m = sourceMetrics(ctx.metrics.registry);
+    m.connected.set({ node }, 0);
+    m.reconnects.inc({ node }, 0);
+
+    return {
+      async run() {
+        let failures = 0; // consecutive attempts without a frame
+        let framesSinceBreak = 0;
+        let firstArrivalMs: number | null = null;
+        try {
+          for (;;) {
+            if (ctx.signal.aborted) return;
+            let sessionFrames = 0;
+            let ptsOffset = 0;
+            const t0 = performance.now();
+            ctx.log.info({ url: safeUrl, transport: o.transport, attempt: failures }, 'connecting to RTSP stream');
+            let reason: string;
+            try {
+              const res = await readAppSink({
+                launch,
+                streamId,
+                log: ctx.log,
+                signal: ctx.signal,
+                maxBuffers: o.queue,
+                drop: true,
+                sync: false,
+                firstSeq: ctx.sequence.value,
+                stallTimeoutMs: o.stallTimeoutMs,
+                firstFrameTimeoutMs: o.firstFrameTimeoutMs,
+                onFrame: (f: VideoFrame) => {
+                  if (sessionFrames === 0) {
+                    failures = 0;
+                    m.connected.set({ node }, 1);
+                    // Timestamps continue across reconnects: time since the node's first frame.
+                    firstArrivalMs ??= f.arrivalMs;
+                    ptsOffset = f.arrivalMs - firstArrivalMs;
+                    ctx.log.info({ url: safeUrl, width: f.width, height: f.height, connectMs: Math.round(performance.now() - t0) }, 'RTSP stream connected');
+                  }
+                  sessionFrames++;
+                  framesSinceBreak++;
+                  ctx.sequence.value = f.seq + 1;
+                  return ctx.emit('video', ptsOffset === 0 ? f : { ...f, ptsMs: f.ptsMs + ptsOffset });
+                },
+              });
+              if (res.end === 'stopped' || ctx.signal.aborted) return;
+              reason = 'the server ended the stream';
+            } catch (e) {
+              if (ctx.signal.aborted) return;
+              reason = scrubCredentials(e instanceof Error ? e.message : String(e), secrets);
+            }
+            m.connected.set({ node }, 0);
+            if (framesSinceBreak > 0) {
+              framesSinceBreak = 0;
+              await ctx.emit('video', { type: 'discontinuity', streamId, reason: `RTSP stream lost (${reason}); reconnecting`, nextSeq: ctx.sequence.value });
+            }
+            if (sessionFrames === 0) failures++;
+            if (o.reconnect.maxAttempts >= 0 && failures > o.reconnect.maxAttempts) {
+              throw new Error(`rtsp ${safeUrl}: giving up after ${failures} failed attempt${failures === 1 ? '' : 's'}: ${reason}`);
+            }
+            const delayMs = backoffDelay(Math.max(0, failures - 1), o.reconnect.initialDelayMs, o.reconnect.maxDelayMs);
+            ctx.log.warn(
+              { url: safeUrl, reason, attempt: failures, delayMs },
+              sessionFrames > 0 ? 'RTSP stream lost; reconnecting' : 'RTSP connection failed; retrying',
+            );
+            if (!(await abortableSleep(delayMs, ctx.signal))) return;
+            m.reconnects.inc({ node });
+          }
+        } finally {
+          m.connected.set({ node }, 0);
+        }
+      },
+    };
+  },
+});
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
