@@ -598,3 +598,14 @@ describe('DepthSession streaming', () => {
     await assert.rejects(session.push(new Float32Array(3 * 32 * 48)), /already ended/);
   });
 });
+
+it('stitching ablation modes: full is the default, init-only and average differ from it', async () => {
+  const frames = makeVideo(20, 32, 48);
+  const base = makeConfig(8, 3, 2, 1);
+  const run = async (stitch?: 'full' | 'init-only' | 'average') => (await runSession(frames, { ...base, stitch })).outputs.map((o) => o.depth);
+  const [dflt, full, initOnly, average] = await Promise.all([run(), run('full'), run('init-only'), run('average')]);
+  for (let i = 0; i < 20; i++) assert.equal(maxAbsDiff(dflt[i], full[i]), 0, `default == full at ${i}`);
+  const diff = (a: Float32Array[], b: Float32Array[]) => Math.max(...a.map((x, i) => maxAbsDiff(x, b[i])));
+  assert.ok(diff(full, initOnly) > 0, 'init-only blends differently from full');
+  assert.ok(diff(initOnly, average) > 0, 'average drops the anchored initialisation');
+});

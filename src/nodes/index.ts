@@ -3,10 +3,29 @@ import { testPatternNode } from './sources/test-pattern.js';
 import { websocketNode } from './sinks/websocket.js';
 import { strideNode } from './transforms/stride.js';
 import { depthNode } from './inference/depth.js';
+import { cameraNode } from './sources/camera.js';
+import { rtspNode } from './sources/rtsp.js';
+import { fileNode } from './sources/file.js';
+import { framesNode } from './sources/frames.js';
+import { pngSequenceNode } from './sinks/png-sequence.js';
+import { npzNode } from './sinks/npz.js';
+import { mp4Node } from './sinks/mp4.js';
 import type { NodeKind } from '../graph/node-kind.js';
 
 /** Every node kind a pipeline file may use. */
-export const BUILTIN_NODES: readonly NodeKind[] = [testPatternNode, strideNode, depthNode, websocketNode] as NodeKind[];
+export const BUILTIN_NODES: readonly NodeKind[] = [
+  testPatternNode,
+  strideNode,
+  depthNode,
+  websocketNode,
+  cameraNode,
+  rtspNode,
+  fileNode,
+  framesNode,
+  pngSequenceNode,
+  npzNode,
+  mp4Node,
+] as NodeKind[];
 
 export function builtinRegistry(): NodeRegistry {
   return new NodeRegistry(BUILTIN_NODES);

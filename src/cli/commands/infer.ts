@@ -6,6 +6,7 @@ import { UsageError } from '../usage-error.js';
 import { DEFAULT_PACK } from '../../inference/pack/default-pack.js';
 import { ModelPackError } from '../../inference/pack/manifest.js';
 import type { PackDevice } from '../../inference/pack/load-pack.js';
+import type { StitchMode } from '../../inference/engine/depth-session.js';
 
 const int = (name: string) => (v: string) => {
   const n = Number(v);
@@ -17,6 +18,11 @@ const num = (name: string) => (v: string) => {
   if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number`);
   return n;
 };
+
+function parseStitch(v: string): StitchMode {
+  if (v !== 'full' && v !== 'init-only' && v !== 'average') throw new UsageError(`--stitch must be full, init-only or average (got ${v})`);
+  return v;
+}
 
 export function registerInfer(program: Command): void {
   program
@@ -37,6 +43,7 @@ export function registerInfer(program: Command): void {
     .option('--target-fps <f>', 'temporal sampling target, -1 keeps the source rate', num('--target-fps'), -1)
     .option('--process-length <n>', 'process at most N frames, -1 for all', int('--process-length'), -1)
     .option('--fps <f>', 'frame rate of a folder of frames', num('--fps'), 30)
+    .option('--stitch <mode>', 'window joining: full (reference), init-only or average (ablation baselines)', 'full')
     .option('--noise <file.npz>', 'external noise: arrays "pixel" [N,3,H,W] and "latent" [1,W,4,h,w]')
     .option('--no-videos', 'skip the MP4 outputs')
     .option('--no-compress', 'store the .npz uncompressed (faster)')
@@ -60,6 +67,7 @@ export function registerInfer(program: Command): void {
             seed: o.seed as number,
             maxRes: o.maxRes as number | undefined,
             resolution: o.dataset as string | undefined,
+            stitch: parseStitch(o.stitch as string),
           },
           targetFps: o.targetFps as number,
           processLength: o.processLength as number,

@@ -35,7 +35,16 @@ export interface SessionConfig {
   readonly clipSize: number;
   readonly clipMean: readonly number[];
   readonly clipStd: readonly number[];
+  /**
+   * How consecutive windows are joined: `full` is the reference (noise-anchored initialisation of
+   * the overlap + mortise-and-tenon linear weights); `init-only` keeps the anchored initialisation
+   * but averages the overlap 50/50; `average` starts the overlap from pure noise and averages
+   * 50/50 (the paper's naive baseline). The last two exist for the stitching ablation.
+   */
+  readonly stitch?: StitchMode;
 }
+
+export type StitchMode = 'full' | 'init-only' | 'average';
 
 export interface SessionOutput {
   /** Frame index in the session (0-based, input order). */
@@ -175,7 +184,7 @@ export class DepthSession {
       const src = (((i - k * this.config.overlap) % blockFrames) + blockFrames) % blockFrames;
       const z = block.subarray(src * L, (src + 1) * L);
       const xi = x.subarray(i * L, (i + 1) * L);
-      if (i < overlap) {
+      if (i < overlap && (this.config.stitch ?? 'full') !== 'average') {
         const prev = this.latentAt(start + i);
         for (let j = 0; j < L; j++) xi[j] = prev[j] + Math.fround(Math.fround(Math.fround(z[j] * initSigma) / initSigma) * sigma0);
       } else {
@@ -227,7 +236,7 @@ export class DepthSession {
 
   private stitch(x: Float32Array, start: number, length: number, overlap: number): void {
     const L = this.latentSize;
-    const weights = torchLinspace01(overlap);
+    const weights = (this.config.stitch ?? 'full') === 'full' ? torchLinspace01(overlap) : new Float32Array(overlap).fill(0.5);
     for (let i = 0; i < length; i++) {
       const cur = x.slice(i * L, (i + 1) * L);
       if (i < overlap) {

@@ -1,7 +1,7 @@
 import type { PackManifest } from '../pack/manifest.js';
 import { modelResolution, presetResolution, type Resolution } from '../math/resolution.js';
 import { MAX_WINDOW, validateWindow } from '../math/segments.js';
-import type { SessionConfig } from './depth-session.js';
+import type { SessionConfig, StitchMode } from './depth-session.js';
 
 /** What a user may choose per run; everything else comes from the pack's manifest. */
 export interface SessionChoices {
@@ -14,6 +14,8 @@ export interface SessionChoices {
   maxRes?: number;
   /** Fixed model resolution, or a dataset preset name (sintel, scannet, KITTI, bonn, NYUv2). */
   resolution?: Resolution | string;
+  /** Window joining for the ablation; the reference is `full`. */
+  stitch?: StitchMode;
 }
 
 export function resolveResolution(manifest: PackManifest, choices: SessionChoices, inputHeight: number, inputWidth: number): Resolution {
@@ -52,5 +54,6 @@ export function sessionConfig(manifest: PackManifest, choices: SessionChoices, r
     clipSize: manifest.imageEncoder.size,
     clipMean: manifest.imageEncoder.mean,
     clipStd: manifest.imageEncoder.std,
+    stitch: choices.stitch ?? 'full',
   };
 }

@@ -128,7 +128,12 @@ export const websocketNode = defineNode({
       async close() {
         clearInterval(statsTimer);
         for (const s of subscribers) s.ws.close(1001, 'pipeline stopping');
+        // A stalled subscriber never answers the close handshake: do not let it hold the shutdown for ws's 30 s timeout.
+        const force = setTimeout(() => {
+          for (const s of subscribers) s.ws.terminate();
+        }, 1000);
         await new Promise<void>((resolve) => wss.close(() => resolve()));
+        clearTimeout(force);
       },
     };
   },

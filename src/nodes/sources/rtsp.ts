@@ -132,7 +132,7 @@ export const rtspNode = defineNode({
 
     return {
       async run() {
-        let failures = 0; // consecutive attempts without a frame
+        let retries = 0; // reconnect attempts since the last frame
         let framesSinceBreak = 0;
         let firstArrivalMs: number | null = null;
         try {
@@ -141,7 +141,7 @@ export const rtspNode = defineNode({
             let sessionFrames = 0;
             let ptsOffset = 0;
             const t0 = performance.now();
-            ctx.log.info({ url: safeUrl, transport: o.transport, attempt: failures }, 'connecting to RTSP stream');
+            ctx.log.info({ url: safeUrl, transport: o.transport, attempt: retries }, 'connecting to RTSP stream');
             let reason: string;
             try {
               const res = await readAppSink({
@@ -157,7 +157,7 @@ export const rtspNode = defineNode({
                 firstFrameTimeoutMs: o.firstFrameTimeoutMs,
                 onFrame: (f: VideoFrame) => {
                   if (sessionFrames === 0) {
-                    failures = 0;
+                    retries = 0;
                     m.connected.set({ node }, 1);
                     // Timestamps continue across reconnects: time since the node's first frame.
                     firstArrivalMs ??= f.arrivalMs;
@@ -181,13 +181,13 @@ export const rtspNode = defineNode({
               framesSinceBreak = 0;
               await ctx.emit('video', { type: 'discontinuity', streamId, reason: `RTSP stream lost (${reason}); reconnecting`, nextSeq: ctx.sequence.value });
             }
-            if (sessionFrames === 0) failures++;
-            if (o.reconnect.maxAttempts >= 0 && failures > o.reconnect.maxAttempts) {
-              throw new Error(`rtsp ${safeUrl}: giving up after ${failures} failed attempt${failures === 1 ? '' : 's'}: ${reason}`);
+            if (o.reconnect.maxAttempts >= 0 && retries >= o.reconnect.maxAttempts) {
+              throw new Error(`rtsp ${safeUrl}: giving up after ${retries} reconnect attempt${retries === 1 ? '' : 's'}: ${reason}`);
             }
-            const delayMs = backoffDelay(Math.max(0, failures - 1), o.reconnect.initialDelayMs, o.reconnect.maxDelayMs);
+            const delayMs = backoffDelay(retries, o.reconnect.initialDelayMs, o.reconnect.maxDelayMs);
+            retries++;
             ctx.log.warn(
-              { url: safeUrl, reason, attempt: failures, delayMs },
+              { url: safeUrl, reason, attempt: retries, delayMs },
               sessionFrames > 0 ? 'RTSP stream lost; reconnecting' : 'RTSP connection failed; retrying',
             );
             if (!(await abortableSleep(delayMs, ctx.signal))) return;

@@ -1,0 +1,99 @@
+import { accessSync, constants, statSync } from 'node:fs';
+import { z } from 'zod';
+import { defineNode } from '../../graph/node-kind.js';
+import { GStreamerError, readAppSink } from '../../media/appsink-reader.js';
+import { quoteProp } from '../../media/launch.js';
+import { toFraction } from './test-pattern.js';
+
+// A local V4L2 camera. The device is checked before GStreamer sees it, so a missing or busy
+// camera gives one clear line instead of an element error. Frames are live: the appsink drops
+// its oldest buffers when downstream is slower. A camera error mid-stream (unplugged, busy) fails
+// run(); the runtime then restarts the node with backoff (and create() checks the device again).
+
+export const cameraOptions = z
+  .object({
+    device: z.string().min(1).default('/dev/video0'),
+    width: z.number().int().min(8).max(8192).default(640),
+    height: z.number().int().min(8).max(8192).default(480),
+    fps: z.number().positive().max(1000).default(30),
+    /** Appsink bound (frames). */
+    queue: z.number().int().min(1).max(256).default(2),
+    /** No first frame this long after start = error (and a restart). */
+    firstFrameTimeoutMs: z.number().int().min(100).default(10_000),
+    /** No frame for this long = stall (and a restart). */
+    stallTimeoutMs: z.number().int().min(100).default(5000),
+    streamId: z.string().min(1).optional(),
+  })
+  .strict();
+
+export type CameraOptions = z.infer<typeof cameraOptions>;
+
+/** The launch string (up to the appsink) for a V4L2 camera. */
+export function cameraLaunch(o: Pick<CameraOptions, 'device' | 'width' | 'height' | 'fps'>): string {
+  return (
+    `v4l2src device=${quoteProp(o.device)} ! videoconvert ! videoscale` +
+    ` ! video/x-raw,format=RGB,width=${o.width},height=${o.height}` +
+    ` ! videorate ! video/x-raw,framerate=${toFraction(o.fps)}`
+  );
+}
+
+/** Throws a clear error unless `device` exists, is a character device and can be opened for reading. */
+export function checkCameraDevice(device: string): void {
+  let st;
+  try {
+    st = statSync(device);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new Error(`camera ${device}: no such device`);
+    throw new Error(`camera ${device}: is busy or not readable (${code ?? String(e)})`);
+  }
+  if (!st.isCharacterDevice()) throw new Error(`camera ${device}: not a camera device (not a character device)`);
+  try {
+    accessSync(device, constants.R_OK | constants.W_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(`camera ${device}: is busy or not readable (${code ?? String(e)}${code === 'EACCES' ? ': is the user in the "video" group?' : ''})`);
+  }
+}
+
+export const cameraNode = defineNode({
+  kind: 'camera',
+  role: 'source',
+  description: 'V4L2 camera (live RGB frames)',
+  inputs: {},
+  outputs: { video: 'video' },
+  options: cameraOptions,
+  restart: { maxRestarts: Infinity, initialDelayMs: 500, maxDelayMs: 10_000 },
+  create(o, ctx) {
+    checkCameraDevice(o.device);
+    const launch = cameraLaunch(o);
+    const streamId = o.streamId ?? ctx.name;
+    return {
+      async run() {
+        ctx.log.info({ device: o.device, width: o.width, height: o.height, fps: o.fps }, 'opening camera');
+        try {
+          await readAppSink({
+            launch,
+            streamId,
+            log: ctx.log,
+            signal: ctx.signal,
+            maxBuffers: o.queue,
+            drop: true,
+            sync: false,
+            firstSeq: ctx.sequence.value,
+            firstFrameTimeoutMs: o.firstFrameTimeoutMs,
+            stallTimeoutMs: o.stallTimeoutMs,
+            onFrame: (f) => {
+              ctx.sequence.value = f.seq + 1;
+              return ctx.emit('video', f);
+            },
+          });
+        } catch (e) {
+          const msg = e instanceof Error ? e.message : String(e);
+          if (/busy/i.test(msg)) throw new GStreamerError(`camera ${o.device}: is busy or not readable (${msg})`);
+          throw new GStreamerError(`camera ${o.device}: ${msg}`);
+        }
+      },
+    };
+  },
+});

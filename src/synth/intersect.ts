@@ -1,0 +1,104 @@
+/**
+ * Analytic ray-primitive intersections. Rays are o + t d with d NOT necessarily unit length:
+ * the renderer uses camera rays whose forward component is 1, so that t is the planar depth.
+ * Each function returns the smallest t > EPS where the ray meets the surface, or Infinity.
+ * Box and cylinder work in the primitive's local frame (centred, axis-aligned); callers transform.
+ */
+
+export const EPS = 1e-7;
+
+/** Plane n . x = k. */
+export function hitPlane(ox: number, oy: number, oz: number, dx: number, dy: number, dz: number, nx: number, ny: number, nz: number, k: number): number {
+  const den = nx * dx + ny * dy + nz * dz;
+  if (den === 0) return Infinity;
+  const t = (k - (nx * ox + ny * oy + nz * oz)) / den;
+  return t > EPS ? t : Infinity;
+}
+
+/** Sphere of radius r centred at the origin; (ox, oy, oz) is the ray origin relative to the centre. */
+export function hitSphere(ox: number, oy: number, oz: number, dx: number, dy: number, dz: number, r: number): number {
+  const a = dx * dx + dy * dy + dz * dz;
+  const b = ox * dx + oy * dy + oz * dz;
+  const c = ox * ox + oy * oy + oz * oz - r * r;
+  const disc = b * b - a * c;
+  if (disc < 0 || a === 0) return Infinity;
+  const s = Math.sqrt(disc);
+  let t = (-b - s) / a;
+  if (t > EPS) return t;
+  t = (-b + s) / a;
+  return t > EPS ? t : Infinity;
+}
+
+/** Axis-aligned box [-hx, hx] x [-hy, hy] x [-hz, hz] (slab method). */
+export function hitBox(ox: number, oy: number, oz: number, dx: number, dy: number, dz: number, hx: number, hy: number, hz: number): number {
+  let tn = -Infinity;
+  let tf = Infinity;
+  if (dx !== 0) {
+    const inv = 1 / dx;
+    const t1 = (-hx - ox) * inv;
+    const t2 = (hx - ox) * inv;
+    if (t1 < t2) { if (t1 > tn) tn = t1; if (t2 < tf) tf = t2; } else { if (t2 > tn) tn = t2; if (t1 < tf) tf = t1; }
+  } else if (ox < -hx || ox > hx) return Infinity;
+  if (dy !== 0) {
+    const inv = 1 / dy;
+    const t1 = (-hy - oy) * inv;
+    const t2 = (hy - oy) * inv;
+    if (t1 < t2) { if (t1 > tn) tn = t1; if (t2 < tf) tf = t2; } else { if (t2 > tn) tn = t2; if (t1 < tf) tf = t1; }
+  } else if (oy < -hy || oy > hy) return Infinity;
+  if (dz !== 0) {
+    const inv = 1 / dz;
+    const t1 = (-hz - oz) * inv;
+    const t2 = (hz - oz) * inv;
+    if (t1 < t2) { if (t1 > tn) tn = t1; if (t2 < tf) tf = t2; } else { if (t2 > tn) tn = t2; if (t1 < tf) tf = t1; }
+  } else if (oz < -hz || oz > hz) return Infinity;
+  if (tn > tf || tf <= EPS) return Infinity;
+  return tn > EPS ? tn : tf;
+}
+
+/** Cylinder of radius r around the y axis, y in [-hh, hh], closed by caps. */
+export function hitCylinder(ox: number, oy: number, oz: number, dx: number, dy: number, dz: number, r: number, hh: number): number {
+  let best = Infinity;
+  const a = dx * dx + dz * dz;
+  const r2 = r * r;
+  if (a > 0) {
+    const b = ox * dx + oz * dz;
+    const c = ox * ox + oz * oz - r2;
+    const disc = b * b - a * c;
+    if (disc >= 0) {
+      const s = Math.sqrt(disc);
+      let t = (-b - s) / a;
+      if (t > EPS && Math.abs(oy + t * dy) <= hh) best = t;
+      else {
+        t = (-b + s) / a;
+        if (t > EPS && Math.abs(oy + t * dy) <= hh) best = t;
+      }
+    } else return Infinity; // misses the infinite cylinder, so the caps too
+  } else if (ox * ox + oz * oz > r2) return Infinity;
+  if (dy !== 0) {
+    const inv = 1 / dy;
+    let t = (hh - oy) * inv;
+    if (t > EPS && t < best) {
+      const x = ox + t * dx;
+      const z = oz + t * dz;
+      if (x * x + z * z <= r2) best = t;
+    }
+    t = (-hh - oy) * inv;
+    if (t > EPS && t < best) {
+      const x = ox + t * dx;
+      const z = oz + t * dz;
+      if (x * x + z * z <= r2) best = t;
+    }
+  }
+  return best;
+}
+
+/** Exit distance from inside the box [x0, x1] x [y0, y1] x [z0, z1] and the face: 0/1 = -x/+x, 2/3 = -y/+y, 4/5 = -z/+z. */
+export function exitBox(ox: number, oy: number, oz: number, dx: number, dy: number, dz: number, b: ArrayLike<number>, face: Int32Array): number {
+  let t = Infinity;
+  let f = -1;
+  if (dx > 0) { t = (b[1] - ox) / dx; f = 1; } else if (dx < 0) { t = (b[0] - ox) / dx; f = 0; }
+  if (dy > 0) { const ty = (b[3] - oy) / dy; if (ty < t) { t = ty; f = 3; } } else if (dy < 0) { const ty = (b[2] - oy) / dy; if (ty < t) { t = ty; f = 2; } }
+  if (dz > 0) { const tz = (b[5] - oz) / dz; if (tz < t) { t = tz; f = 5; } } else if (dz < 0) { const tz = (b[4] - oz) / dz; if (tz < t) { t = tz; f = 4; } }
+  face[0] = f;
+  return t;
+}

@@ -1,0 +1,531 @@
+/**
+ * CPU ray caster for scene descriptions: one primary ray per pixel centre, analytic intersections,
+ * Lambert + hemispherical ambient shading, shadow rays, distance fog.
+ *
+ * Outputs, per pixel (row-major):
+ *  - rgb: packed RGB uint8 (display gamma 2.2 applied to the linear shading result);
+ *  - depth: float32 PLANAR depth in metres, i.e. the hit point's z in the camera frame (distance
+ *    along the optical axis, not along the ray), as depth sensors and datasets store it.
+ *    0 where the ray hits nothing (the sky): invalid.
+ *
+ * Speed: everything that depends only on the frame (object transforms, the camera origin in each
+ * object's frame, material records) is computed once per frame into typed arrays; each object's
+ * bounding sphere is projected to a screen rectangle and listed in the 16x16 tiles it covers, so a
+ * pixel tests only the objects that can cover it. Shadow rays test every object behind a bounding
+ * sphere rejection. The per-pixel loop allocates nothing.
+ */
+import type { Material, SceneDescription } from './scene.js';
+import { cameraPose, intrinsics, type CameraPose, type Intrinsics } from './camera.js';
+import { boundingRadius, objectPose } from './motion.js';
+import { albedo, compileMaterials } from './texture.js';
+import { EPS, hitBox, hitCylinder } from './intersect.js';
+
+export interface RenderSize {
+  readonly width: number;
+  readonly height: number;
+  /** Horizontal field of view in degrees. */
+  readonly fovDeg: number;
+}
+
+export interface RenderedFrame {
+  readonly rgb: Uint8Array;
+  readonly depth: Float32Array;
+  readonly pose: CameraPose;
+}
+
+const TILE = 16;
+/** Object record: see compileFrame. */
+const OS = 24;
+const SPHERE = 0;
+const BOX = 1;
+const CYL = 2;
+/** Environment faces (hit codes are -10 - face). Room: 0..5 = -x, +x, floor, ceiling, -z, +z. */
+const GROUND = 6;
+const BACKDROP = 7;
+const SKY = -1;
+const LUT_SIZE = 4096;
+
+export class Renderer {
+  readonly width: number;
+  readonly height: number;
+  readonly fovDeg: number;
+  readonly intrinsics: Intrinsics;
+  private readonly nObj: number;
+  private readonly radii: Float64Array;
+  private readonly mats: Float64Array;
+  /** Material index of environment faces 0..7 (-1 = none). */
+  private readonly envMat = new Int32Array(8).fill(-1);
+  private readonly roomBounds = new Float64Array(6);
+  private readonly isRoom: boolean;
+  private readonly backdropR: number;
+  private readonly hills: Float64Array; // [base, (amp, k, phase)*]
+  private readonly skyline: Float64Array;
+  private readonly sky = new Float64Array(6);
+  private readonly obj: Float64Array;
+  private readonly xs: Float64Array;
+  private readonly ys: Float64Array;
+  private readonly tilesX: number;
+  private readonly tilesY: number;
+  private readonly tileCount: Int32Array;
+  private readonly tileList: Int32Array;
+  private readonly lut = new Uint8Array(LUT_SIZE + 1);
+  private readonly col = new Float64Array(3);
+  // Per-frame camera and light state.
+  private ox = 0;
+  private oy = 0;
+  private oz = 0;
+  private sunX = 0;
+  private sunY = 1;
+  private sunZ = 0;
+  private readonly pointLight: boolean;
+
+  constructor(readonly scene: SceneDescription, size: RenderSize) {
+    const { width, height, fovDeg } = size;
+    if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) throw new RangeError(`invalid render size ${width}x${height}`);
+    this.width = width;
+    this.height = height;
+    this.fovDeg = fovDeg;
+    this.intrinsics = intrinsics(width, height, fovDeg);
+    const { fx, fy, cx, cy } = this.intrinsics;
+    this.xs = Float64Array.from({ length: width }, (_, u) => (u - cx) / fx);
+    this.ys = Float64Array.from({ length: height }, (_, v) => (v - cy) / fy);
+
+    const materials: Material[] = scene.objects.map((o) => o.material);
+    const addMat = (m: Material): number => materials.push(m) - 1;
+    const env = scene.environment;
+    this.isRoom = env.kind === 'room';
+    let backdropR = 0;
+    let hills = new Float64Array(0);
+    let skyline = new Float64Array(0);
+    if (env.kind === 'room') {
+      const [w, h, d] = env.size;
+      if (!(w > 0 && h > 0 && d > 0)) throw new RangeError('room size must be positive');
+      this.roomBounds.set([-w / 2, w / 2, 0, h, -d / 2, d / 2]);
+      this.envMat.set([addMat(env.walls[0]), addMat(env.walls[1]), addMat(env.floor), addMat(env.ceiling), addMat(env.walls[2]), addMat(env.walls[3])]);
+    } else {
+      if (env.ground) this.envMat[GROUND] = addMat(env.ground);
+      if (env.backdrop) {
+        backdropR = env.backdrop.radius;
+        this.envMat[BACKDROP] = addMat(env.backdrop.material);
+        const p = env.backdrop.profile;
+        if (p.kind === 'hills') hills = Float64Array.from([p.base, ...p.waves.flatMap((w) => [w.amp, w.k, w.phase])]);
+        else skyline = Float64Array.from(p.segments);
+      }
+      this.sky.set([...env.sky.horizon, ...env.sky.zenith]);
+    }
+    this.backdropR = backdropR;
+    this.hills = hills;
+    this.skyline = skyline;
+    this.mats = compileMaterials(materials);
+    this.nObj = scene.objects.length;
+    this.radii = Float64Array.from(scene.objects, boundingRadius);
+    this.obj = new Float64Array(this.nObj * OS);
+    this.tilesX = Math.ceil(width / TILE);
+    this.tilesY = Math.ceil(height / TILE);
+    this.tileCount = new Int32Array(this.tilesX * this.tilesY);
+    this.tileList = new Int32Array(this.tilesX * this.tilesY * Math.max(1, this.nObj));
+    for (let i = 0; i <= LUT_SIZE; i++) this.lut[i] = Math.round(255 * Math.pow(i / LUT_SIZE, 1 / 2.2));
+    this.pointLight = scene.lighting.light.kind === 'point';
+    if (scene.lighting.light.kind === 'sun') {
+      const [x, y, z] = scene.lighting.light.direction;
+      const l = Math.hypot(x, y, z);
+      this.sunX = x / l;
+      this.sunY = y / l;
+      this.sunZ = z / l;
+    }
+  }
+
+  /** Renders the scene at time t (seconds). Pass rgb/depth to reuse buffers. */
+  render(t: number, rgb?: Uint8Array, depth?: Float32Array): RenderedFrame {
+    const n = this.width * this.height;
+    rgb ??= new Uint8Array(n * 3);
+    depth ??= new Float32Array(n);
+    if (rgb.length !== n * 3 || depth.length !== n) throw new RangeError('render: output buffers have the wrong size');
+    const pose = cameraPose(this.scene.camera, t);
+    this.compileFrame(pose, t);
+    this.trace(pose, rgb, depth);
+    return { rgb, depth, pose };
+  }
+
+  /**
+   * Object record (OS numbers): 0 type, 1-3 centre, 4-12 rotation R (world = R local + centre,
+   * row-major), 13-15 camera origin in local coordinates, 16-18 shape parameters (sphere r; box
+   * half extents; cylinder r, half height), 19 bounding radius, 20-22 camera origin - centre
+   * (world), 23 |origin - centre|^2 - r^2 (spheres).
+   */
+  private compileFrame(pose: CameraPose, t: number): void {
+    const [ox, oy, oz] = pose.position;
+    this.ox = ox;
+    this.oy = oy;
+    this.oz = oz;
+    const obj = this.obj;
+    this.tileCount.fill(0);
+    const { fx, fy, cx, cy } = this.intrinsics;
+    const r = pose.right;
+    const d = pose.down;
+    const f = pose.forward;
+    this.scene.objects.forEach((o, k) => {
+      const { centre: c, rotation: R } = objectPose(o, t);
+      const b = k * OS;
+      const s = o.shape;
+      obj[b] = s.kind === 'sphere' ? SPHERE : s.kind === 'box' ? BOX : CYL;
+      obj[b + 1] = c[0];
+      obj[b + 2] = c[1];
+      obj[b + 3] = c[2];
+      for (let i = 0; i < 9; i++) obj[b + 4 + i] = R[i];
+      const wx = ox - c[0];
+      const wy = oy - c[1];
+      const wz = oz - c[2];
+      obj[b + 13] = R[0] * wx + R[3] * wy + R[6] * wz;
+      obj[b + 14] = R[1] * wx + R[4] * wy + R[7] * wz;
+      obj[b + 15] = R[2] * wx + R[5] * wy + R[8] * wz;
+      if (s.kind === 'sphere') {
+        obj[b + 16] = s.radius;
+      } else if (s.kind === 'box') {
+        obj[b + 16] = s.size[0] / 2;
+        obj[b + 17] = s.size[1] / 2;
+        obj[b + 18] = s.size[2] / 2;
+      } else {
+        obj[b + 16] = s.radius;
+        obj[b + 17] = s.height / 2;
+      }
+      const rad = this.radii[k];
+      obj[b + 19] = rad;
+      obj[b + 20] = wx;
+      obj[b + 21] = wy;
+      obj[b + 22] = wz;
+      obj[b + 23] = wx * wx + wy * wy + wz * wz - (s.kind === 'sphere' ? s.radius * s.radius : 0);
+
+      // Screen rectangle of the bounding sphere (exact bounds of its projection, padded by a pixel).
+      const X = -(wx * r[0] + wy * r[1] + wz * r[2]);
+      const Y = -(wx * d[0] + wy * d[1] + wz * d[2]);
+      const Z = -(wx * f[0] + wy * f[1] + wz * f[2]);
+      const xr = angularBounds(X, Z, rad);
+      if (!xr) return;
+      const yr = angularBounds(Y, Z, rad);
+      if (!yr) return;
+      const u0 = Math.max(0, Math.floor(cx + fx * xr[0]) - 1);
+      const u1 = Math.min(this.width - 1, Math.ceil(cx + fx * xr[1]) + 1);
+      const v0 = Math.max(0, Math.floor(cy + fy * yr[0]) - 1);
+      const v1 = Math.min(this.height - 1, Math.ceil(cy + fy * yr[1]) + 1);
+      if (u0 > u1 || v0 > v1) return;
+      const stride = Math.max(1, this.nObj);
+      for (let ty = Math.floor(v0 / TILE); ty <= Math.floor(v1 / TILE); ty++) {
+        for (let tx = Math.floor(u0 / TILE); tx <= Math.floor(u1 / TILE); tx++) {
+          const tile = ty * this.tilesX + tx;
+          this.tileList[tile * stride + this.tileCount[tile]++] = k;
+        }
+      }
+    });
+  }
+
+  private trace(pose: CameraPose, rgb: Uint8Array, depth: Float32Array): void {
+    const { width, height, xs, ys, obj, tileCount, tileList, isRoom } = this;
+    const stride = Math.max(1, this.nObj);
+    const ox = this.ox;
+    const oy = this.oy;
+    const oz = this.oz;
+    const [rx, ry, rz] = pose.right;
+    const [dnx, dny, dnz] = pose.down;
+    const [fwx, fwy, fwz] = pose.forward;
+    const rb = this.roomBounds;
+    const groundMat = this.envMat[GROUND];
+    const R = this.backdropR;
+    const cBack = ox * ox + oz * oz - R * R;
+    for (let ty = 0; ty < this.tilesY; ty++) {
+      const vEnd = Math.min(height, (ty + 1) * TILE);
+      for (let tx = 0; tx < this.tilesX; tx++) {
+        const tile = ty * this.tilesX + tx;
+        const cnt = tileCount[tile];
+        const list = tile * stride;
+        const uEnd = Math.min(width, (tx + 1) * TILE);
+        for (let v = ty * TILE; v < vEnd; v++) {
+          const yv = ys[v];
+          const rowX = fwx + dnx * yv;
+          const rowY = fwy + dny * yv;
+          const rowZ = fwz + dnz * yv;
+          for (let u = tx * TILE; u < uEnd; u++) {
+            const xu = xs[u];
+            const dx = rowX + rx * xu;
+            const dy = rowY + ry * xu;
+            const dz = rowZ + rz * xu;
+            let best = Infinity;
+            let hit = SKY;
+            // Environment.
+            if (isRoom) {
+              if (dx > 0) { best = (rb[1] - ox) / dx; hit = -11; } else if (dx < 0) { best = (rb[0] - ox) / dx; hit = -10; }
+              if (dy > 0) { const t = (rb[3] - oy) / dy; if (t < best) { best = t; hit = -13; } } else if (dy < 0) { const t = (rb[2] - oy) / dy; if (t < best) { best = t; hit = -12; } }
+              if (dz > 0) { const t = (rb[5] - oz) / dz; if (t < best) { best = t; hit = -15; } } else if (dz < 0) { const t = (rb[4] - oz) / dz; if (t < best) { best = t; hit = -14; } }
+            } else {
+              if (groundMat >= 0 && dy < 0 && oy > 0) { best = -oy / dy; hit = -10 - GROUND; }
+              if (R > 0) {
+                const a = dx * dx + dz * dz;
+                if (a > 0) {
+                  const b = ox * dx + oz * dz;
+                  const t = (-b + Math.sqrt(b * b - a * cBack)) / a;
+                  if (t < best) {
+                    const y = oy + t * dy;
+                    if (y >= 0 && y < this.backdropHeight(ox + t * dx, oz + t * dz)) { best = t; hit = -10 - BACKDROP; }
+                  }
+                }
+              }
+            }
+            // Objects that may cover this tile.
+            for (let j = 0; j < cnt; j++) {
+              const k = tileList[list + j];
+              const b = k * OS;
+              const type = obj[b];
+              let t = Infinity;
+              if (type === SPHERE) {
+                const bb = obj[b + 20] * dx + obj[b + 21] * dy + obj[b + 22] * dz;
+                if (bb >= 0) continue;
+                const a = dx * dx + dy * dy + dz * dz;
+                const disc = bb * bb - a * obj[b + 23];
+                if (disc < 0) continue;
+                t = (-bb - Math.sqrt(disc)) / a;
+                if (!(t > EPS)) continue;
+              } else {
+                const ldx = obj[b + 4] * dx + obj[b + 7] * dy + obj[b + 10] * dz;
+                const ldy = obj[b + 5] * dx + obj[b + 8] * dy + obj[b + 11] * dz;
+                const ldz = obj[b + 6] * dx + obj[b + 9] * dy + obj[b + 12] * dz;
+                t =
+                  type === BOX
+                    ? hitBox(obj[b + 13], obj[b + 14], obj[b + 15], ldx, ldy, ldz, obj[b + 16], obj[b + 17], obj[b + 18])
+                    : hitCylinder(obj[b + 13], obj[b + 14], obj[b + 15], ldx, ldy, ldz, obj[b + 16], obj[b + 17]);
+              }
+              if (t < best) {
+                best = t;
+                hit = k;
+              }
+            }
+            const i = v * width + u;
+            if (hit === SKY) {
+              depth[i] = 0;
+              this.skyColour(dx, dy, dz);
+            } else {
+              depth[i] = best;
+              this.shade(hit, best, dx, dy, dz);
+            }
+            const col = this.col;
+            const lut = this.lut;
+            const o3 = i * 3;
+            let c = col[0] * LUT_SIZE;
+            rgb[o3] = lut[c >= LUT_SIZE ? LUT_SIZE : c > 0 ? (c + 0.5) | 0 : 0];
+            c = col[1] * LUT_SIZE;
+            rgb[o3 + 1] = lut[c >= LUT_SIZE ? LUT_SIZE : c > 0 ? (c + 0.5) | 0 : 0];
+            c = col[2] * LUT_SIZE;
+            rgb[o3 + 2] = lut[c >= LUT_SIZE ? LUT_SIZE : c > 0 ? (c + 0.5) | 0 : 0];
+          }
+        }
+      }
+    }
+  }
+
+  /** Height of the backdrop profile at world (x, z). */
+  private backdropHeight(x: number, z: number): number {
+    const a = Math.atan2(z, x);
+    const sk = this.skyline;
+    if (sk.length > 0) {
+      let i = Math.floor(((a + Math.PI) / (2 * Math.PI)) * sk.length);
+      if (i >= sk.length) i = sk.length - 1;
+      return sk[i];
+    }
+    const h = this.hills;
+    let y = h[0];
+    for (let j = 1; j + 2 < h.length; j += 3) y += h[j] * Math.sin(h[j + 1] * a + h[j + 2]);
+    return y;
+  }
+
+  private skyColour(dx: number, dy: number, dz: number): void {
+    const e = dy / Math.sqrt(dx * dx + dy * dy + dz * dz);
+    const m = e > 0 ? Math.sqrt(e) : 0;
+    const s = this.sky;
+    const ex = this.scene.lighting.exposure ?? 1;
+    this.col[0] = (s[0] + (s[3] - s[0]) * m) * ex;
+    this.col[1] = (s[1] + (s[4] - s[1]) * m) * ex;
+    this.col[2] = (s[2] + (s[5] - s[2]) * m) * ex;
+  }
+
+  /** Shades the hit at ray parameter t into this.col (linear RGB). */
+  private shade(hit: number, t: number, dx: number, dy: number, dz: number): void {
+    const px = this.ox + t * dx;
+    const py = this.oy + t * dy;
+    const pz = this.oz + t * dz;
+    let nx = 0;
+    let ny = 0;
+    let nz = 0;
+    let tx = px; // texture-space point
+    let ty = py;
+    let tz = pz;
+    let skip = -1;
+    let mat: number;
+    if (hit >= 0) {
+      const obj = this.obj;
+      const b = hit * OS;
+      const type = obj[b];
+      const wx = px - obj[b + 1];
+      const wy = py - obj[b + 2];
+      const wz = pz - obj[b + 3];
+      // Local point: R^T (p - c).
+      const lx = obj[b + 4] * wx + obj[b + 7] * wy + obj[b + 10] * wz;
+      const ly = obj[b + 5] * wx + obj[b + 8] * wy + obj[b + 11] * wz;
+      const lz = obj[b + 6] * wx + obj[b + 9] * wy + obj[b + 12] * wz;
+      let lnx = 0;
+      let lny = 0;
+      let lnz = 0;
+      if (type === SPHERE) {
+        const inv = 1 / obj[b + 16];
+        lnx = lx * inv;
+        lny = ly * inv;
+        lnz = lz * inv;
+      } else if (type === BOX) {
+        const ax = Math.abs(lx) / obj[b + 16];
+        const ay = Math.abs(ly) / obj[b + 17];
+        const az = Math.abs(lz) / obj[b + 18];
+        if (ax >= ay && ax >= az) { lnx = lx > 0 ? 1 : -1; skip = 0; } else if (ay >= az) { lny = ly > 0 ? 1 : -1; skip = 1; } else { lnz = lz > 0 ? 1 : -1; skip = 2; }
+      } else {
+        const rr = Math.sqrt(lx * lx + lz * lz);
+        if (Math.abs(Math.abs(ly) - obj[b + 17]) < Math.abs(rr - obj[b + 16])) { lny = ly > 0 ? 1 : -1; skip = 1; } else if (rr > 0) { lnx = lx / rr; lnz = lz / rr; }
+      }
+      nx = obj[b + 4] * lnx + obj[b + 5] * lny + obj[b + 6] * lnz;
+      ny = obj[b + 7] * lnx + obj[b + 8] * lny + obj[b + 9] * lnz;
+      nz = obj[b + 10] * lnx + obj[b + 11] * lny + obj[b + 12] * lnz;
+      tx = lx;
+      ty = ly;
+      tz = lz;
+      mat = hit;
+    } else {
+      const face = -10 - hit;
+      mat = this.envMat[face];
+      if (face < 6) {
+        const axis = face >> 1;
+        const sgn = face & 1 ? -1 : 1; // inward normal
+        if (axis === 0) nx = sgn; else if (axis === 1) ny = sgn; else nz = sgn;
+        skip = axis;
+      } else if (face === GROUND) {
+        ny = 1;
+        skip = 1;
+      } else {
+        const rr = Math.sqrt(px * px + pz * pz);
+        nx = -px / rr;
+        nz = -pz / rr;
+      }
+    }
+    // Face the camera.
+    const dlen = Math.sqrt(dx * dx + dy * dy + dz * dz);
+    let ndv = (nx * dx + ny * dy + nz * dz) / dlen;
+    if (ndv > 0) {
+      nx = -nx;
+      ny = -ny;
+      nz = -nz;
+    } else ndv = -ndv;
+    const dist = t * dlen;
+    const fx = this.intrinsics.fx;
+    const footprint = dist / (fx * (ndv > 0.15 ? ndv : 0.15));
+    const col = this.col;
+    albedo(this.mats, mat, tx, ty, tz, skip, footprint, col);
+
+    const L = this.scene.lighting;
+    let lx: number;
+    let ly: number;
+    let lz: number;
+    let lmax = Infinity;
+    let intensity = L.light.intensity;
+    if (this.pointLight && L.light.kind === 'point') {
+      lx = L.light.position[0] - px;
+      ly = L.light.position[1] - py;
+      lz = L.light.position[2] - pz;
+      const ld = Math.sqrt(lx * lx + ly * ly + lz * lz);
+      lx /= ld;
+      ly /= ld;
+      lz /= ld;
+      lmax = ld;
+      const q = ld / L.light.range;
+      intensity /= 1 + q * q;
+    } else {
+      lx = this.sunX;
+      ly = this.sunY;
+      lz = this.sunZ;
+    }
+    let diffuse = nx * lx + ny * ly + nz * lz;
+    if (diffuse > 0 && L.shadows) {
+      const off = 1e-4 * (1 + dist);
+      if (this.occluded(px + nx * off, py + ny * off, pz + nz * off, lx, ly, lz, lmax, hit)) diffuse = 0;
+    }
+    const light = L.ambient * (0.8 + 0.2 * ny) + (diffuse > 0 ? diffuse * intensity : 0);
+    let r = col[0] * light;
+    let g = col[1] * light;
+    let bl = col[2] * light;
+    if (L.fog) {
+      const keep = Math.exp(-L.fog.density * dist);
+      const fc = L.fog.color;
+      r = fc[0] + (r - fc[0]) * keep;
+      g = fc[1] + (g - fc[1]) * keep;
+      bl = fc[2] + (bl - fc[2]) * keep;
+    }
+    const ex = L.exposure ?? 1;
+    col[0] = r * ex;
+    col[1] = g * ex;
+    col[2] = bl * ex;
+  }
+
+  /** Whether any object other than `skip` blocks the unit ray p + s l for 0 < s < smax. */
+  private occluded(px: number, py: number, pz: number, lx: number, ly: number, lz: number, smax: number, skip: number): boolean {
+    const obj = this.obj;
+    for (let k = 0; k < this.nObj; k++) {
+      if (k === skip) continue; // convex: a surface never shadows itself on its lit side
+      const b = k * OS;
+      const wx = px - obj[b + 1];
+      const wy = py - obj[b + 2];
+      const wz = pz - obj[b + 3];
+      const rad = obj[b + 19];
+      const bb = wx * lx + wy * ly + wz * lz;
+      const cc = wx * wx + wy * wy + wz * wz - rad * rad;
+      if (cc > 0 && bb > 0) continue; // bounding sphere behind
+      if (bb * bb - cc < 0) continue; // misses the bounding sphere
+      const type = obj[b];
+      let s: number;
+      if (type === SPHERE) {
+        s = -bb - Math.sqrt(bb * bb - cc);
+        if (!(s > EPS)) s = -bb + Math.sqrt(bb * bb - cc);
+        if (!(s > EPS)) continue;
+      } else {
+        const ox = obj[b + 4] * wx + obj[b + 7] * wy + obj[b + 10] * wz;
+        const oy = obj[b + 5] * wx + obj[b + 8] * wy + obj[b + 11] * wz;
+        const oz = obj[b + 6] * wx + obj[b + 9] * wy + obj[b + 12] * wz;
+        const ldx = obj[b + 4] * lx + obj[b + 7] * ly + obj[b + 10] * lz;
+        const ldy = obj[b + 5] * lx + obj[b + 8] * ly + obj[b + 11] * lz;
+        const ldz = obj[b + 6] * lx + obj[b + 9] * ly + obj[b + 12] * lz;
+        s = type === BOX ? hitBox(ox, oy, oz, ldx, ldy, ldz, obj[b + 16], obj[b + 17], obj[b + 18]) : hitCylinder(ox, oy, oz, ldx, ldy, ldz, obj[b + 16], obj[b + 17]);
+      }
+      if (s < smax) return true;
+    }
+    return false;
+  }
+}
+
+/**
+ * Bounds of x / z over a disc of radius rad centred at (X, Z) in a plane through the camera,
+ * restricted to z > 0: [lo, hi] (possibly infinite), or null if the disc is entirely behind.
+ */
+function angularBounds(X: number, Z: number, rad: number): [number, number] | null {
+  const l2 = X * X + Z * Z;
+  if (l2 <= rad * rad) return [-Infinity, Infinity];
+  const a = Math.atan2(X, Z);
+  const h = Math.asin(rad / Math.sqrt(l2));
+  const lo = a - h;
+  const hi = a + h;
+  const q = Math.PI / 2;
+  if (hi <= -q || lo >= q) return null;
+  return [lo <= -q ? -Infinity : Math.tan(lo), hi >= q ? Infinity : Math.tan(hi)];
+}
+
+/** Renders one frame of `scene` at time t. For many frames, keep a Renderer instead. */
+export function renderScene(scene: SceneDescription, t: number, size: RenderSize): RenderedFrame {
+  return new Renderer(scene, size).render(t);
+}
+
+/** Scene time of frame `index` at `fps` frames per second. */
+export function frameTime(index: number, fps: number): number {
+  return index / fps;
+}

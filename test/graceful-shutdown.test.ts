@@ -1,0 +1,199 @@
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Server, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { WebSocket } from 'ws';
+
+import { decodeFrameMessage } from '../src/protocol/frame-message.js';
+
+// The real CLI (bin/depthcrafter-live.js, which runs dist/) on a real GStreamer pipeline with a
+// real WebSocket subscriber, stopped by a signal as a service manager would stop it.
+
+const ROOT = resolve(import.meta.dirname, '..');
+const CLI = join(ROOT, 'bin', 'depthcrafter-live.js');
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestMtime(p));
+    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/** The CLI imports dist/: build it when it is missing or older than any source file. */
+function ensureBuilt(): void {
+  const main = join(ROOT, 'dist', 'cli', 'main.js');
+  if (existsSync(main) && statSync(main).mtimeMs >= newestMtime(join(ROOT, 'src'))) return;
+  const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  if (r.status !== 0) process.stderr.write(`tsc exited ${r.status}:\n${r.stdout}${r.stderr}\n`);
+  assert.ok(existsSync(main), `tsc did not produce dist/cli/main.js:\n${r.stdout}${r.stderr}`);
+}
+
+interface Run {
+  readonly child: ChildProcess;
+  readonly lines: Array<Record<string, unknown>>;
+  stderr: string;
+  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+function runCli(args: string[]): Run {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, CI: '1', LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const run: Run = {
+    child,
+    lines: [],
+    stderr: '',
+    exit: new Promise((res) => child.once('exit', (code, signal) => res({ code, signal }))),
+  };
+  let partial = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (chunk: string) => {
+    run.stderr += chunk;
+    partial += chunk;
+    const parts = partial.split('\n');
+    partial = parts.pop()!;
+    for (const line of parts) {
+      try {
+        run.lines.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        /* not a JSON log line (an error message) */
+      }
+    }
+  });
+  child.stdout!.resume();
+  return run;
+}
+
+async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, rej) => (t = setTimeout(() => rej(new Error(`${what}: not within ${ms} ms`)), ms)))]);
+  } finally {
+    clearTimeout(t);
+  }
+}
+
+async function until<T>(get: () => T | undefined, ms: number, what: string, run?: Run): Promise<T> {
+  const end = performance.now() + ms;
+  for (;;) {
+    const v = get();
+    if (v !== undefined) return v;
+    if (performance.now() > end) throw new Error(`timed out waiting for ${what}${run ? `; stderr so far:\n${run.stderr}` : ''}`);
+    await delay(20);
+  }
+}
+
+const PIPELINE = `
+name: shutdown-test
+server: { host: 127.0.0.1, port: 0 }
+nodes:
+  source:
+    kind: test-pattern
+    options: { live: false, frames: -1, width: 160, height: 120, pattern: ball }
+  ws:
+    kind: websocket
+edges:
+  - from: source.video
+    to: ws.frames
+    queue: { capacity: 4, policy: block }
+`;
+
+describe('the CLI stops gracefully on a signal', () => {
+  let tmp: string;
+  let file: string;
+  const children: ChildProcess[] = [];
+  before(() => {
+    ensureBuilt();
+    tmp = mkdtempSync(join(tmpdir(), 'dcl-shutdown-'));
+    file = join(tmp, 'endless.yaml');
+    writeFileSync(file, PIPELINE);
+  }, { timeout: 120_000 });
+  after(() => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    test(`${signal} with a subscriber connected: drains, logs, exits 0`, async () => {
+      const run = runCli(['run', file]);
+      children.push(run.child);
+      const serving = await until(() => run.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('serving at')), 15_000, 'the server to listen', run);
+      const ws = String(serving.ws);
+      assert.match(ws, /^ws:\/\/127\.0\.0\.1:\d+\/ws$/);
+      assert.notEqual(new URL(ws).port, '0', 'an ephemeral port was chosen');
+
+      const client = new WebSocket(ws);
+      let frames = 0;
+      let lastSeq = -1;
+      let ordered = true;
+      client.on('message', (data, isBinary) => {
+        if (!isBinary) return;
+        const { header, payload } = decodeFrameMessage(data as Buffer);
+        if (header.seq <= lastSeq) ordered = false;
+        lastSeq = header.seq;
+        if (payload.byteLength === 160 * 120 * 3) frames++;
+      });
+      const closed = new Promise<number>((res) => client.on('close', (code) => res(code)));
+      await within(5000, 'client open', new Promise((res, rej) => client.once('open', res).once('error', rej)));
+      await delay(1500);
+      assert.ok(frames > 0, 'the subscriber received frames before the signal');
+
+      run.child.kill(signal);
+      const { code, signal: killedBy } = await within(10_000, `exit after ${signal}`, run.exit).catch((e: Error) => {
+        throw new Error(`${e.message}; stderr:\n${run.stderr.slice(-4000)}`);
+      });
+      assert.equal(killedBy, null, run.stderr);
+      assert.equal(code, 0, run.stderr);
+      assert.equal(await within(2000, 'client close', closed), 1001, 'the subscriber was told the pipeline is stopping');
+      assert.ok(ordered, 'frames arrived in order');
+
+      const msgs = run.lines.map((l) => String(l.msg));
+      const stopping = run.lines.find((l) => String(l.msg).startsWith('stopping'));
+      assert.ok(stopping, `a "stopping" line in:\n${msgs.join('\n')}`);
+      assert.equal(stopping.signal, signal);
+      assert.ok(msgs.includes('pipeline finished'), `"pipeline finished" in:\n${msgs.join('\n')}`);
+      assert.ok(msgs.indexOf('pipeline finished') > msgs.indexOf(String(stopping.msg)));
+      assert.ok(!run.lines.some((l) => Number(l.level) >= 50), `no error lines:\n${run.stderr}`);
+    });
+  }
+
+  test('a pipeline whose HTTP port is in use exits non-zero with a clear message', async () => {
+    const blocker: Server = createServer();
+    await new Promise<void>((res) => blocker.listen(0, '127.0.0.1', res));
+    const port = (blocker.address() as AddressInfo).port;
+    try {
+      const run = runCli(['run', file, '--set', `server.port=${port}`]);
+      children.push(run.child);
+      const { code } = await within(15_000, 'exit', run.exit);
+      assert.notEqual(code, 0, run.stderr);
+      assert.equal(code, 1, run.stderr);
+      assert.ok(run.stderr.includes(`cannot listen on 127.0.0.1:${port}: the port is in use (choose another with --set server.port=N)`), run.stderr);
+      assert.doesNotMatch(run.stderr, /\n\s+at /, 'a message, not a stack trace');
+    } finally {
+      await new Promise((res) => blocker.close(res));
+    }
+  });
+
+  test('a pipeline file with a mistake exits 2 before starting anything', async () => {
+    const bad = join(tmp, 'bad.yaml');
+    writeFileSync(bad, PIPELINE.replace('width: 160', 'width: 2'));
+    const run = runCli(['run', bad]);
+    children.push(run.child);
+    const { code } = await within(15_000, 'exit', run.exit);
+    assert.equal(code, 2, run.stderr);
+    assert.match(run.stderr, /node "source", field "options\.width"/);
+  });
+});
