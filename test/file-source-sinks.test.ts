@@ -16,6 +16,7 @@ import { cameraLaunch, checkCameraDevice } from '../src/nodes/sources/camera.js'
 import { depthToU16 } from '../src/nodes/sinks/png-sequence.js';
 import { readAppSink } from '../src/media/appsink-reader.js';
 import { decodeToRgbLaunch } from '../src/media/launch.js';
+import { createPipeline } from '../src/media/gst.js';
 import { decodePng, encodePngRGB } from '../src/io/png16.js';
 import { readNpz } from '../src/io/npz-writer.js';
 import { createLogger } from '../src/util/log.js';
@@ -363,12 +364,15 @@ edges:
 // --- camera (no camera here: launch string and device checks) ----------------------------------
 
 describe('camera source', () => {
-  test('launch string for given options', () => {
+  test('launch string for given options (and GStreamer accepts it)', () => {
     assert.equal(
       cameraLaunch({ device: '/dev/video2', width: 320, height: 240, fps: 15 }),
       'v4l2src device="/dev/video2" ! videoconvert ! videoscale ! video/x-raw,format=RGB,width=320,height=240 ! videorate ! video/x-raw,framerate=15/1',
     );
     assert.match(cameraLaunch({ device: '/dev/my cam', width: 640, height: 480, fps: 25 }), /^v4l2src device="\/dev\/my cam" !.*,framerate=25\/1$/);
+    // Parsed (not played: there is no camera here).
+    const p = createPipeline(`${cameraLaunch({ device: '/dev/video0', width: 320, height: 240, fps: 15 })} ! appsink name=s max-buffers=1 drop=true`);
+    assert.ok(p.findChild('s'));
   });
 
   test('a missing device gives a clear error naming the device', async () => {

@@ -24,11 +24,18 @@ export function gstreamer(): typeof import('gstreamer-superficial') {
 
 export function createPipeline(launch: string): GstPipeline {
   const { Pipeline } = gstreamer();
+  let pipeline: GstPipeline;
   try {
-    return new Pipeline(launch);
+    pipeline = new Pipeline(launch);
   } catch (e) {
     throw new Error(`GStreamer rejected the pipeline "${launch}": ${(e as Error).message}`);
   }
+  // pollBus() re-arms a blocking bus pop on a threadpool thread until it sees the pipeline in NULL.
+  // By default stop() flushes the bus, so a pop armed just before stop() never returns, and
+  // process.exit() then hangs joining that thread. Without the flush, stop()'s own state-change
+  // messages wake the pop and the poll ends.
+  pipeline['auto-flush-bus'] = false;
+  return pipeline;
 }
 
 export type { BusMessage, Caps, GstElement, GstPipeline };

@@ -33,5 +33,7 @@ declare module 'gstreamer-superficial' {
     queryDuration(): number;
     findChild(name: string): GstElement | null;
     pollBus(cb: (msg: BusMessage) => void): void;
+    /** gst_pipeline_set_auto_flush_bus: flush the bus when going to NULL (default true). */
+    'auto-flush-bus': boolean;
   }
 }

@@ -1,8 +1,8 @@
 /**
  * Indoor scenes: a closed room 3.5-8 m wide, 4-10 m deep, 2.4-3.4 m high (visible depths about
  * 0.5-12 m, every pixel valid), furnished with tables, shelves, crates, balls, stools and pillars, a
- * few of them moving; lit by a ceiling point light with shadows; the camera drifts and pans slowly
- * around the middle of the room at eye height.
+ * few of them moving; lit by a ceiling point light with shadows; the camera drifts at eye height
+ * near one end of the room, looking across it and panning (sometimes turning right round).
  */
 import type { Rng } from './prng.js';
 import type { CameraRig, Material, Motion, SceneObject, Wave } from './scene.js';
@@ -64,12 +64,24 @@ export function generateIndoor(rng: Rng): IndoorParts {
     : [wall0, material(rng, WALL), material(rng, WALL), material(rng, WALL)];
   const environment = { kind: 'room' as const, size: [w, h, d] as Vec3, floor: material(rng, FLOOR), ceiling: material(rng, CEILING), walls };
 
-  // Camera: drifts around a point near the middle at eye height, pans slowly, looks a little down.
-  const cx = rng.range(-0.12, 0.12) * w;
-  const cz = rng.range(-0.12, 0.12) * d;
-  const ax = Math.max(0.1, Math.min(0.7, w / 2 - 1.4)) * rng.range(0.5, 1);
-  const az = Math.max(0.1, Math.min(0.7, d / 2 - 1.4)) * rng.range(0.5, 1);
+  // Camera: eye height, drifting around a point towards one end of the room, looking across it
+  // and panning; sometimes it turns all the way round, slowly.
+  const ax = rng.range(0.1, Math.max(0.15, Math.min(0.5, w / 2 - 1.5)));
+  const az = rng.range(0.1, Math.max(0.15, Math.min(0.5, d / 2 - 1.5)));
+  const alongZ = d >= w ? rng.chance(0.8) : rng.chance(0.2);
+  const s = rng.sign();
+  let cx = rng.range(-0.1, 0.1) * w;
+  let cz = rng.range(-0.1, 0.1) * d;
+  let yaw0: number;
+  if (alongZ) {
+    cz = -s * Math.max(0, Math.min(0.25 * d, d / 2 - 1.4 - az));
+    yaw0 = s > 0 ? 0 : Math.PI;
+  } else {
+    cx = -s * Math.max(0, Math.min(0.25 * w, w / 2 - 1.4 - ax));
+    yaw0 = s > 0 ? Math.PI / 2 : -Math.PI / 2;
+  }
   const camY = rng.range(1.2, 1.7);
+  const turning = rng.chance(0.25);
   const camera: CameraRig = {
     position: [cx, camY, cz],
     sway: {
@@ -77,8 +89,12 @@ export function generateIndoor(rng: Rng): IndoorParts {
       y: [wave(rng, rng.range(0.03, 0.1), 0.05, 0.2)],
       z: [wave(rng, az * 0.7, 0.03, 0.09), wave(rng, az * 0.3, 0.1, 0.2)],
     },
-    yaw: { base: rng.range(0, 2 * Math.PI), rate: rng.sign() * rng.range(0.03, 0.15), waves: [wave(rng, rng.range(0.2, 0.5), 0.03, 0.1)] },
-    pitch: { base: rng.range(-0.3, -0.02), waves: [wave(rng, rng.range(0.04, 0.12), 0.04, 0.12)] },
+    yaw: {
+      base: yaw0 + rng.range(-0.3, 0.3),
+      rate: turning ? rng.sign() * rng.range(0.05, 0.15) : 0,
+      waves: [wave(rng, rng.range(0.25, 0.8), 0.02, 0.07), wave(rng, rng.range(0.02, 0.08), 0.1, 0.3)],
+    },
+    pitch: { base: rng.range(-0.3, -0.05), waves: [wave(rng, rng.range(0.04, 0.12), 0.04, 0.12)] },
     roll: { base: 0, waves: [wave(rng, rng.range(0.005, 0.035), 0.05, 0.15)] },
   };
   const keepOut = Math.hypot(ax, az) + 0.75;

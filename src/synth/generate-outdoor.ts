@@ -90,7 +90,7 @@ export function generateOutdoor(rng: Rng): OutdoorParts {
     const d = rng.range(r0, r1);
     return [d * Math.cos(a), d * Math.sin(a)];
   };
-  const near = polar(0, Math.max(rx, rz) + 12);
+  const near = polar(0, Math.max(rx, rz) + 8);
   const far = polar(Math.max(rx, rz) + 8, R - 6);
 
   const objects: SceneObject[] = [];
@@ -106,7 +106,7 @@ export function generateOutdoor(rng: Rng): OutdoorParts {
       made = movingThing(rng, placer, near, n);
       if (made) moving++;
     } else {
-      made = staticThing(rng, placer, rng.chance(0.5) ? near : far, far, n);
+      made = staticThing(rng, placer, rng.chance(0.6) ? near : far, far, n);
     }
     if (made) objects.push(...made);
   }

@@ -50,7 +50,7 @@ export function generateScene(seed: number, kind: SceneChoice = 'auto'): SceneDe
       ambient: light.range(0.3, 0.5),
       light: { kind: 'sun', direction: p.sun, intensity: light.range(0.9, 1.4) },
       shadows: true,
-      fog: { density: light.range(0.004, 0.02), color: p.skyHorizon },
+      fog: { density: light.range(0.002, 0.012), color: p.skyHorizon },
       exposure: light.range(0.9, 1.1),
     },
   };

@@ -11,8 +11,9 @@
  * Speed: everything that depends only on the frame (object transforms, the camera origin in each
  * object's frame, material records) is computed once per frame into typed arrays; each object's
  * bounding sphere is projected to a screen rectangle and listed in the 16x16 tiles it covers, so a
- * pixel tests only the objects that can cover it. Shadow rays test every object behind a bounding
- * sphere rejection. The per-pixel loop allocates nothing.
+ * pixel tests only the objects that can cover it. Shadow rays test objects behind a bounding
+ * sphere rejection, and only the objects that can reach the tile's hit points (see tileCasters).
+ * The per-pixel loop allocates nothing.
  */
 import type { Material, SceneDescription } from './scene.js';
 import { cameraPose, intrinsics, type CameraPose, type Intrinsics } from './camera.js';
@@ -70,6 +71,11 @@ export class Renderer {
   private readonly tileList: Int32Array;
   private readonly lut = new Uint8Array(LUT_SIZE + 1);
   private readonly col = new Float64Array(3);
+  /** Per tile: nearest hit parameter and hit code of each pixel; shadow casters. */
+  private readonly tileT = new Float64Array(TILE * TILE);
+  private readonly tileHit = new Int32Array(TILE * TILE);
+  private readonly casters: Int32Array;
+  private casterCount = 0;
   // Per-frame camera and light state.
   private ox = 0;
   private oy = 0;
@@ -120,6 +126,7 @@ export class Renderer {
     this.nObj = scene.objects.length;
     this.radii = Float64Array.from(scene.objects, boundingRadius);
     this.obj = new Float64Array(this.nObj * OS);
+    this.casters = new Int32Array(Math.max(1, this.nObj));
     this.tilesX = Math.ceil(width / TILE);
     this.tilesY = Math.ceil(height / TILE);
     this.tileCount = new Int32Array(this.tilesX * this.tilesY);
@@ -220,7 +227,7 @@ export class Renderer {
   }
 
   private trace(pose: CameraPose, rgb: Uint8Array, depth: Float32Array): void {
-    const { width, height, xs, ys, obj, tileCount, tileList, isRoom } = this;
+    const { width, height, xs, ys, obj, tileCount, tileList, isRoom, tileT, tileHit } = this;
     const stride = Math.max(1, this.nObj);
     const ox = this.ox;
     const oy = this.oy;
@@ -232,19 +239,31 @@ export class Renderer {
     const groundMat = this.envMat[GROUND];
     const R = this.backdropR;
     const cBack = ox * ox + oz * oz - R * R;
+    const shadows = this.scene.lighting.shadows && this.nObj > 0;
+    const col = this.col;
+    const lut = this.lut;
     for (let ty = 0; ty < this.tilesY; ty++) {
-      const vEnd = Math.min(height, (ty + 1) * TILE);
+      const v0 = ty * TILE;
+      const vEnd = Math.min(height, v0 + TILE);
       for (let tx = 0; tx < this.tilesX; tx++) {
         const tile = ty * this.tilesX + tx;
         const cnt = tileCount[tile];
         const list = tile * stride;
-        const uEnd = Math.min(width, (tx + 1) * TILE);
-        for (let v = ty * TILE; v < vEnd; v++) {
+        const u0 = tx * TILE;
+        const uEnd = Math.min(width, u0 + TILE);
+        // Pass 1: nearest hit of every pixel of the tile, and the bounds of the hit points.
+        let minX = Infinity;
+        let minY = Infinity;
+        let minZ = Infinity;
+        let maxX = -Infinity;
+        let maxY = -Infinity;
+        let maxZ = -Infinity;
+        for (let v = v0; v < vEnd; v++) {
           const yv = ys[v];
           const rowX = fwx + dnx * yv;
           const rowY = fwy + dny * yv;
           const rowZ = fwz + dnz * yv;
-          for (let u = tx * TILE; u < uEnd; u++) {
+          for (let u = u0; u < uEnd; u++) {
             const xu = xs[u];
             const dx = rowX + rx * xu;
             const dy = rowY + ry * xu;
@@ -298,16 +317,46 @@ export class Renderer {
                 hit = k;
               }
             }
+            const j = (v - v0) * TILE + (u - u0);
+            tileT[j] = best;
+            tileHit[j] = hit;
+            if (hit !== SKY) {
+              const px = ox + best * dx;
+              const py = oy + best * dy;
+              const pz = oz + best * dz;
+              if (px < minX) minX = px;
+              if (px > maxX) maxX = px;
+              if (py < minY) minY = py;
+              if (py > maxY) maxY = py;
+              if (pz < minZ) minZ = pz;
+              if (pz > maxZ) maxZ = pz;
+            }
+          }
+        }
+        // Pass 2: objects that can shadow any point of the tile.
+        this.casterCount = shadows && minX <= maxX ? this.tileCasters(minX, minY, minZ, maxX, maxY, maxZ) : 0;
+        // Pass 3: shade.
+        for (let v = v0; v < vEnd; v++) {
+          const yv = ys[v];
+          const rowX = fwx + dnx * yv;
+          const rowY = fwy + dny * yv;
+          const rowZ = fwz + dnz * yv;
+          for (let u = u0; u < uEnd; u++) {
+            const xu = xs[u];
+            const dx = rowX + rx * xu;
+            const dy = rowY + ry * xu;
+            const dz = rowZ + rz * xu;
+            const j = (v - v0) * TILE + (u - u0);
+            const hit = tileHit[j];
             const i = v * width + u;
             if (hit === SKY) {
               depth[i] = 0;
               this.skyColour(dx, dy, dz);
             } else {
+              const best = tileT[j];
               depth[i] = best;
               this.shade(hit, best, dx, dy, dz);
             }
-            const col = this.col;
-            const lut = this.lut;
             const o3 = i * 3;
             let c = col[0] * LUT_SIZE;
             rgb[o3] = lut[c >= LUT_SIZE ? LUT_SIZE : c > 0 ? (c + 0.5) | 0 : 0];
@@ -319,6 +368,56 @@ export class Renderer {
         }
       }
     }
+  }
+
+  /**
+   * Lists in this.casters the objects whose bounding sphere comes within reach of a shadow ray from
+   * any point in the box: the box's bounding ball (m, rho) swept towards the light (a ray along the
+   * sun direction, or the segment to the point light) must pass within R + rho of the object's centre.
+   */
+  private tileCasters(x0: number, y0: number, z0: number, x1: number, y1: number, z1: number): number {
+    const mx = (x0 + x1) / 2;
+    const my = (y0 + y1) / 2;
+    const mz = (z0 + z1) / 2;
+    const rho = 0.5 * Math.sqrt((x1 - x0) ** 2 + (y1 - y0) ** 2 + (z1 - z0) ** 2);
+    const obj = this.obj;
+    const light = this.scene.lighting.light;
+    let sx: number;
+    let sy: number;
+    let sz: number;
+    let len: number;
+    if (light.kind === 'point') {
+      sx = light.position[0] - mx;
+      sy = light.position[1] - my;
+      sz = light.position[2] - mz;
+      len = Math.sqrt(sx * sx + sy * sy + sz * sz);
+      if (len > 0) {
+        sx /= len;
+        sy /= len;
+        sz /= len;
+      }
+    } else {
+      sx = this.sunX;
+      sy = this.sunY;
+      sz = this.sunZ;
+      len = Infinity;
+    }
+    let n = 0;
+    for (let k = 0; k < this.nObj; k++) {
+      const b = k * OS;
+      const cx = obj[b + 1] - mx;
+      const cy = obj[b + 2] - my;
+      const cz = obj[b + 3] - mz;
+      let s = cx * sx + cy * sy + cz * sz;
+      if (s < 0) s = 0;
+      else if (s > len) s = len;
+      const ex = cx - s * sx;
+      const ey = cy - s * sy;
+      const ez = cz - s * sz;
+      const reach = obj[b + 19] + rho;
+      if (ex * ex + ey * ey + ez * ez <= reach * reach) this.casters[n++] = k;
+    }
+    return n;
   }
 
   /** Height of the backdrop profile at world (x, z). */
@@ -472,7 +571,9 @@ export class Renderer {
   /** Whether any object other than `skip` blocks the unit ray p + s l for 0 < s < smax. */
   private occluded(px: number, py: number, pz: number, lx: number, ly: number, lz: number, smax: number, skip: number): boolean {
     const obj = this.obj;
-    for (let k = 0; k < this.nObj; k++) {
+    const casters = this.casters;
+    for (let c = 0; c < this.casterCount; c++) {
+      const k = casters[c];
       if (k === skip) continue; // convex: a surface never shadows itself on its lit side
       const b = k * OS;
       const wx = px - obj[b + 1];

@@ -9,6 +9,7 @@
  * not alias into noise.
  */
 import type { Material, TextureKind } from './scene.js';
+import { Rng } from './prng.js';
 
 export const MAT_STRIDE = 16;
 const KIND_CODE: Record<TextureKind, number> = { solid: 0, checker: 1, stripes: 2, noise: 3, gradient: 4, tiles: 5 };
@@ -36,16 +37,40 @@ export function compileMaterials(materials: readonly Material[]): Float64Array {
   return out;
 }
 
-/** Hash of an integer lattice point to [0, 1). */
-function lattice(ix: number, iy: number, iz: number): number {
-  let h = Math.imul(ix, 0x8da6b343) ^ Math.imul(iy, 0xd8163841) ^ Math.imul(iz, 0xcb1ab31f);
-  h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
-  h = Math.imul(h ^ (h >>> 12), 0x297a2d39);
-  return ((h ^ (h >>> 15)) >>> 0) / 4294967296;
+// Value noise on a lattice hashed through a fixed permutation of 0..255 (period 256 cells).
+const PERM = new Uint8Array(512);
+const VALUES = new Float64Array(256);
+{
+  const rng = new Rng(0x5eed);
+  const p = Array.from({ length: 256 }, (_, i) => i);
+  for (let i = 255; i > 0; i--) {
+    const j = Math.floor(rng.next() * (i + 1));
+    [p[i], p[j]] = [p[j], p[i]];
+  }
+  for (let i = 0; i < 512; i++) PERM[i] = p[i & 255];
+  for (let i = 0; i < 256; i++) VALUES[i] = rng.next();
 }
 
-/** Smooth value noise in [0, 1], period 2^32 cells. */
+/** Smooth value noise in [0, 1]. */
 export function valueNoise(x: number, y: number, z: number): number {
+  const io = NOISE_IO;
+  io[0] = x;
+  io[1] = y;
+  io[2] = z;
+  noiseIO(io, 0);
+  return io[3];
+}
+const NOISE_IO = new Float64Array(4);
+
+/**
+ * Value noise at (io[k], io[k+1], io[k+2]) into io[k+3]. The hot paths pass numbers through typed
+ * arrays: a double passed to or returned from a function that is not inlined is boxed on the heap,
+ * which would mean millions of short-lived allocations per second.
+ */
+function noiseIO(io: Float64Array, k: number): void {
+  const x = io[k];
+  const y = io[k + 1];
+  const z = io[k + 2];
   const fx = Math.floor(x);
   const fy = Math.floor(y);
   const fz = Math.floor(z);
@@ -55,44 +80,57 @@ export function valueNoise(x: number, y: number, z: number): number {
   tx = tx * tx * (3 - 2 * tx);
   ty = ty * ty * (3 - 2 * ty);
   tz = tz * tz * (3 - 2 * tz);
-  const ix = fx | 0;
-  const iy = fy | 0;
-  const iz = fz | 0;
-  const a = lattice(ix, iy, iz) + (lattice(ix + 1, iy, iz) - lattice(ix, iy, iz)) * tx;
-  const b = lattice(ix, iy + 1, iz) + (lattice(ix + 1, iy + 1, iz) - lattice(ix, iy + 1, iz)) * tx;
-  const c = lattice(ix, iy, iz + 1) + (lattice(ix + 1, iy, iz + 1) - lattice(ix, iy, iz + 1)) * tx;
-  const d = lattice(ix, iy + 1, iz + 1) + (lattice(ix + 1, iy + 1, iz + 1) - lattice(ix, iy + 1, iz + 1)) * tx;
+  const P = PERM;
+  const V = VALUES;
+  const X = fx & 255;
+  const Y = fy & 255;
+  const Z = fz & 255;
+  const A = P[X] + Y;
+  const B = P[X + 1] + Y;
+  const AA = P[A] + Z;
+  const AB = P[A + 1] + Z;
+  const BA = P[B] + Z;
+  const BB = P[B + 1] + Z;
+  const v000 = V[P[AA]];
+  const v100 = V[P[BA]];
+  const v010 = V[P[AB]];
+  const v110 = V[P[BB]];
+  const v001 = V[P[AA + 1]];
+  const v101 = V[P[BA + 1]];
+  const v011 = V[P[AB + 1]];
+  const v111 = V[P[BB + 1]];
+  const a = v000 + (v100 - v000) * tx;
+  const b = v010 + (v110 - v010) * tx;
+  const c = v001 + (v101 - v001) * tx;
+  const d = v011 + (v111 - v011) * tx;
   const e = a + (b - a) * ty;
   const f = c + (d - c) * ty;
-  return e + (f - e) * tz;
+  io[k + 3] = e + (f - e) * tz;
 }
 
-/** 0 below lo, 1 above hi, smooth in between. */
-function smooth(lo: number, hi: number, x: number): number {
-  if (x <= lo) return 0;
-  if (x >= hi) return 1;
-  const t = (x - lo) / (hi - lo);
-  return t * t * (3 - 2 * t);
-}
+/** Layout of the io array of `albedo`. */
+export const ALBEDO_IO = { x: 0, y: 1, z: 2, footprint: 3, r: 4, g: 5, b: 6, size: 16 } as const;
 
 /**
- * Albedo of material `m` at texture-space point (x, y, z) into out[0..2].
+ * Albedo of material `m` at the texture-space point (io[0], io[1], io[2]) into io[4..6].
  * skipAxis: 0/1/2 = the face normal's axis (flat faces), -1 for curved surfaces.
- * footprint: approximate size in metres of the pixel on the surface (level of detail).
+ * io[3] (footprint): approximate size in metres of the pixel on the surface (level of detail).
+ * io[8..15] is scratch. Allocates nothing.
  */
-export function albedo(mats: Float64Array, m: number, x: number, y: number, z: number, skipAxis: number, footprint: number, out: Float64Array): void {
+export function albedo(mats: Float64Array, m: number, skipAxis: number, io: Float64Array): void {
   const o = m * MAT_STRIDE;
   const kind = mats[o];
   const inv = mats[o + 7];
-  let u = (x + mats[o + 11]) * inv;
-  let v = (y + mats[o + 12]) * inv;
-  let w = (z + mats[o + 13]) * inv;
+  let u = (io[0] + mats[o + 11]) * inv;
+  let v = (io[1] + mats[o + 12]) * inv;
+  let w = (io[2] + mats[o + 13]) * inv;
   if (skipAxis === 0) u = 0.5;
   else if (skipAxis === 1) v = 0.5;
   else if (skipAxis === 2) w = 0.5;
-  const blur = footprint * inv; // pixel size in feature units
+  const blur = io[3] * inv; // pixel size in feature units
   let mix = 0;
   let mean = 0.5;
+  let t = 0;
   switch (kind) {
     case 1: // checker
       mix = (Math.floor(u) + Math.floor(v) + Math.floor(w)) & 1;
@@ -102,15 +140,34 @@ export function albedo(mats: Float64Array, m: number, x: number, y: number, z: n
       mix = s - Math.floor(s) < 0.5 ? 0 : 1;
       break;
     }
-    case 3: { // noise: two octaves, the finer one faded with distance
-      const fine = 1 - smooth(0.15, 0.5, blur);
-      mix = (valueNoise(u, v, w) + 0.5 * fine * valueNoise(2.03 * u + 17.1, 2.03 * v + 5.3, 2.03 * w + 11.7)) / (1 + 0.5 * fine);
-      mix = smooth(0.2, 0.8, mix);
+    case 3: { // noise: two octaves, the finer one faded out with distance (blur 0.15 -> 0.5)
+      io[8] = u;
+      io[9] = v;
+      io[10] = w;
+      noiseIO(io, 8);
+      const n1 = io[11];
+      t = blur <= 0.15 ? 0 : blur >= 0.5 ? 1 : (blur - 0.15) / 0.35;
+      const fine = 1 - t * t * (3 - 2 * t);
+      let n2 = 0;
+      if (fine > 0) {
+        io[8] = 2.03 * u + 17.1;
+        io[9] = 2.03 * v + 5.3;
+        io[10] = 2.03 * w + 11.7;
+        noiseIO(io, 8);
+        n2 = io[11];
+      }
+      mix = (n1 + 0.5 * fine * n2) / (1 + 0.5 * fine);
+      // Contrast: smoothstep(0.2, 0.8).
+      t = mix <= 0.2 ? 0 : mix >= 0.8 ? 1 : (mix - 0.2) / 0.6;
+      mix = t * t * (3 - 2 * t);
       break;
     }
     case 4: { // gradient: a triangle wave, 0 -> 1 over one `scale`, back over the next
       const s = 0.5 * (u * mats[o + 8] + v * mats[o + 9] + w * mats[o + 10]);
       mix = Math.abs(2 * (s - Math.floor(s)) - 1);
+      // Level of detail: towards 0.5 as blur goes 0.5 -> 1.5.
+      t = blur <= 0.5 ? 0 : blur >= 1.5 ? 1 : blur - 0.5;
+      mix += (0.5 - mix) * t * t * (3 - 2 * t);
       break;
     }
     case 5: { // tiles: colour a with grout lines of colour b (8% of the tile)
@@ -126,27 +183,29 @@ export function albedo(mats: Float64Array, m: number, x: number, y: number, z: n
     }
     default:
       mix = 0;
-      mean = 0;
   }
-  if (kind !== 0 && kind !== 3 && kind !== 4) {
-    // Level of detail for hard-edged patterns: fade to the mean once a pixel covers a good part of a cell.
-    const f = smooth(0.25, 0.9, blur);
-    mix += (mean - mix) * f;
-  } else if (kind === 4) {
-    mix += (0.5 - mix) * smooth(0.5, 1.5, blur);
+  if (kind === 1 || kind === 2 || kind === 5) {
+    // Level of detail for hard-edged patterns: fade to the mean as blur goes 0.25 -> 0.9.
+    t = blur <= 0.25 ? 0 : blur >= 0.9 ? 1 : (blur - 0.25) / 0.65;
+    mix += (mean - mix) * t * t * (3 - 2 * t);
   }
   let r = mats[o + 1] + (mats[o + 4] - mats[o + 1]) * mix;
   let gg = mats[o + 2] + (mats[o + 5] - mats[o + 2]) * mix;
   let b = mats[o + 3] + (mats[o + 6] - mats[o + 3]) * mix;
   const grain = mats[o + 14];
-  if (grain > 0) {
-    // Fine multiplicative noise at 1/6 of the feature size, faded with distance.
-    const k = grain * (1 - smooth(0.05, 0.2, blur)) * (2 * valueNoise(6.1 * u + 3.7, 6.1 * v + 9.2, 6.1 * w + 1.3) - 1);
+  if (grain > 0 && blur < 0.2) {
+    // Fine multiplicative noise at 1/6 of the feature size, faded out as blur goes 0.05 -> 0.2.
+    t = blur <= 0.05 ? 0 : (blur - 0.05) / 0.15;
+    io[8] = 6.1 * u + 3.7;
+    io[9] = 6.1 * v + 9.2;
+    io[10] = 6.1 * w + 1.3;
+    noiseIO(io, 8);
+    const k = grain * (1 - t * t * (3 - 2 * t)) * (2 * io[11] - 1);
     r *= 1 + k;
     gg *= 1 + k;
     b *= 1 + k;
   }
-  out[0] = r;
-  out[1] = gg;
-  out[2] = b;
+  io[4] = r;
+  io[5] = gg;
+  io[6] = b;
 }

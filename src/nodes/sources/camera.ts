@@ -4,6 +4,7 @@ import { defineNode } from '../../graph/node-kind.js';
 import { GStreamerError, readAppSink } from '../../media/appsink-reader.js';
 import { quoteProp } from '../../media/launch.js';
 import { toFraction } from './test-pattern.js';
+import { sourceMetrics } from './rtsp.js';
 
 // A local V4L2 camera. The device is checked before GStreamer sees it, so a missing or busy
 // camera gives one clear line instead of an element error. Frames are live: the appsink drops
@@ -68,9 +69,12 @@ export const cameraNode = defineNode({
     checkCameraDevice(o.device);
     const launch = cameraLaunch(o);
     const streamId = o.streamId ?? ctx.name;
+    const { connected } = sourceMetrics(ctx.metrics.registry);
+    connected.set({ node: ctx.name }, 0);
     return {
       async run() {
         ctx.log.info({ device: o.device, width: o.width, height: o.height, fps: o.fps }, 'opening camera');
+        const firstSeq = ctx.sequence.value;
         try {
           await readAppSink({
             launch,
@@ -80,10 +84,11 @@ export const cameraNode = defineNode({
             maxBuffers: o.queue,
             drop: true,
             sync: false,
-            firstSeq: ctx.sequence.value,
+            firstSeq,
             firstFrameTimeoutMs: o.firstFrameTimeoutMs,
             stallTimeoutMs: o.stallTimeoutMs,
             onFrame: (f) => {
+              if (f.seq === firstSeq) connected.set({ node: ctx.name }, 1);
               ctx.sequence.value = f.seq + 1;
               return ctx.emit('video', f);
             },
@@ -92,6 +97,8 @@ export const cameraNode = defineNode({
           const msg = e instanceof Error ? e.message : String(e);
           if (/busy/i.test(msg)) throw new GStreamerError(`camera ${o.device}: is busy or not readable (${msg})`);
           throw new GStreamerError(`camera ${o.device}: ${msg}`);
+        } finally {
+          connected.set({ node: ctx.name }, 0);
         }
       },
     };

@@ -143,6 +143,7 @@ export const rtspNode = defineNode({
             const t0 = performance.now();
             ctx.log.info({ url: safeUrl, transport: o.transport, attempt: retries }, 'connecting to RTSP stream');
             let reason: string;
+            let emitError: unknown = null;
             try {
               const res = await readAppSink({
                 launch,
@@ -167,14 +168,20 @@ export const rtspNode = defineNode({
                   sessionFrames++;
                   framesSinceBreak++;
                   ctx.sequence.value = f.seq + 1;
-                  return ctx.emit('video', ptsOffset === 0 ? f : { ...f, ptsMs: f.ptsMs + ptsOffset });
+                  return ctx.emit('video', ptsOffset === 0 ? f : { ...f, ptsMs: f.ptsMs + ptsOffset }).catch((e: unknown) => {
+                    emitError = e; // a graph error, not a network one: do not reconnect over it
+                    throw e;
+                  });
                 },
               });
               if (res.end === 'stopped' || ctx.signal.aborted) return;
-              reason = 'the server ended the stream';
+              reason = 'end of stream (the server closed the session or the connection)';
             } catch (e) {
               if (ctx.signal.aborted) return;
+              if (emitError !== null) throw emitError;
               reason = scrubCredentials(e instanceof Error ? e.message : String(e), secrets);
+              // A launch string GStreamer cannot build (a missing plugin) will not get better by retrying.
+              if (/GStreamer rejected the pipeline|cannot load the GStreamer binding/.test(reason)) throw new Error(`rtsp ${safeUrl}: ${reason}`);
             }
             m.connected.set({ node }, 0);
             if (framesSinceBreak > 0) {
