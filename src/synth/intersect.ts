@@ -29,8 +29,27 @@ export function hitSphere(ox: number, oy: number, oz: number, dx: number, dy: nu
   return t > EPS ? t : Infinity;
 }
 
+/**
+ * In-place calling convention for the hot paths (a double passed to or returned from a function
+ * that is not inlined is boxed on the heap): io[k..k+2] ray origin, io[k+3..k+5] direction,
+ * io[k+6..k+8] shape parameters; the result goes to io[k+9].
+ */
+export const HIT_IO = { origin: 0, dir: 3, params: 6, result: 9, size: 10 } as const;
+const IO = new Float64Array(HIT_IO.size);
+
 /** Axis-aligned box [-hx, hx] x [-hy, hy] x [-hz, hz] (slab method). */
 export function hitBox(ox: number, oy: number, oz: number, dx: number, dy: number, dz: number, hx: number, hy: number, hz: number): number {
+  IO[0] = ox; IO[1] = oy; IO[2] = oz; IO[3] = dx; IO[4] = dy; IO[5] = dz; IO[6] = hx; IO[7] = hy; IO[8] = hz;
+  hitBoxIO(IO, 0);
+  return IO[9];
+}
+
+/** hitBox on io[k..]: params = half extents hx, hy, hz. */
+export function hitBoxIO(io: Float64Array, k: number): void {
+  const ox = io[k], oy = io[k + 1], oz = io[k + 2];
+  const dx = io[k + 3], dy = io[k + 4], dz = io[k + 5];
+  const hx = io[k + 6], hy = io[k + 7], hz = io[k + 8];
+  io[k + 9] = Infinity;
   let tn = -Infinity;
   let tf = Infinity;
   if (dx !== 0) {
@@ -38,42 +57,52 @@ export function hitBox(ox: number, oy: number, oz: number, dx: number, dy: numbe
     const t1 = (-hx - ox) * inv;
     const t2 = (hx - ox) * inv;
     if (t1 < t2) { if (t1 > tn) tn = t1; if (t2 < tf) tf = t2; } else { if (t2 > tn) tn = t2; if (t1 < tf) tf = t1; }
-  } else if (ox < -hx || ox > hx) return Infinity;
+  } else if (ox < -hx || ox > hx) return;
   if (dy !== 0) {
     const inv = 1 / dy;
     const t1 = (-hy - oy) * inv;
     const t2 = (hy - oy) * inv;
     if (t1 < t2) { if (t1 > tn) tn = t1; if (t2 < tf) tf = t2; } else { if (t2 > tn) tn = t2; if (t1 < tf) tf = t1; }
-  } else if (oy < -hy || oy > hy) return Infinity;
+  } else if (oy < -hy || oy > hy) return;
   if (dz !== 0) {
     const inv = 1 / dz;
     const t1 = (-hz - oz) * inv;
     const t2 = (hz - oz) * inv;
     if (t1 < t2) { if (t1 > tn) tn = t1; if (t2 < tf) tf = t2; } else { if (t2 > tn) tn = t2; if (t1 < tf) tf = t1; }
-  } else if (oz < -hz || oz > hz) return Infinity;
-  if (tn > tf || tf <= EPS) return Infinity;
-  return tn > EPS ? tn : tf;
+  } else if (oz < -hz || oz > hz) return;
+  if (tn > tf || tf <= EPS) return;
+  io[k + 9] = tn > EPS ? tn : tf;
 }
 
 /** Cylinder of radius r around the y axis, y in [-hh, hh], closed by caps. */
 export function hitCylinder(ox: number, oy: number, oz: number, dx: number, dy: number, dz: number, r: number, hh: number): number {
+  IO[0] = ox; IO[1] = oy; IO[2] = oz; IO[3] = dx; IO[4] = dy; IO[5] = dz; IO[6] = r; IO[7] = hh;
+  hitCylinderIO(IO, 0);
+  return IO[9];
+}
+
+/** hitCylinder on io[k..]: params = radius, half height. */
+export function hitCylinderIO(io: Float64Array, k: number): void {
+  const ox = io[k], oy = io[k + 1], oz = io[k + 2];
+  const dx = io[k + 3], dy = io[k + 4], dz = io[k + 5];
+  const r = io[k + 6], hh = io[k + 7];
   let best = Infinity;
+  io[k + 9] = Infinity;
   const a = dx * dx + dz * dz;
   const r2 = r * r;
   if (a > 0) {
     const b = ox * dx + oz * dz;
     const c = ox * ox + oz * oz - r2;
     const disc = b * b - a * c;
-    if (disc >= 0) {
-      const s = Math.sqrt(disc);
-      let t = (-b - s) / a;
+    if (disc < 0) return; // misses the infinite cylinder, so the caps too
+    const s = Math.sqrt(disc);
+    let t = (-b - s) / a;
+    if (t > EPS && Math.abs(oy + t * dy) <= hh) best = t;
+    else {
+      t = (-b + s) / a;
       if (t > EPS && Math.abs(oy + t * dy) <= hh) best = t;
-      else {
-        t = (-b + s) / a;
-        if (t > EPS && Math.abs(oy + t * dy) <= hh) best = t;
-      }
-    } else return Infinity; // misses the infinite cylinder, so the caps too
-  } else if (ox * ox + oz * oz > r2) return Infinity;
+    }
+  } else if (ox * ox + oz * oz > r2) return;
   if (dy !== 0) {
     const inv = 1 / dy;
     let t = (hh - oy) * inv;
@@ -89,7 +118,7 @@ export function hitCylinder(ox: number, oy: number, oz: number, dx: number, dy: 
       if (x * x + z * z <= r2) best = t;
     }
   }
-  return best;
+  io[k + 9] = best;
 }
 
 /** Exit distance from inside the box [x0, x1] x [y0, y1] x [z0, z1] and the face: 0/1 = -x/+x, 2/3 = -y/+y, 4/5 = -z/+z. */
