@@ -14,8 +14,8 @@ const { values } = parseArgs({
     frames: { type: 'string', default: '60' },
     seeds: { type: 'string', default: '1,2,3,4,5,6,7,8' },
     preview: { type: 'string' },
-    'preview-seed': { type: 'string', default: '3' },
-    'preview-frame': { type: 'string', default: '30' },
+    'preview-seed': { type: 'string', default: '12' },
+    'preview-frame': { type: 'string', default: '120' },
   },
 });
 const frames = Number(values.frames);

@@ -170,6 +170,41 @@ describe('the CLI stops gracefully on a signal', () => {
     });
   }
 
+  test('process.exit() after stopping GStreamer sources does not hang (no bus poll left blocked)', async () => {
+    // Start and stop many real GStreamer sources in one process, then exit as the CLI does. A bus
+    // poll left blocked on a stopped pipeline makes process.exit() wait forever for its thread.
+    const script = `
+      import { pino } from 'pino';
+      import { parsePipeline } from './src/graph/pipeline-file.ts';
+      import { Graph } from './src/graph/runtime.ts';
+      import { builtinRegistry } from './src/nodes/index.ts';
+      const yaml = ${JSON.stringify(PIPELINE.replace('port: 0 }', 'port: 0, enabled: false }'))};
+      for (let i = 0; i < 25; i++) {
+        const g = new Graph(parsePipeline(yaml, 'x.yaml', builtinRegistry(), { env: {} }), { log: pino({ level: 'silent' }) });
+        await g.start();
+        await new Promise((r) => setTimeout(r, 20 + (i % 5) * 10));
+        await g.stop();
+      }
+      process.stdout.write('stopped all\\n');
+      process.exit(0);
+    `;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: ROOT,
+      env: { ...process.env, UV_THREADPOOL_SIZE: '16' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    const exit = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+    const code = await within(40_000, 'exit', exit).catch((e: Error) => {
+      throw new Error(`${e.message}; output:\n${out}`);
+    });
+    assert.equal(code, 0, out);
+    assert.match(out, /stopped all/);
+  });
+
   test('a pipeline whose HTTP port is in use exits non-zero with a clear message', async () => {
     const blocker: Server = createServer();
     await new Promise<void>((res) => blocker.listen(0, '127.0.0.1', res));

@@ -4,6 +4,7 @@ import { registerRun } from './commands/run.js';
 import { registerValidate } from './commands/validate.js';
 import { registerInfer } from './commands/infer.js';
 import { registerEval } from './commands/eval.js';
+import { registerSynth } from './commands/synth.js';
 import { PipelineError } from '../graph/pipeline-error.js';
 import { UsageError } from './usage-error.js';
 
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerValidate(program);
   registerInfer(program);
   registerEval(program);
+  registerSynth(program);
   for (const extra of extraCommands) extra(program);
   return program;
 }

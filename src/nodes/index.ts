@@ -10,6 +10,7 @@ import { framesNode } from './sources/frames.js';
 import { pngSequenceNode } from './sinks/png-sequence.js';
 import { npzNode } from './sinks/npz.js';
 import { mp4Node } from './sinks/mp4.js';
+import { syntheticNode } from './sources/synthetic.js';
 import type { NodeKind } from '../graph/node-kind.js';
 
 /** Every node kind a pipeline file may use. */
@@ -25,6 +26,7 @@ export const BUILTIN_NODES: readonly NodeKind[] = [
   pngSequenceNode,
   npzNode,
   mp4Node,
+  syntheticNode,
 ] as NodeKind[];
 
 export function builtinRegistry(): NodeRegistry {

@@ -120,14 +120,3 @@ export function hitCylinderIO(io: Float64Array, k: number): void {
   }
   io[k + 9] = best;
 }
-
-/** Exit distance from inside the box [x0, x1] x [y0, y1] x [z0, z1] and the face: 0/1 = -x/+x, 2/3 = -y/+y, 4/5 = -z/+z. */
-export function exitBox(ox: number, oy: number, oz: number, dx: number, dy: number, dz: number, b: ArrayLike<number>, face: Int32Array): number {
-  let t = Infinity;
-  let f = -1;
-  if (dx > 0) { t = (b[1] - ox) / dx; f = 1; } else if (dx < 0) { t = (b[0] - ox) / dx; f = 0; }
-  if (dy > 0) { const ty = (b[3] - oy) / dy; if (ty < t) { t = ty; f = 3; } } else if (dy < 0) { const ty = (b[2] - oy) / dy; if (ty < t) { t = ty; f = 2; } }
-  if (dz > 0) { const tz = (b[5] - oz) / dz; if (tz < t) { t = tz; f = 5; } } else if (dz < 0) { const tz = (b[4] - oz) / dz; if (tz < t) { t = tz; f = 4; } }
-  face[0] = f;
-  return t;
-}

@@ -19,7 +19,7 @@ import type { Material, SceneDescription } from './scene.js';
 import { cameraPose, intrinsics, type CameraPose, type Intrinsics } from './camera.js';
 import { boundingRadius, objectPose } from './motion.js';
 import { albedo, compileMaterials } from './texture.js';
-import { EPS, hitBox, hitCylinder } from './intersect.js';
+import { EPS, hitBoxIO, hitCylinderIO } from './intersect.js';
 
 export interface RenderSize {
   readonly width: number;
@@ -71,6 +71,14 @@ export class Renderer {
   private readonly tileList: Int32Array;
   private readonly lut = new Uint8Array(LUT_SIZE + 1);
   private readonly col = new Float64Array(3);
+  /**
+   * Scratch for passing numbers between the hot functions without boxing them:
+   * 0-9 intersection io (intersect.ts HIT_IO), 10-13 shade inputs (t, dx, dy, dz),
+   * 14-20 shadow ray (point, direction, max distance), 21-22 backdrop point, 23 its height.
+   */
+  private readonly s = new Float64Array(24);
+  /** albedo() io (texture.ts ALBEDO_IO). */
+  private readonly io = new Float64Array(16);
   /** Per tile: nearest hit parameter and hit code of each pixel; shadow casters. */
   private readonly tileT = new Float64Array(TILE * TILE);
   private readonly tileHit = new Int32Array(TILE * TILE);
@@ -84,6 +92,15 @@ export class Renderer {
   private sunY = 1;
   private sunZ = 0;
   private readonly pointLight: boolean;
+  private readonly lightX: number = 0;
+  private readonly lightY: number = 0;
+  private readonly lightZ: number = 0;
+  private readonly lightRange: number = 1;
+  private readonly lightIntensity: number;
+  private readonly ambient: number;
+  private readonly exposure: number;
+  private readonly fogDensity: number;
+  private readonly fogColour: Float64Array;
 
   constructor(readonly scene: SceneDescription, size: RenderSize) {
     const { width, height, fovDeg } = size;
@@ -132,7 +149,17 @@ export class Renderer {
     this.tileCount = new Int32Array(this.tilesX * this.tilesY);
     this.tileList = new Int32Array(this.tilesX * this.tilesY * Math.max(1, this.nObj));
     for (let i = 0; i <= LUT_SIZE; i++) this.lut[i] = Math.round(255 * Math.pow(i / LUT_SIZE, 1 / 2.2));
-    this.pointLight = scene.lighting.light.kind === 'point';
+    const L = scene.lighting;
+    this.pointLight = L.light.kind === 'point';
+    this.lightIntensity = L.light.intensity;
+    this.ambient = L.ambient;
+    this.exposure = L.exposure ?? 1;
+    this.fogDensity = L.fog ? L.fog.density : 0;
+    this.fogColour = Float64Array.from(L.fog ? L.fog.color : [0, 0, 0]);
+    if (L.light.kind === 'point') {
+      [this.lightX, this.lightY, this.lightZ] = L.light.position;
+      this.lightRange = L.light.range;
+    }
     if (scene.lighting.light.kind === 'sun') {
       const [x, y, z] = scene.lighting.light.direction;
       const l = Math.hypot(x, y, z);
@@ -242,6 +269,7 @@ export class Renderer {
     const shadows = this.scene.lighting.shadows && this.nObj > 0;
     const col = this.col;
     const lut = this.lut;
+    const sc = this.s;
     for (let ty = 0; ty < this.tilesY; ty++) {
       const v0 = ty * TILE;
       const vEnd = Math.min(height, v0 + TILE);
@@ -284,7 +312,12 @@ export class Renderer {
                   const t = (-b + Math.sqrt(b * b - a * cBack)) / a;
                   if (t < best) {
                     const y = oy + t * dy;
-                    if (y >= 0 && y < this.backdropHeight(ox + t * dx, oz + t * dz)) { best = t; hit = -10 - BACKDROP; }
+                    if (y >= 0) {
+                      sc[21] = ox + t * dx;
+                      sc[22] = oz + t * dz;
+                      this.backdropHeight();
+                      if (y < sc[23]) { best = t; hit = -10 - BACKDROP; }
+                    }
                   }
                 }
               }
@@ -304,13 +337,19 @@ export class Renderer {
                 t = (-bb - Math.sqrt(disc)) / a;
                 if (!(t > EPS)) continue;
               } else {
-                const ldx = obj[b + 4] * dx + obj[b + 7] * dy + obj[b + 10] * dz;
-                const ldy = obj[b + 5] * dx + obj[b + 8] * dy + obj[b + 11] * dz;
-                const ldz = obj[b + 6] * dx + obj[b + 9] * dy + obj[b + 12] * dz;
-                t =
-                  type === BOX
-                    ? hitBox(obj[b + 13], obj[b + 14], obj[b + 15], ldx, ldy, ldz, obj[b + 16], obj[b + 17], obj[b + 18])
-                    : hitCylinder(obj[b + 13], obj[b + 14], obj[b + 15], ldx, ldy, ldz, obj[b + 16], obj[b + 17]);
+                // Ray in the object's frame: origin precomputed per frame, direction R^T d.
+                sc[0] = obj[b + 13];
+                sc[1] = obj[b + 14];
+                sc[2] = obj[b + 15];
+                sc[3] = obj[b + 4] * dx + obj[b + 7] * dy + obj[b + 10] * dz;
+                sc[4] = obj[b + 5] * dx + obj[b + 8] * dy + obj[b + 11] * dz;
+                sc[5] = obj[b + 6] * dx + obj[b + 9] * dy + obj[b + 12] * dz;
+                sc[6] = obj[b + 16];
+                sc[7] = obj[b + 17];
+                sc[8] = obj[b + 18];
+                if (type === BOX) hitBoxIO(sc, 0);
+                else hitCylinderIO(sc, 0);
+                t = sc[9];
               }
               if (t < best) {
                 best = t;
@@ -349,13 +388,17 @@ export class Renderer {
             const j = (v - v0) * TILE + (u - u0);
             const hit = tileHit[j];
             const i = v * width + u;
+            sc[11] = dx;
+            sc[12] = dy;
+            sc[13] = dz;
             if (hit === SKY) {
               depth[i] = 0;
-              this.skyColour(dx, dy, dz);
+              this.skyColour();
             } else {
               const best = tileT[j];
               depth[i] = best;
-              this.shade(hit, best, dx, dy, dz);
+              sc[10] = best;
+              this.shade(hit);
             }
             const o3 = i * 3;
             let c = col[0] * LUT_SIZE;
@@ -420,33 +463,45 @@ export class Renderer {
     return n;
   }
 
-  /** Height of the backdrop profile at world (x, z). */
-  private backdropHeight(x: number, z: number): number {
-    const a = Math.atan2(z, x);
+  /** Height of the backdrop profile at world (s[21], s[22]) into s[23]. */
+  private backdropHeight(): void {
+    const sc = this.s;
+    const a = Math.atan2(sc[22], sc[21]);
     const sk = this.skyline;
     if (sk.length > 0) {
       let i = Math.floor(((a + Math.PI) / (2 * Math.PI)) * sk.length);
       if (i >= sk.length) i = sk.length - 1;
-      return sk[i];
+      sc[23] = sk[i];
+      return;
     }
     const h = this.hills;
     let y = h[0];
     for (let j = 1; j + 2 < h.length; j += 3) y += h[j] * Math.sin(h[j + 1] * a + h[j + 2]);
-    return y;
+    sc[23] = y;
   }
 
-  private skyColour(dx: number, dy: number, dz: number): void {
+  /** Sky colour for the ray direction s[11..13] into this.col. */
+  private skyColour(): void {
+    const sc = this.s;
+    const dx = sc[11];
+    const dy = sc[12];
+    const dz = sc[13];
     const e = dy / Math.sqrt(dx * dx + dy * dy + dz * dz);
     const m = e > 0 ? Math.sqrt(e) : 0;
     const s = this.sky;
-    const ex = this.scene.lighting.exposure ?? 1;
+    const ex = this.exposure;
     this.col[0] = (s[0] + (s[3] - s[0]) * m) * ex;
     this.col[1] = (s[1] + (s[4] - s[1]) * m) * ex;
     this.col[2] = (s[2] + (s[5] - s[2]) * m) * ex;
   }
 
-  /** Shades the hit at ray parameter t into this.col (linear RGB). */
-  private shade(hit: number, t: number, dx: number, dy: number, dz: number): void {
+  /** Shades the hit `hit` at ray parameter s[10] along direction s[11..13] into this.col (linear RGB). */
+  private shade(hit: number): void {
+    const sc = this.s;
+    const t = sc[10];
+    const dx = sc[11];
+    const dy = sc[12];
+    const dz = sc[13];
     const px = this.ox + t * dx;
     const py = this.oy + t * dy;
     const pz = this.oz + t * dz;
@@ -519,27 +574,28 @@ export class Renderer {
       nz = -nz;
     } else ndv = -ndv;
     const dist = t * dlen;
-    const fx = this.intrinsics.fx;
-    const footprint = dist / (fx * (ndv > 0.15 ? ndv : 0.15));
-    const col = this.col;
-    albedo(this.mats, mat, tx, ty, tz, skip, footprint, col);
+    const io = this.io;
+    io[0] = tx;
+    io[1] = ty;
+    io[2] = tz;
+    io[3] = dist / (this.intrinsics.fx * (ndv > 0.15 ? ndv : 0.15)); // pixel footprint on the surface
+    albedo(this.mats, mat, skip, io);
 
-    const L = this.scene.lighting;
     let lx: number;
     let ly: number;
     let lz: number;
     let lmax = Infinity;
-    let intensity = L.light.intensity;
-    if (this.pointLight && L.light.kind === 'point') {
-      lx = L.light.position[0] - px;
-      ly = L.light.position[1] - py;
-      lz = L.light.position[2] - pz;
+    let intensity = this.lightIntensity;
+    if (this.pointLight) {
+      lx = this.lightX - px;
+      ly = this.lightY - py;
+      lz = this.lightZ - pz;
       const ld = Math.sqrt(lx * lx + ly * ly + lz * lz);
       lx /= ld;
       ly /= ld;
       lz /= ld;
       lmax = ld;
-      const q = ld / L.light.range;
+      const q = ld / this.lightRange;
       intensity /= 1 + q * q;
     } else {
       lx = this.sunX;
@@ -547,30 +603,50 @@ export class Renderer {
       lz = this.sunZ;
     }
     let diffuse = nx * lx + ny * ly + nz * lz;
-    if (diffuse > 0 && L.shadows) {
+    if (diffuse > 0 && this.casterCount > 0) {
       const off = 1e-4 * (1 + dist);
-      if (this.occluded(px + nx * off, py + ny * off, pz + nz * off, lx, ly, lz, lmax, hit)) diffuse = 0;
+      sc[14] = px + nx * off;
+      sc[15] = py + ny * off;
+      sc[16] = pz + nz * off;
+      sc[17] = lx;
+      sc[18] = ly;
+      sc[19] = lz;
+      sc[20] = lmax;
+      if (this.occluded(hit)) diffuse = 0;
     }
-    const light = L.ambient * (0.8 + 0.2 * ny) + (diffuse > 0 ? diffuse * intensity : 0);
-    let r = col[0] * light;
-    let g = col[1] * light;
-    let bl = col[2] * light;
-    if (L.fog) {
-      const keep = Math.exp(-L.fog.density * dist);
-      const fc = L.fog.color;
+    const light = this.ambient * (0.8 + 0.2 * ny) + (diffuse > 0 ? diffuse * intensity : 0);
+    let r = io[4] * light;
+    let g = io[5] * light;
+    let bl = io[6] * light;
+    const fd = this.fogDensity;
+    if (fd > 0) {
+      const keep = Math.exp(-fd * dist);
+      const fc = this.fogColour;
       r = fc[0] + (r - fc[0]) * keep;
       g = fc[1] + (g - fc[1]) * keep;
       bl = fc[2] + (bl - fc[2]) * keep;
     }
-    const ex = L.exposure ?? 1;
+    const ex = this.exposure;
+    const col = this.col;
     col[0] = r * ex;
     col[1] = g * ex;
     col[2] = bl * ex;
   }
 
-  /** Whether any object other than `skip` blocks the unit ray p + s l for 0 < s < smax. */
-  private occluded(px: number, py: number, pz: number, lx: number, ly: number, lz: number, smax: number, skip: number): boolean {
+  /**
+   * Whether a tile shadow caster other than `skip` blocks the unit ray p + s l for 0 < s < smax,
+   * with p = s[14..16], l = s[17..19], smax = s[20].
+   */
+  private occluded(skip: number): boolean {
     const obj = this.obj;
+    const sc = this.s;
+    const px = sc[14];
+    const py = sc[15];
+    const pz = sc[16];
+    const lx = sc[17];
+    const ly = sc[18];
+    const lz = sc[19];
+    const smax = sc[20];
     const casters = this.casters;
     for (let c = 0; c < this.casterCount; c++) {
       const k = casters[c];
@@ -587,17 +663,23 @@ export class Renderer {
       const type = obj[b];
       let s: number;
       if (type === SPHERE) {
+        // The bounding sphere is the sphere.
         s = -bb - Math.sqrt(bb * bb - cc);
         if (!(s > EPS)) s = -bb + Math.sqrt(bb * bb - cc);
         if (!(s > EPS)) continue;
       } else {
-        const ox = obj[b + 4] * wx + obj[b + 7] * wy + obj[b + 10] * wz;
-        const oy = obj[b + 5] * wx + obj[b + 8] * wy + obj[b + 11] * wz;
-        const oz = obj[b + 6] * wx + obj[b + 9] * wy + obj[b + 12] * wz;
-        const ldx = obj[b + 4] * lx + obj[b + 7] * ly + obj[b + 10] * lz;
-        const ldy = obj[b + 5] * lx + obj[b + 8] * ly + obj[b + 11] * lz;
-        const ldz = obj[b + 6] * lx + obj[b + 9] * ly + obj[b + 12] * lz;
-        s = type === BOX ? hitBox(ox, oy, oz, ldx, ldy, ldz, obj[b + 16], obj[b + 17], obj[b + 18]) : hitCylinder(ox, oy, oz, ldx, ldy, ldz, obj[b + 16], obj[b + 17]);
+        sc[0] = obj[b + 4] * wx + obj[b + 7] * wy + obj[b + 10] * wz;
+        sc[1] = obj[b + 5] * wx + obj[b + 8] * wy + obj[b + 11] * wz;
+        sc[2] = obj[b + 6] * wx + obj[b + 9] * wy + obj[b + 12] * wz;
+        sc[3] = obj[b + 4] * lx + obj[b + 7] * ly + obj[b + 10] * lz;
+        sc[4] = obj[b + 5] * lx + obj[b + 8] * ly + obj[b + 11] * lz;
+        sc[5] = obj[b + 6] * lx + obj[b + 9] * ly + obj[b + 12] * lz;
+        sc[6] = obj[b + 16];
+        sc[7] = obj[b + 17];
+        sc[8] = obj[b + 18];
+        if (type === BOX) hitBoxIO(sc, 0);
+        else hitCylinderIO(sc, 0);
+        s = sc[9];
       }
       if (s < smax) return true;
     }
