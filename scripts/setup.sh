@@ -1,51 +1,68 @@
 #!/usr/bin/env bash
-# Installs everything DepthCrafter Live needs on Debian 12 with Node 20: GStreamer (build and
-# runtime), the RTSP test server's Python bindings, Chromium for the viewer tests, then the npm
-# packages, then builds. Idempotent: each step is skipped when already done.
+# Prepare a Debian 12 machine (Node 20 already installed) to build and test DepthCrafter Live.
+# Idempotent: installs only missing Debian packages, runs `npm ci` only when the lock file changed,
+# and always compiles TypeScript (seconds). Run as root, or as a user with sudo.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 
-say() { printf '[setup] %s\n' "$*"; }
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+log() { printf 'setup: %s\n' "$*"; }
 
 PACKAGES=(
+  # Build of the GStreamer binding (gstreamer-superficial)
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev pkg-config g++ make python3
+  # GStreamer runtime elements
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0
-  python3-gi python3-gst-1.0 python3-numpy chromium
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  # Loopback RTSP server for tests
+  gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0
+  # Browser tests and numeric cross-checks
+  chromium python3-numpy
 )
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    log "need root (or sudo) to run: $*"
+    exit 1
+  fi
+}
 
 missing=()
 for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  SUDO=''
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || { say "need root or sudo to install: ${missing[*]}"; exit 1; }
-    SUDO='sudo'
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
   fi
-  say "installing Debian packages: ${missing[*]}"
-  $SUDO apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends "${missing[@]}"
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y --no-install-recommends "${missing[@]}"
 else
-  say "Debian packages present"
+  log "Debian packages: all ${#PACKAGES[@]} present"
 fi
 
-command -v node >/dev/null || { say "Node.js 20 is required (apt-get install nodejs npm, or NodeSource)"; exit 1; }
-major=$(node -p 'process.versions.node.split(".")[0]')
-[ "$major" -ge 20 ] || { say "Node.js >= 20 is required, found $(node --version)"; exit 1; }
+command -v node >/dev/null 2>&1 || { log "node is not installed (Node 20 is required)"; exit 1; }
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+if [ "$node_major" -lt 20 ]; then
+  log "Node $(node --version) is too old (Node 20 or newer is required)"
+  exit 1
+fi
 
-# onnxruntime-node's postinstall downloads CUDA libraries; there is no network for that, and the
-# CPU backend is bundled. Native addons build against Debian's Node headers.
-export ONNXRUNTIME_NODE_INSTALL=skip
+# Native addons build offline only when node-gyp finds Node's headers (Debian: /usr/include/node).
 export npm_config_nodedir=/usr
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "npm ci"
-  npm ci --no-audit --no-fund
+# onnxruntime-node's postinstall tries to download GPU providers: skip it.
+export ONNXRUNTIME_NODE_INSTALL=skip
+if [ ! -d node_modules ] || [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "installing npm dependencies (npm ci)"
+  npm ci
 else
-  say "node_modules up to date"
+  log "npm dependencies: up to date"
 fi
 
-say "building (tsc)"
+log "compiling TypeScript (tsc -p tsconfig.json)"
 npx tsc -p tsconfig.json
-say "ready"
+log "done"

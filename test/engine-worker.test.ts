@@ -154,31 +154,19 @@ describe('engine worker on models/tiny-random', () => {
     });
   });
 
-  it('window 111 is refused, naming the window', async () => {
-    await withEngine({ choices: { window: 111, overlap: 3, steps: 1, maxRes: 128 } }, async (engine) => {
-      await assert.rejects(
-        (async () => {
-          for (const f of clipFrames(2, W, H)) await engine.push(f, W, H);
-          await engine.end();
-        })(),
-        (e: Error) => {
-          assert.match(e.message, /window 111/);
-          assert.ok(e instanceof RangeError, `expected a RangeError, got ${e.name}`);
-          return true;
-        },
-      );
+  it('window 111 is refused when the engine opens, naming the window', async () => {
+    await assert.rejects(DepthEngine.open({ packDir: PACK, threads: 1, choices: { window: 111, overlap: 3, steps: 1, maxRes: 128 } }), (e: Error) => {
+      assert.match(e.message, /window 111/);
+      assert.ok(e instanceof RangeError, `expected a RangeError, got ${e.name}`);
+      return true;
     });
   });
 
-  it('overlap >= window is refused, naming the overlap', async () => {
-    await withEngine({ choices: { window: 8, overlap: 8, steps: 1, maxRes: 128 } }, async (engine) => {
-      await assert.rejects(
-        (async () => {
-          for (const f of clipFrames(2, W, H)) await engine.push(f, W, H);
-          await engine.end();
-        })(),
-        /overlap .*< window \(8\), got 8/,
-      );
-    });
+  it('overlap >= window is refused when the engine opens, naming the overlap', async () => {
+    await assert.rejects(
+      DepthEngine.open({ packDir: PACK, threads: 1, choices: { window: 8, overlap: 8, steps: 1, maxRes: 128 } }),
+      /overlap .*< window \(8\), got 8/,
+    );
   });
+
 });

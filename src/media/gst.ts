@@ -34,7 +34,7 @@ export function createPipeline(launch: string): GstPipeline {
   // By default stop() flushes the bus on READY->NULL: a waiting pop can lose stop()'s messages to
   // that flush and then wait forever, and process.exit() hangs joining its thread (seen in ~1 of
   // 10 CLI runs stopped by a signal). Without the flush, stop()'s own messages end the poll.
-  //MUT pipeline['auto-flush-bus'] = false;
+  pipeline['auto-flush-bus'] = false;
   return pipeline;
 }
 
