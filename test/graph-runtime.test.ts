@@ -4,7 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
 import { pino } from 'pino';
 
-import { defineNode } from '../src/graph/node-kind.js';
+import { defineNode, type NodeContext } from '../src/graph/node-kind.js';
 import { NodeRegistry } from '../src/graph/registry.js';
 import { parsePipeline } from '../src/graph/pipeline-file.js';
 import { Graph, NodeFailure, type GraphEvent } from '../src/graph/runtime.js';
@@ -62,7 +62,7 @@ const sourceOptions = z
   })
   .strict();
 
-function makeSource(o: z.infer<typeof sourceOptions>, ctx: Parameters<Parameters<typeof defineNode>[0]['create']>[1]) {
+function makeSource(o: z.infer<typeof sourceOptions>, ctx: NodeContext) {
   const pr = probe(o.probe);
   return {
     async run() {

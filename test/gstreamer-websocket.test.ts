@@ -176,7 +176,7 @@ describe('GStreamer test pattern to WebSocket subscribers', () => {
   test('a non-live finite source (frames: 20) ends by itself and its subscribers are closed', async () => {
     const g = graphFor({ width: 64, height: 48, live: false, frames: 20 });
     const sourceFrames: number[] = [];
-    g.frames$('source', 'video').subscribe((f) => sourceFrames.push(f.seq));
+    g.frames$('source', 'video').subscribe((f) => sourceFrames.push((f as VideoFrame).seq));
     await start(g);
     await withTimeout(10_000, 'graph done', g.done);
     running.delete(g);
@@ -283,7 +283,7 @@ describe('GStreamer test pattern to WebSocket subscribers', () => {
     // Large frames and a tiny per-subscriber buffer bound: the paused client's socket fills at once.
     const g = graphFor({ width: 640, height: 360, live: true, fps: 60, pattern: 'snow' }, { maxBufferedBytes: 1024 });
     const emitted: number[] = [];
-    g.frames$('source', 'video').subscribe((f) => emitted.push(f.seq));
+    g.frames$('source', 'video').subscribe((f) => emitted.push((f as VideoFrame).seq));
     const url = await start(g);
     const slow = await connect(url);
     (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();
