@@ -8,6 +8,7 @@ import type { NodeContext, NodeInstance } from './node-kind.js';
 import type { Pipeline, ResolvedNode } from './pipeline-file.js';
 import { HttpHub } from '../server/http-hub.js';
 import { backoffDelay } from './backoff.js';
+import { sleep } from '../util/sleep.js';
 
 // The runtime wires validated nodes with bounded edge queues and runs one loop per node:
 // sources produce until stopped, every other node handles one packet at a time in arrival
@@ -304,20 +305,4 @@ async function safeClose(rt: NodeRuntime): Promise<void> {
 
 function asError(e: unknown): Error {
   return e instanceof Error ? e : new Error(String(e));
-}
-
-/** Resolves true after the delay, false at once if the signal aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const t = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      resolve(false);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

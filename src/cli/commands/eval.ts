@@ -13,6 +13,7 @@ import { boundariesFromSegments, evaluateSequence, flickerNoGt, resizeSequence, 
 import { checkFrameCounts, EvalInputError, loadGroundTruth, loadPrediction, type DepthSequence } from '../../eval/load.js';
 import { createLogger } from '../../util/log.js';
 import { UsageError } from '../usage-error.js';
+import { intOption, positiveOption } from '../options.js';
 
 // `eval`: the DepthCrafter benchmark protocol (spec §7) on one sequence, plus temporal
 // consistency. Two forms:
@@ -20,16 +21,6 @@ import { UsageError } from '../usage-error.js';
 //   eval --dataset DIR               run inferVideo on DIR/rgb, then score against DIR/depth
 // Definitions: docs/evaluation.md.
 
-const int = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new InvalidArgumentError(`${name} must be an integer`);
-  return n;
-};
-const positive = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number`);
-  return n;
-};
 const nonNegative = (name: string) => (v: string) => {
   const n = Number(v);
   if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative number`);
@@ -101,8 +92,8 @@ export function registerEval(program: Command): void {
     .option('--pred <path>', 'prediction: .npz (key "depth", [N,H,W]), .npy, a folder of 16-bit PNGs (value/65535), or an infer output folder')
     .option('--gt <path>', 'ground truth: folder of uint16 depth PNGs (0 = invalid), or .npz/.npy of metric depth; without it only flicker is reported')
     .option('--dataset <dir>', 'folder with rgb/ (frames) and depth/ (uint16 PNGs): infer on rgb/, then evaluate against depth/')
-    .option('--depth-scale <s>', 'GT value to metres (default 0.001 for uint16 PNG / integer arrays, 1 for float arrays)', positive('--depth-scale'))
-    .option('--max-depth <m>', 'GT valid below this depth (m); also the predicted-depth clip', positive('--max-depth'), 10)
+    .option('--depth-scale <s>', 'GT value to metres (default 0.001 for uint16 PNG / integer arrays, 1 for float arrays)', positiveOption('--depth-scale'))
+    .option('--max-depth <m>', 'GT valid below this depth (m); also the predicted-depth clip', positiveOption('--max-depth'), 10)
     .option('--min-depth <m>', 'GT valid above this depth (m)', nonNegative('--min-depth'), 1e-3)
     .option('--boundaries <list>', 'window start frames for temporalBoundary, e.g. 85,170 (dataset form: computed from --window/--overlap)', intList('--boundaries'))
     .option('--strict', 'a frame count mismatch is an error (default: evaluate the common prefix and warn)')
@@ -110,13 +101,13 @@ export function registerEval(program: Command): void {
     .option('--per-frame', 'also print the per-frame table')
     .option('-m, --model <pack>', 'dataset form: model pack folder', DEFAULT_PACK)
     .option('--device <device>', 'dataset form: cpu | cuda | tensorrt | webgpu', 'cpu')
-    .option('--threads <n>', 'dataset form: ONNX Runtime intra-op threads per session', int('--threads'))
-    .option('--window <n>', 'dataset form: frames per window', int('--window'))
-    .option('--overlap <n>', 'dataset form: frames shared by consecutive windows', int('--overlap'))
-    .option('--steps <n>', 'dataset form: denoising steps', int('--steps'))
-    .option('--guidance <g>', 'dataset form: classifier-free guidance scale', positive('--guidance'))
-    .option('--max-res <n>', 'dataset form: longest side limit', int('--max-res'))
-    .option('--seed <n>', 'dataset form: noise seed', int('--seed'), 42)
+    .option('--threads <n>', 'dataset form: ONNX Runtime intra-op threads per session', intOption('--threads'))
+    .option('--window <n>', 'dataset form: frames per window', intOption('--window'))
+    .option('--overlap <n>', 'dataset form: frames shared by consecutive windows', intOption('--overlap'))
+    .option('--steps <n>', 'dataset form: denoising steps', intOption('--steps'))
+    .option('--guidance <g>', 'dataset form: classifier-free guidance scale', positiveOption('--guidance'))
+    .option('--max-res <n>', 'dataset form: longest side limit', intOption('--max-res'))
+    .option('--seed <n>', 'dataset form: noise seed', intOption('--seed'), 42)
     .option('--keep-pred <dir>', 'dataset form: write the prediction here and keep it (default: a temporary folder, removed)')
     .action(async (o: EvalCliOptions) => {
       const log = createLogger({ level: o.json ? 'warn' : undefined });

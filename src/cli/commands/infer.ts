@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
 import { inferVideo, InputError } from '../../inference/offline/infer.js';
 import { createLogger } from '../../util/log.js';
 import { UsageError } from '../usage-error.js';
@@ -7,17 +6,8 @@ import { DEFAULT_PACK } from '../../inference/pack/default-pack.js';
 import { ModelPackError } from '../../inference/pack/manifest.js';
 import type { PackDevice } from '../../inference/pack/load-pack.js';
 import type { StitchMode } from '../../inference/engine/depth-session.js';
+import { intOption, numberOption } from '../options.js';
 
-const int = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new InvalidArgumentError(`${name} must be an integer`);
-  return n;
-};
-const num = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number`);
-  return n;
-};
 
 function parseStitch(v: string): StitchMode {
   if (v !== 'full' && v !== 'init-only' && v !== 'average') throw new UsageError(`--stitch must be full, init-only or average (got ${v})`);
@@ -32,17 +22,17 @@ export function registerInfer(program: Command): void {
     .requiredOption('-o, --out <dir>', 'output folder')
     .option('-m, --model <pack>', 'model pack folder', DEFAULT_PACK)
     .option('--device <device>', 'cpu | cuda | tensorrt | webgpu', 'cpu')
-    .option('--threads <n>', 'ONNX Runtime intra-op threads per session', int('--threads'))
-    .option('--max-res <n>', 'longest side limit (resolution rounded to multiples of 64)', int('--max-res'))
+    .option('--threads <n>', 'ONNX Runtime intra-op threads per session', intOption('--threads'))
+    .option('--max-res <n>', 'longest side limit (resolution rounded to multiples of 64)', intOption('--max-res'))
     .option('--dataset <name>', 'fixed resolution preset: sintel, scannet, KITTI, bonn, NYUv2')
-    .option('--window <n>', 'frames per window (1..110)', int('--window'))
-    .option('--overlap <n>', 'frames shared by consecutive windows', int('--overlap'))
-    .option('--steps <n>', 'denoising steps', int('--steps'))
-    .option('--guidance <g>', 'classifier-free guidance scale (1 disables it)', num('--guidance'))
-    .option('--seed <n>', 'noise seed', int('--seed'), 42)
-    .option('--target-fps <f>', 'temporal sampling target, -1 keeps the source rate', num('--target-fps'), -1)
-    .option('--process-length <n>', 'process at most N frames, -1 for all', int('--process-length'), -1)
-    .option('--fps <f>', 'frame rate of a folder of frames', num('--fps'), 30)
+    .option('--window <n>', 'frames per window (1..110)', intOption('--window'))
+    .option('--overlap <n>', 'frames shared by consecutive windows', intOption('--overlap'))
+    .option('--steps <n>', 'denoising steps', intOption('--steps'))
+    .option('--guidance <g>', 'classifier-free guidance scale (1 disables it)', numberOption('--guidance'))
+    .option('--seed <n>', 'noise seed', intOption('--seed'), 42)
+    .option('--target-fps <f>', 'temporal sampling target, -1 keeps the source rate', numberOption('--target-fps'), -1)
+    .option('--process-length <n>', 'process at most N frames, -1 for all', intOption('--process-length'), -1)
+    .option('--fps <f>', 'frame rate of a folder of frames', numberOption('--fps'), 30)
     .option('--stitch <mode>', 'window joining: full (reference), init-only or average (ablation baselines)', 'full')
     .option('--noise <file.npz>', 'external noise: arrays "pixel" [N,3,H,W] and "latent" [1,W,4,h,w]')
     .option('--no-videos', 'skip the MP4 outputs')

@@ -1,18 +1,8 @@
 import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
 import { writeSynthSequence } from '../../synth/write-sequence.js';
 import { UsageError } from '../usage-error.js';
+import { intOption, numberOption } from '../options.js';
 
-const int = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`${name} must be an integer`);
-  return n;
-};
-const num = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number`);
-  return n;
-};
 
 /** "256x192" -> [256, 192]. */
 export function parseSize(v: string): [number, number] {
@@ -29,11 +19,11 @@ export function registerSynth(program: Command): void {
     .command('synth')
     .description('Render a procedural 3D scene with exact depth: DIR/rgb/*.png, DIR/depth/*.png (uint16 mm, 0 = invalid), DIR/meta.json')
     .requiredOption('-o, --out <dir>', 'output folder')
-    .option('--seed <n>', 'scene seed (the same seed always gives the same frames)', int('--seed'), 1)
-    .option('--frames <n>', 'number of frames', int('--frames'), 30)
+    .option('--seed <n>', 'scene seed (the same seed always gives the same frames)', intOption('--seed'), 1)
+    .option('--frames <n>', 'number of frames', intOption('--frames'), 30)
     .option('--size <WxH>', 'frame size', '256x256')
-    .option('--fps <f>', 'frame rate: frame i shows the scene at t = i / fps', num('--fps'), 30)
-    .option('--fov <deg>', 'horizontal field of view in degrees', num('--fov'), 60)
+    .option('--fps <f>', 'frame rate: frame i shows the scene at t = i / fps', numberOption('--fps'), 30)
+    .option('--fov <deg>', 'horizontal field of view in degrees', numberOption('--fov'), 60)
     .option('--scene <kind>', 'auto | indoor | outdoor', 'auto')
     .option('--json', 'print the result as JSON on stdout')
     .action(async (o: { out: string; seed: number; frames: number; size: string; fps: number; fov: number; scene: string; json?: boolean }) => {

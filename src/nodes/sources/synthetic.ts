@@ -3,6 +3,7 @@ import { defineNode } from '../../graph/node-kind.js';
 import { nowMs, type VideoFrame } from '../../graph/packets.js';
 import { generateScene } from '../../synth/generate.js';
 import { InlineFrameSource, WorkerFrameSource, type FrameSource, type RenderJob } from '../../synth/frame-source.js';
+import { sleep } from '../../util/sleep.js';
 
 // Procedurally generated 3D scenes (src/synth) rendered with exact metric depth: every frame carries
 // `gtDepth` (planar depth in metres, 0 = sky / invalid). Deterministic from the seed: frame i always
@@ -96,18 +97,5 @@ export const syntheticNode = defineNode({
 
 /** Waits until performance.now() reaches `at`; false if the signal aborts first. */
 function sleepUntil(at: number, signal: AbortSignal): Promise<boolean> {
-  const ms = at - performance.now();
-  if (signal.aborted) return Promise.resolve(false);
-  if (ms <= 0) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
+  return sleep(at - performance.now(), signal);
 }
