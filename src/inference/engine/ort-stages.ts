@@ -25,7 +25,12 @@ export class OrtStages implements ModelStages {
   private read(t: ort.Tensor | undefined, what: string): Float32Array {
     if (!t) throw new Error(`${what}: the model returned no output`);
     if (t.type === 'float32') return t.data as Float32Array;
-    if (t.type === 'float16') return halfToFloat32(t.data as Uint16Array);
+    if (t.type === 'float16') {
+      // onnxruntime returns float16 data as Uint16Array bit patterns where there is no Float16Array
+      // (Node 20/22), but as a Float16Array of numbers where there is one (Node 24+): convert only bits.
+      const data = t.data;
+      return data instanceof Uint16Array ? halfToFloat32(data) : Float32Array.from(data as ArrayLike<number>);
+    }
     throw new Error(`${what}: unexpected output type ${t.type}`);
   }
 
