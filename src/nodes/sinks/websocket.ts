@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { defineNode, type NodeContext } from '../../graph/node-kind.js';
 import { COLORMAP_NAMES, colormapByName } from '../../io/colormap.js';
+import { FrameEncoder, defaultEncodeWorkers, type EncodeJob } from './frame-encoder.js';
 import { nowMs, type DepthFrame, type Packet, type VideoFrame } from '../../graph/packets.js';
 import { DEFAULT_SUBSCRIPTION, encodeFrameMessage, type FrameHeader, type Subscription } from '../../protocol/frame-message.js';
 import { parseSubscription, SubscriptionError } from '../../protocol/subscription.js';
@@ -13,6 +14,11 @@ import { Counter } from 'prom-client';
 // Broadcasts frames to WebSocket subscribers on the pipeline's HTTP server. Each subscriber has
 // its own backpressure: when its socket buffer is over the limit, frames are dropped for it
 // alone (and counted), so a stalled client never slows the pipeline or the other clients.
+// Payloads that need per-pixel work (u16, colour-mapped jpeg/png depth, jpeg RGB) are produced by
+// encoder threads (frame-encoder.ts), once per frame and format whatever the number of subscribers
+// that want them; each subscriber's messages go out in frame order. When the encoder falls behind
+// (encodeQueue frames outstanding), the frame is dropped for the subscribers that need an encoded
+// payload, and counted like any other drop; raw rgb24/f32 subscribers are not held up.
 
 export const websocketOptions = z
   .object({
@@ -27,6 +33,14 @@ export const websocketOptions = z
     allowedOrigins: z.array(z.string()).default([]),
     /** Serve the browser viewer at / (and its colour maps at /colormaps.json). */
     viewer: z.boolean().default(true),
+    /** JPEG quality (1..100) of jpeg depth and RGB payloads. */
+    jpegQuality: z.number().int().min(1).max(100).default(80),
+    /** Encoder threads for u16/jpeg/png payloads (default: one per spare core, at most 2). */
+    encodeWorkers: z.number().int().min(1).max(16).optional(),
+    /** Frames being encoded or waiting for an encoder thread; beyond it frames are dropped for subscribers that need encoding. */
+    encodeQueue: z.number().int().min(1).max(256).default(8),
+    /** How long a frame may wait for room in the encoder queue before it is dropped (0: drop at once, never slowing the pipeline). */
+    encodeWaitMs: z.number().int().min(0).max(60_000).default(0),
   })
   .strict();
 
@@ -35,6 +49,16 @@ interface Subscriber {
   sub: Subscription;
   dropped: number;
   sent: number;
+  /** Delivery of this subscriber's frames, in order (each link waits for its frame's payloads). */
+  chain: Promise<void>;
+}
+
+/** One message a subscriber wants for a frame; equal keys within a frame share one message. */
+interface Want {
+  readonly key: string;
+  readonly frame: VideoFrame | DepthFrame;
+  readonly format: FrameHeader['format'];
+  readonly colormap?: string;
 }
 
 export const websocketNode = defineNode({
@@ -55,6 +79,16 @@ export const websocketNode = defineNode({
     const clients =
       (registry.getSingleMetric('dcl_ws_connections_total') as Counter<'node'> | undefined) ??
       new Counter({ name: 'dcl_ws_connections_total', help: 'WebSocket connections accepted', labelNames: ['node'], registers: [registry] });
+    const encodedTotal =
+      (registry.getSingleMetric('dcl_ws_encoded_total') as Counter<'node' | 'payload'> | undefined) ??
+      new Counter({ name: 'dcl_ws_encoded_total', help: 'Payloads encoded for WebSocket subscribers (once per frame and format)', labelNames: ['node', 'payload'], registers: [registry] });
+    const encoder = new FrameEncoder({
+      workers: o.encodeWorkers ?? defaultEncodeWorkers(),
+      maxInFlight: o.encodeQueue,
+      onError: (err) => ctx.log.warn({ err }, 'encoder thread failed; starting another'),
+    });
+    let encodeFailures = 0;
+    let sawDepth = false;
 
     if (o.viewer && !ctx.http.hasRoute('/')) mountViewer(ctx.http);
     ctx.http.upgrade(o.path, (req, socket, head) => {
@@ -72,8 +106,10 @@ export const websocketNode = defineNode({
         return;
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
-        const s: Subscriber = { ws, sub, dropped: 0, sent: 0 };
+        const s: Subscriber = { ws, sub, dropped: 0, sent: 0, chain: Promise.resolve() };
         subscribers.add(s);
+        // Start the encoder threads before the first frame needs them (not for plain video pipelines).
+        if (sawDepth || sub.rgbFormat === 'jpeg') encoder.warm();
         clients.inc({ node: ctx.name });
         ctx.log.info({ subscribers: subscribers.size }, 'subscriber connected');
         ws.on('message', (data, isBinary) => {
@@ -109,24 +145,91 @@ export const websocketNode = defineNode({
     }, 1000);
     statsTimer.unref();
 
+    const drop = (s: Subscriber) => {
+      s.dropped++;
+      dropped.inc({ node: ctx.name });
+    };
+
     return {
-      process(_port: string, p: Packet) {
+      async process(_port: string, p: Packet) {
         if (p.type !== 'video' && p.type !== 'depth') return;
+        if (p.type === 'depth') sawDepth = true;
         if (subscribers.size === 0) return;
-        const cache = new Map<string, Buffer>();
+        const targets: Array<{ s: Subscriber; wants: Want[] }> = [];
+        const toEncode = new Map<string, Want>();
         for (const s of subscribers) {
           if (s.ws.readyState !== s.ws.OPEN) continue;
           if (s.ws.bufferedAmount > o.maxBufferedBytes) {
-            s.dropped++;
-            dropped.inc({ node: ctx.name });
+            drop(s);
             continue;
           }
-          for (const msg of messagesFor(p, s, cache)) s.ws.send(msg);
-          s.sent++;
+          const wants = wantsFor(p, s.sub);
+          for (const w of wants) if (needsEncoding(w)) toEncode.set(w.key, w);
+          targets.push({ s, wants });
         }
+        if (targets.length === 0) return;
+
+        // One encoder request per frame, holding each wanted encoded payload once.
+        let encoded: Promise<Uint8Array[]> | null = null;
+        const encodedKeys = [...toEncode.keys()];
+        if (encodedKeys.length > 0) {
+          const jobs = encodedKeys.map((k) => jobFor(toEncode.get(k)!, o.jpegQuality));
+          encoded = encoder.tryEncode(jobs);
+          if (!encoded && o.encodeWaitMs > 0 && (await encoder.waitForSlot(o.encodeWaitMs))) encoded = encoder.tryEncode(jobs);
+        }
+        const messages = new Map<string, Promise<Buffer | null>>();
+        if (encoded) {
+          const all = encoded.then(
+            (outs) => outs,
+            (err: Error) => {
+              if (encodeFailures++ % 100 === 0) ctx.log.warn({ err, failures: encodeFailures }, 'encoding a frame failed; dropping it for image subscribers');
+              return null;
+            },
+          );
+          encodedKeys.forEach((k, i) => {
+            const w = toEncode.get(k)!;
+            messages.set(
+              k,
+              all.then((outs) => {
+                if (!outs) return null;
+                encodedTotal.inc({ node: ctx.name, payload: `${w.frame.type === 'depth' ? 'depth' : 'rgb'}-${w.format}` });
+                return frameMessage(w, outs[i]);
+              }),
+            );
+          });
+        }
+        for (const { s, wants } of targets) {
+          if (!encoded && wants.some(needsEncoding)) {
+            drop(s);
+            continue;
+          }
+          const msgs = wants.map((w) => {
+            let m = messages.get(w.key);
+            if (!m) messages.set(w.key, (m = Promise.resolve(frameMessage(w, rawPayload(w)))));
+            return m;
+          });
+          s.chain = s.chain.then(async () => {
+            const ready = await Promise.all(msgs);
+            if (ready.some((m) => m === null)) {
+              drop(s);
+              return;
+            }
+            if (s.ws.readyState !== s.ws.OPEN) return;
+            for (const m of ready) s.ws.send(m!);
+            s.sent++;
+          }).catch((err: unknown) => ctx.log.warn({ err }, 'sending to a subscriber failed'));
+        }
+      },
+      async flush() {
+        // Frames still being encoded go out before the sink reports it is done.
+        await Promise.all([...subscribers].map((s) => s.chain));
       },
       async close() {
         clearInterval(statsTimer);
+        let waited: NodeJS.Timeout | undefined;
+        await Promise.race([Promise.all([...subscribers].map((s) => s.chain)), new Promise((r) => (waited = setTimeout(r, 2000)))]);
+        clearTimeout(waited);
+        await encoder.close();
         for (const s of subscribers) s.ws.close(1001, 'pipeline stopping');
         // A stalled subscriber never answers the close handshake: do not let it hold the shutdown for ws's 30 s timeout.
         const force = setTimeout(() => {
@@ -150,41 +253,48 @@ function mountViewer(http: NodeContext['http']): void {
   });
 }
 
-function messagesFor(p: VideoFrame | DepthFrame, s: Subscriber, cache: Map<string, Buffer>): Buffer[] {
-  const out: Buffer[] = [];
-  if (p.type === 'video') {
-    out.push(cached(cache, 'rgb', () => rgbMessage(p)));
-    return out;
-  }
-  const fmt = s.sub.depthFormat === 'jpeg' || s.sub.depthFormat === 'png' ? 'u16' : s.sub.depthFormat;
-  if (s.sub.rgb && p.source) out.push(cached(cache, 'rgb', () => rgbMessage(p.source!)));
-  out.push(cached(cache, `depth-${fmt}`, () => depthMessage(p, fmt)));
+/** The messages a subscriber wants for a frame, in sending order (RGB before its depth). */
+function wantsFor(p: VideoFrame | DepthFrame, sub: Subscription): Want[] {
+  const rgb = (f: VideoFrame): Want => ({ key: `rgb:${sub.rgbFormat}`, frame: f, format: sub.rgbFormat });
+  if (p.type === 'video') return [rgb(p)];
+  const out: Want[] = [];
+  if (sub.rgb && p.source) out.push(rgb(p.source));
+  const image = sub.depthFormat === 'jpeg' || sub.depthFormat === 'png';
+  out.push(
+    image
+      ? { key: `depth:${sub.depthFormat}:${sub.colormap}`, frame: p, format: sub.depthFormat, colormap: sub.colormap }
+      : { key: `depth:${sub.depthFormat}`, frame: p, format: sub.depthFormat },
+  );
   return out;
 }
 
-function cached(cache: Map<string, Buffer>, key: string, make: () => Buffer): Buffer {
-  let m = cache.get(key);
-  if (!m) cache.set(key, (m = make()));
-  return m;
+/** rgb24 and f32 payloads are the frame's own bytes; everything else is made by the encoder. */
+function needsEncoding(w: Want): boolean {
+  return !(w.format === 'rgb24' || w.format === 'f32');
+}
+
+function jobFor(w: Want, quality: number): EncodeJob {
+  const f = w.frame;
+  const base = { width: f.width, height: f.height, format: w.format as EncodeJob['format'], quality };
+  return f.type === 'depth' ? { ...base, depth: f.data, colormap: w.colormap } : { ...base, rgb: f.data };
+}
+
+function rawPayload(w: Want): Uint8Array {
+  const d = w.frame.data;
+  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+}
+
+function frameMessage(w: Want, payload: Uint8Array): Buffer {
+  const f = w.frame;
+  const header: FrameHeader =
+    f.type === 'depth'
+      ? { ...baseHeader(f), kind: 'depth', format: w.format, window: f.window, ...(w.colormap ? { colormap: w.colormap } : {}) }
+      : { ...baseHeader(f), kind: 'rgb', format: w.format };
+  return encodeFrameMessage(header, payload);
 }
 
 function baseHeader(f: VideoFrame | DepthFrame): Omit<FrameHeader, 'kind' | 'format'> {
   return { stream: f.streamId, seq: f.seq, ptsMs: f.ptsMs, width: f.width, height: f.height, latencyMs: Math.round((nowMs() - f.arrivalMs) * 10) / 10 };
-}
-
-function rgbMessage(f: VideoFrame): Buffer {
-  return encodeFrameMessage({ ...baseHeader(f), kind: 'rgb', format: 'rgb24' }, f.data);
-}
-
-function depthMessage(f: DepthFrame, format: 'u16' | 'f32'): Buffer {
-  const header: FrameHeader = { ...baseHeader(f), kind: 'depth', format, window: f.window };
-  if (format === 'f32') return encodeFrameMessage(header, new Uint8Array(f.data.buffer, f.data.byteOffset, f.data.byteLength));
-  const u16 = new Uint16Array(f.data.length);
-  for (let i = 0; i < u16.length; i++) {
-    const v = f.data[i];
-    u16[i] = v <= 0 ? 0 : v >= 1 ? 65535 : Math.round(v * 65535);
-  }
-  return encodeFrameMessage(header, new Uint8Array(u16.buffer));
 }
 
 function checkAccess(req: IncomingMessage, token: string | undefined, allowedOrigins: readonly string[]): { status: string; reason: string } | null {
