@@ -83,8 +83,9 @@ describe('trained pack models/synthetic-small', { skip: HAS_PACK ? false : 'mode
     assert.ok(model.scale !== 0, 'the fit found a non-constant prediction');
   });
 
-  it('beats a constant and a vertical-gradient prediction on AbsRel (held-out seed)', () => {
+  it('beats a constant and a vertical-gradient prediction on AbsRel (held-out seed)', (t) => {
     const msg = `AbsRel model ${model.absrel.toFixed(4)}, constant ${constant.absrel.toFixed(4)}, gradient ${gradient.absrel.toFixed(4)}`;
+    t.diagnostic(`${msg}; delta1 model ${model.delta1.toFixed(4)}, constant ${constant.delta1.toFixed(4)}, gradient ${gradient.delta1.toFixed(4)}`);
     assert.ok(model.absrel < constant.absrel, msg);
     assert.ok(model.absrel < gradient.absrel, msg);
     assert.ok(model.delta1 > constant.delta1, `delta1 model ${model.delta1.toFixed(4)} vs constant ${constant.delta1.toFixed(4)}`);
