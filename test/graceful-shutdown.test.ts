@@ -1,7 +1,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -9,6 +9,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 
 import { decodeFrameMessage } from '../src/protocol/frame-message.js';
+import { ensureBuilt } from './helpers/build-cli.js';
 
 // The real CLI (bin/depthcrafter-live.js, which runs dist/) on a real GStreamer pipeline with a
 // real WebSocket subscriber, stopped by a signal as a service manager would stop it.
@@ -16,28 +17,6 @@ import { decodeFrameMessage } from '../src/protocol/frame-message.js';
 const ROOT = resolve(import.meta.dirname, '..');
 const CLI = join(ROOT, 'bin', 'depthcrafter-live.js');
 
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestMtime(p));
-    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-/** The CLI imports dist/: build it when it is missing or older than any source file. */
-function ensureBuilt(): void {
-  const main = join(ROOT, 'dist', 'cli', 'main.js');
-  if (existsSync(main) && statSync(main).mtimeMs >= newestMtime(join(ROOT, 'src'))) return;
-  const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
-  if (r.status !== 0) process.stderr.write(`tsc exited ${r.status}:\n${r.stdout}${r.stderr}\n`);
-  assert.ok(existsSync(main), `tsc did not produce dist/cli/main.js:\n${r.stdout}${r.stderr}`);
-}
 
 interface Run {
   readonly child: ChildProcess;

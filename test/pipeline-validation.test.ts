@@ -1,7 +1,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -12,6 +12,7 @@ import { NodeRegistry } from '../src/graph/registry.js';
 import { defineNode } from '../src/graph/node-kind.js';
 import { BUILTIN_NODES, builtinRegistry } from '../src/nodes/index.js';
 import { buildProgram } from '../src/cli/main.js';
+import { ensureBuilt } from './helpers/build-cli.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const CLI = join(ROOT, 'bin', 'depthcrafter-live.js');
@@ -369,29 +370,6 @@ describe('pipeline validation: accepted files', () => {
   });
 });
 
-// The CLI imports dist/: build it when it is missing or older than any source file.
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestMtime(p));
-    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-function ensureBuilt(): void {
-  const main = join(ROOT, 'dist', 'cli', 'main.js');
-  if (existsSync(main) && statSync(main).mtimeMs >= newestMtime(join(ROOT, 'src'))) return;
-  const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
-  // Type errors elsewhere (work in progress) do not stop tsc from emitting; a missing entry point does.
-  if (r.status !== 0) process.stderr.write(`tsc exited ${r.status}:\n${r.stdout}${r.stderr}\n`);
-  assert.ok(existsSync(main), `tsc did not produce dist/cli/main.js:\n${r.stdout}${r.stderr}`);
-}
 
 function cli(args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], {
