@@ -70,7 +70,7 @@ describe('parseSubscription', () => {
   test('valid query-string values', () => {
     const cm = COLORMAP_NAMES[COLORMAP_NAMES.length - 1];
     const s = parseSubscription(new URLSearchParams(`format=f32&rgb=1&rgbFormat=jpeg&colormap=${cm}`));
-    assert.deepEqual(s, { depthFormat: 'f32', rgb: true, rgbFormat: 'jpeg', colormap: cm });
+    assert.deepEqual(s, { depthFormat: 'f32', rgb: true, rgbFormat: 'jpeg', colormap: cm, gt: false });
     for (const f of ['u16', 'f32', 'jpeg', 'png'] as const) {
       assert.equal(parseSubscription(new URLSearchParams(`format=${f}`)).depthFormat, f);
     }
@@ -113,4 +113,11 @@ describe('parseSubscription', () => {
   test('unknown query parameters are ignored (tokens and cache busters travel in the URL)', () => {
     assert.deepEqual(parseSubscription(new URLSearchParams('token=abc&_=123')), DEFAULT_SUBSCRIPTION);
   });
+});
+
+test('the gt flag: query string and subscribe message', () => {
+  assert.equal(parseSubscription(new URLSearchParams('gt=1')).gt, true);
+  assert.equal(parseSubscription(new URLSearchParams('')).gt, false);
+  assert.equal(parseSubscription({ type: 'subscribe', gt: true }).gt, true);
+  assert.throws(() => parseSubscription(new URLSearchParams('gt=maybe')), SubscriptionError);
 });

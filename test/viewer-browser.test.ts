@@ -9,7 +9,8 @@ import { builtinRegistry } from '../src/nodes/index.js';
 import { createLogger } from '../src/util/log.js';
 
 // The viewer in a real browser (Debian's Chromium through playwright-core): the page connects,
-// depth and RGB frames arrive and are drawn (canvas pixels are checked), and a screenshot is kept.
+// depth, RGB and ground-truth frames arrive and are drawn (canvas pixels are checked), the
+// running AbsRel is shown, and a screenshot is kept.
 
 const CHROMIUM = '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `Chromium not installed at ${CHROMIUM} (scripts/setup.sh installs it)`;
@@ -35,7 +36,7 @@ test('the viewer draws live RGB and depth frames', { skip, timeout: 90_000 }, as
 name: viewer-test
 server: { host: 127.0.0.1, port: 0 }
 nodes:
-  source: { kind: test-pattern, options: { pattern: ball, width: 128, height: 128, fps: 15 } }
+  source: { kind: synthetic, options: { seed: 3, width: 128, height: 128, fps: 15 } }
   depth: { kind: depth, options: { window: 6, overlap: 2, steps: 1, maxRes: 128 } }
   ws: { kind: websocket }
 edges:
@@ -75,6 +76,21 @@ edges:
   assert.ok(stats.rgb.colours > 2, `RGB canvas shows the pattern (${stats.rgb.colours})`);
   assert.ok(Number(stats.fps) > 0, `fps shown (${stats.fps})`);
   assert.match(stats.latency ?? '', /^\d+$/);
+  // The synthetic source knows depth: the ground truth is drawn and the running AbsRel shown.
+  await page.waitForFunction(`document.getElementById('absrel').textContent !== '–'`, undefined, { timeout: 30_000 });
+  const gt = (await page.evaluate(`(() => {
+    const c = document.getElementById('gt');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    const colours = new Set();
+    for (let i = 0; i < d.length; i += 4) colours.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+    return { hidden: document.getElementById('gtFigure').hidden, w: c.width, colours: colours.size,
+      absrel: document.getElementById('absrel').textContent, delta1: document.getElementById('delta1').textContent };
+  })()`)) as { hidden: boolean; w: number; colours: number; absrel: string; delta1: string };
+  assert.equal(gt.hidden, false);
+  assert.equal(gt.w, 128);
+  assert.ok(gt.colours > 20, `ground-truth canvas shows many colours (${gt.colours})`);
+  assert.ok(Number(gt.absrel) >= 0 && Number.isFinite(Number(gt.absrel)), `AbsRel shown (${gt.absrel})`);
+  assert.ok(Number(gt.delta1) >= 0 && Number(gt.delta1) <= 1, `delta1 shown (${gt.delta1})`);
   // Switching the colour map redraws the depth canvas with other colours.
   const pixel = `Array.from(document.getElementById('depth').getContext('2d').getImageData(0, 0, 1, 1).data)`;
   const before = (await page.evaluate(pixel)) as number[];

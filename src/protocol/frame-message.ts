@@ -16,8 +16,8 @@ export type PayloadFormat =
   | 'png'; // colour-mapped depth (or RGB) as a PNG file
 
 export interface FrameHeader {
-  /** 'depth' or 'rgb': what the payload shows. */
-  readonly kind: 'depth' | 'rgb';
+  /** What the payload shows: depth, the RGB source frame, or ground-truth disparity (sources that know it). */
+  readonly kind: 'depth' | 'rgb' | 'gt';
   readonly stream: string;
   readonly seq: number;
   readonly ptsMs: number;
@@ -30,6 +30,9 @@ export interface FrameHeader {
   readonly window?: number;
   /** Colour map used for jpeg/png depth payloads. */
   readonly colormap?: string;
+  /** (gt) AbsRel and delta1 of this frame's depth against the ground truth, after a per-frame scale and shift in disparity. */
+  readonly absrel?: number;
+  readonly delta1?: number;
   /** Frames dropped for this subscriber so far (its own backpressure). */
   readonly dropped?: number;
 }
@@ -63,6 +66,8 @@ export interface Subscription {
   rgb: boolean;
   rgbFormat: 'rgb24' | 'jpeg';
   colormap: string;
+  /** Also send ground-truth disparity (kind "gt", f32) with accuracy figures, when the source knows depth. */
+  gt: boolean;
 }
 
-export const DEFAULT_SUBSCRIPTION: Subscription = { depthFormat: 'u16', rgb: false, rgbFormat: 'rgb24', colormap: 'inferno' };
+export const DEFAULT_SUBSCRIPTION: Subscription = { depthFormat: 'u16', rgb: false, rgbFormat: 'rgb24', colormap: 'inferno', gt: false };

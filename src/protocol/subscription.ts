@@ -18,12 +18,8 @@ export function parseSubscription(src: URLSearchParams | Record<string, unknown>
     if (!DEPTH_FORMATS.includes(format as never)) throw new SubscriptionError(`format must be one of ${DEPTH_FORMATS.join(', ')}`);
     out.depthFormat = format as Subscription['depthFormat'];
   }
-  const rgb = get('rgb');
-  if (rgb !== undefined) {
-    if (rgb === true || rgb === '1' || rgb === 'true') out.rgb = true;
-    else if (rgb === false || rgb === '0' || rgb === 'false') out.rgb = false;
-    else throw new SubscriptionError('rgb must be true or false');
-  }
+  out.rgb = flag(get('rgb'), 'rgb', out.rgb);
+  out.gt = flag(get('gt'), 'gt', out.gt);
   const rgbFormat = get('rgbFormat');
   if (rgbFormat !== undefined) {
     if (!RGB_FORMATS.includes(rgbFormat as never)) throw new SubscriptionError(`rgbFormat must be one of ${RGB_FORMATS.join(', ')}`);
@@ -36,8 +32,15 @@ export function parseSubscription(src: URLSearchParams | Record<string, unknown>
   }
   if (!(src instanceof URLSearchParams)) {
     for (const k of Object.keys(src)) {
-      if (!['type', 'format', 'rgb', 'rgbFormat', 'colormap'].includes(k)) throw new SubscriptionError(`unknown field "${k}"`);
+      if (!['type', 'format', 'rgb', 'rgbFormat', 'colormap', 'gt'].includes(k)) throw new SubscriptionError(`unknown field "${k}"`);
     }
   }
   return out;
+}
+
+function flag(v: unknown, name: string, current: boolean): boolean {
+  if (v === undefined) return current;
+  if (v === true || v === '1' || v === 'true') return true;
+  if (v === false || v === '0' || v === 'false') return false;
+  throw new SubscriptionError(`${name} must be true or false`);
 }

@@ -2,6 +2,7 @@ import { parentPort } from 'node:worker_threads';
 import jpeg from 'jpeg-js';
 import { colormapByName } from '../../io/colormap.js';
 import { encodePngRGB } from '../../io/png16.js';
+import { evaluateSequence, resizeBilinear } from '../../eval/metrics.js';
 
 // The WebSocket sink's encoder thread: every per-pixel step of a subscriber payload (u16
 // conversion, colour mapping, JPEG and PNG encoding) runs here, so the main thread (graph loop,
@@ -9,7 +10,7 @@ import { encodePngRGB } from '../../io/png16.js';
 // the jobs of one frame, which may share one depth or RGB array (structured clone copies it once).
 
 /** Payload encodings the worker produces. */
-export type EncodeFormat = 'u16' | 'jpeg' | 'png';
+export type EncodeFormat = 'u16' | 'jpeg' | 'png' | 'gt';
 
 /** One payload to produce: from `depth` (disparity in [0,1]) or from `rgb` (packed RGB), not both. */
 export interface EncodeJob {
@@ -22,6 +23,10 @@ export interface EncodeJob {
   readonly colormap?: string;
   /** JPEG quality 1..100; default 80. */
   readonly quality?: number;
+  /** (format gt) ground-truth depth in metres (0 = invalid) of size gtWidth x gtHeight; `depth` is the prediction. */
+  readonly gtDepth?: Float32Array;
+  readonly gtWidth?: number;
+  readonly gtHeight?: number;
 }
 
 export interface EncodeRequest {
@@ -38,6 +43,7 @@ export function encodeJob(job: EncodeJob): Uint8Array {
   const { width: w, height: h } = job;
   if (!Number.isInteger(w) || !Number.isInteger(h) || w <= 0 || h <= 0) throw new RangeError(`invalid frame size ${w}x${h}`);
   const n = w * h;
+  if (job.format === 'gt') return groundTruthPayload(job);
   if (job.depth) {
     const d = job.depth;
     if (d.length !== n) throw new RangeError(`depth has ${d.length} values for ${w}x${h}`);
@@ -54,6 +60,45 @@ export function encodeJob(job: EncodeJob): Uint8Array {
     throw new RangeError(`rgb frames cannot be encoded as ${job.format}`);
   }
   throw new RangeError('encode job without depth or rgb data');
+}
+
+/**
+ * Ground truth for display plus the frame's accuracy: 8 bytes (float32 AbsRel, float32 delta1; NaN
+ * without valid pixels) then the GT disparity (1/depth) min-max normalised over valid pixels, float32,
+ * at the GT's own size. The prediction is aligned per frame (scale and shift in disparity, the
+ * evaluation protocol applied to one frame) after resizing it to the GT size.
+ */
+function groundTruthPayload(job: EncodeJob): Uint8Array {
+  const gt = job.gtDepth;
+  const gw = job.gtWidth ?? 0;
+  const gh = job.gtHeight ?? 0;
+  if (!gt || !job.depth || gt.length !== gw * gh) throw new RangeError('gt job needs gtDepth of gtWidth x gtHeight and the predicted depth');
+  let absrel = NaN;
+  let delta1 = NaN;
+  try {
+    const pred = resizeBilinear(job.depth, job.width, job.height, gw, gh);
+    // A cap above any scene depth: synthetic outdoor scenes reach about 80 m.
+    const m = evaluateSequence([pred], [gt], gw, gh, { maxDepth: 1e4 });
+    absrel = m.absrel;
+    delta1 = m.delta1;
+  } catch {
+    // no valid ground-truth pixel in this frame
+  }
+  const out = new Float32Array(2 + gt.length);
+  out[0] = absrel;
+  out[1] = delta1;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < gt.length; i++) {
+    if (gt[i] > 0) {
+      const disp = 1 / gt[i];
+      if (disp < lo) lo = disp;
+      if (disp > hi) hi = disp;
+    }
+  }
+  const span = hi > lo ? hi - lo : 1;
+  for (let i = 0; i < gt.length; i++) out[2 + i] = gt[i] > 0 ? (1 / gt[i] - lo) / span : 0;
+  return new Uint8Array(out.buffer);
 }
 
 /** Disparity in [0,1] to uint16 little-endian 0..65535 (rounded, clamped; NaN gives 0). */

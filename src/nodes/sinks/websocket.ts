@@ -59,6 +59,8 @@ interface Want {
   readonly frame: VideoFrame | DepthFrame;
   readonly format: FrameHeader['format'];
   readonly colormap?: string;
+  /** Ground truth of the depth frame's source (encoded with accuracy figures). */
+  readonly gt?: boolean;
 }
 
 export const websocketNode = defineNode({
@@ -260,6 +262,7 @@ function wantsFor(p: VideoFrame | DepthFrame, sub: Subscription): Want[] {
   const out: Want[] = [];
   if (sub.rgb && p.source) out.push(rgb(p.source));
   const image = sub.depthFormat === 'jpeg' || sub.depthFormat === 'png';
+  if (sub.gt && p.source?.gtDepth) out.push({ key: 'gt', frame: p, format: 'f32', gt: true });
   out.push(
     image
       ? { key: `depth:${sub.depthFormat}:${sub.colormap}`, frame: p, format: sub.depthFormat, colormap: sub.colormap }
@@ -270,12 +273,15 @@ function wantsFor(p: VideoFrame | DepthFrame, sub: Subscription): Want[] {
 
 /** rgb24 and f32 payloads are the frame's own bytes; everything else is made by the encoder. */
 function needsEncoding(w: Want): boolean {
-  return !(w.format === 'rgb24' || w.format === 'f32');
+  return w.gt === true || !(w.format === 'rgb24' || w.format === 'f32');
 }
 
 function jobFor(w: Want, quality: number): EncodeJob {
   const f = w.frame;
   const base = { width: f.width, height: f.height, format: w.format as EncodeJob['format'], quality };
+  if (w.gt && f.type === 'depth' && f.source?.gtDepth) {
+    return { ...base, format: 'gt', depth: f.data, gtDepth: f.source.gtDepth, gtWidth: f.source.width, gtHeight: f.source.height };
+  }
   return f.type === 'depth' ? { ...base, depth: f.data, colormap: w.colormap } : { ...base, rgb: f.data };
 }
 
@@ -286,6 +292,22 @@ function rawPayload(w: Want): Uint8Array {
 
 function frameMessage(w: Want, payload: Uint8Array): Buffer {
   const f = w.frame;
+  if (w.gt && f.type === 'depth' && f.source) {
+    // The encoder put AbsRel and delta1 in front of the GT disparity.
+    const metrics = new Float32Array(payload.buffer.slice(payload.byteOffset, payload.byteOffset + 8));
+    const round = (v: number) => (Number.isFinite(v) ? Math.round(v * 1e4) / 1e4 : undefined);
+    const header: FrameHeader = {
+      ...baseHeader(f),
+      width: f.source.width,
+      height: f.source.height,
+      kind: 'gt',
+      format: 'f32',
+      window: f.window,
+      absrel: round(metrics[0]),
+      delta1: round(metrics[1]),
+    };
+    return encodeFrameMessage(header, payload.subarray(8));
+  }
   const header: FrameHeader =
     f.type === 'depth'
       ? { ...baseHeader(f), kind: 'depth', format: w.format, window: f.window, ...(w.colormap ? { colormap: w.colormap } : {}) }
