@@ -100,6 +100,7 @@ def main() -> int:
     ap.add_argument("--out", default=os.path.join(ROOT, "models", "synthetic-small"))
     ap.add_argument("--name", default="synthetic-small")
     ap.add_argument("--size", default="128x128", help="WxH the model was trained at (nativeResolution)")
+    ap.add_argument("--version", default="0.1.0", help="manifest version")
     ap.add_argument("--notes", default=(
         "Recipe (training/run.sh): 192 clips x 32 frames of synth seeds 1000-1191 at 128x128; phase 1 "
         "autoencoder 5 min, latent cache, spatial denoiser 7 min, temporal denoiser 8 min; phase 2 temporal "
@@ -132,7 +133,7 @@ def main() -> int:
            ["latent"], ["sample"], {"latent": {0: "T", 2: "h", 3: "w"}, "sample": {0: "T", 2: "H", 3: "W"}})
 
     with open(os.path.join(args.out, "manifest.json"), "w", encoding="utf-8") as fh:
-        json.dump(manifest(args.name, m, height, width, {"notes": args.notes}), fh, indent=2)
+        json.dump(manifest(args.name, m, height, width, {"notes": args.notes, "version": args.version}), fh, indent=2)
         fh.write("\n")
 
     print("onnxruntime vs PyTorch on random inputs:")

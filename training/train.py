@@ -30,6 +30,10 @@ Usage (from training/):
     # continue one stage of a finished run in a new run folder (same cached latents):
     ../.venv-train/bin/python train.py --name short-t2 --init runs/short/final.pt --stages temporal \
         --latents runs/short --temporal-minutes 9
+    # phase 3 (pack 0.2.0): longer windows, low-sigma share, frame-difference loss, EMA of the weights
+    ../.venv-train/bin/python train.py --name short-t3 --init runs/short-t2/final.pt --stages temporal \
+        --latents runs/short --temporal-minutes 22 --lr-temporal 1.5e-4 --min-t 8 --max-t 24 \
+        --low-sigma-frac 0.4 --diff-weight 1.0 --ema 0.998 --eval-minutes 100
 """
 
 from __future__ import annotations
@@ -287,9 +291,18 @@ def stage_latents(run: Run, data: Data) -> None:
             target_rms=round(float(np.sqrt((target.astype(np.float32) ** 2).mean())), 4))
 
 
-def sample_sigmas(n: int) -> torch.Tensor:
+LOW_GRID = [s for s in GRIDS if s < 3.0]  # the last Euler steps of the 5-step grid, where per-frame noise enters
+
+
+def sample_sigmas(n: int, low_frac: float = 0.0) -> torch.Tensor:
+    """low_frac > 0 (phase 3): that share of clips gets a low sigma (half the engine's low grid
+    values, half log-uniform in [0.002, 3]); the rest follows the original mix."""
     out = []
     for _ in range(n):
+        if low_frac > 0 and random.random() < low_frac:
+            s = random.choice(LOW_GRID) if random.random() < 0.5 else math.exp(random.uniform(math.log(SIGMA_MIN), math.log(3.0)))
+            out.append(min(max(s, SIGMA_MIN), SIGMA_MAX))
+            continue
         r = random.random()
         if r < 0.35:  # log-normal (EDM/SVD-like), wide
             s = math.exp(random.gauss(0.7, 1.6))
@@ -301,8 +314,12 @@ def sample_sigmas(n: int) -> torch.Tensor:
     return torch.tensor(out, dtype=torch.float32)
 
 
-def denoiser_loss(m: Models, data: Data, cond: np.ndarray, target: np.ndarray, batch: int, frames: int) -> torch.Tensor:
-    """One batch of `batch` clips x `frames` consecutive frames; one sigma per clip."""
+def denoiser_loss(m: Models, data: Data, cond: np.ndarray, target: np.ndarray, batch: int, frames: int,
+                  low_frac: float = 0.0, diff_weight: float = 0.0) -> torch.Tensor:
+    """One batch of `batch` clips x `frames` consecutive frames; one sigma per clip.
+    diff_weight > 0 adds a temporal-consistency term: the frame-to-frame differences of F against
+    those of the target F*. With one sigma per clip, c_skip/c_out are constant over a clip's frames,
+    so this is lambda(sigma) |(D_t+1 - D_t) - (x0_t+1 - x0_t)|^2 on the predicted x0 D."""
     idx = []
     for _ in range(batch):
         c = random.randrange(data.clips)
@@ -312,13 +329,16 @@ def denoiser_loss(m: Models, data: Data, cond: np.ndarray, target: np.ndarray, b
     cd = torch.stack([torch.from_numpy(cond[c, f0:f0 + frames].astype(np.float32)) for c, f0 in idx])
     rgb = torch.cat([data.rgb_t(c, f0, frames) for c, f0 in idx])  # [B*T,3,H,W]
     emb = m.image(clip_preprocess(rgb)).reshape(batch, frames, -1)
-    sigma = sample_sigmas(batch).view(batch, 1, 1, 1, 1)
+    sigma = sample_sigmas(batch, low_frac).view(batch, 1, 1, 1, 1)
     x = x0 + sigma * torch.randn_like(x0)
     inp = torch.cat([x * c_in(sigma), cd], dim=2)
     added = torch.tensor([m.added_time_ids] * batch)
     f = m.unet(inp, c_noise(sigma.view(batch)), emb, added)
     target_f = (x0 - c_skip(sigma) * x) / c_out(sigma)
-    return F.mse_loss(f, target_f)
+    loss = F.mse_loss(f, target_f)
+    if diff_weight > 0 and frames > 1:
+        loss = loss + diff_weight * F.mse_loss(f[:, 1:] - f[:, :-1], target_f[:, 1:] - target_f[:, :-1])
+    return loss
 
 
 def stage_denoiser(run: Run, data: Data, val: Data, temporal: bool) -> None:
@@ -336,24 +356,43 @@ def stage_denoiser(run: Run, data: Data, val: Data, temporal: bool) -> None:
     target = np.load(os.path.join(lat_dir, "target.npy"))
     frames_per_step = run.args.frames_per_step
     warmup = 50
+    a = run.args
+    ema = None
+    if temporal and a.ema > 0:  # EMA of the denoiser + image encoder; the final weights are the EMA
+        ema_mods = (m.unet, m.image)
+        ema = [{k: v.detach().clone() for k, v in mod.state_dict().items()} for mod in ema_mods]
 
     def step(i: int) -> float:
         for gp in opt.param_groups:
             gp["lr"] = lr * min(1.0, (i + 1) / warmup)
         if temporal:
-            t = random.randint(2, min(run.args.max_t, data.frames))
+            t = random.randint(min(a.min_t, data.frames), min(a.max_t, data.frames))
             b = max(1, frames_per_step // t)
         else:
             t, b = 1, frames_per_step
         opt.zero_grad(set_to_none=True)
-        loss = denoiser_loss(m, data, cond, target, b, t)
+        loss = denoiser_loss(m, data, cond, target, b, t, a.low_sigma_frac if temporal else 0.0,
+                             a.diff_weight if temporal else 0.0)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
+        if ema is not None:
+            with torch.no_grad():
+                for mod, sd in zip(ema_mods, ema):
+                    for k, v in mod.state_dict().items():
+                        if v.dtype.is_floating_point:
+                            sd[k].mul_(a.ema).add_(v.detach(), alpha=1 - a.ema)
+                        else:
+                            sd[k].copy_(v)
         return float(loss)
 
     timed_loop(run, stage, run.args.temporal_minutes if temporal else run.args.spatial_minutes, opt, step,
                lambda: {"sample5": quick_eval(m, val, "sample")})
+    if ema is not None:
+        run.log(stage=stage, step=run.state["step"], raw_final_eval={"sample5": quick_eval(m, val, "sample")})
+        for mod, sd in zip(ema_mods, ema):
+            mod.load_state_dict(sd)
+        run.log(stage=stage, event=f"EMA weights ({a.ema}) loaded for the final weights")
     for p in m.unet.parameters():
         p.requires_grad_(True)
     run.log(stage=stage, step=run.state["step"], final_eval={"sample5": quick_eval(m, val, "sample")})
@@ -382,6 +421,10 @@ def main() -> int:
     ap.add_argument("--ae-crop", type=int, default=64)
     ap.add_argument("--frames-per-step", type=int, default=16)
     ap.add_argument("--max-t", type=int, default=16)
+    ap.add_argument("--min-t", type=int, default=2, help="temporal stage: shortest window")
+    ap.add_argument("--low-sigma-frac", type=float, default=0.0, help="temporal stage: share of clips at low sigma (<= 3)")
+    ap.add_argument("--diff-weight", type=float, default=0.0, help="temporal stage: weight of the frame-difference loss")
+    ap.add_argument("--ema", type=float, default=0.0, help="temporal stage: EMA decay of the final weights (0 = off)")
     ap.add_argument("--init", default=None, help="start a new run from these weights (a final.pt or ckpt.pt)")
     ap.add_argument("--stages", default=",".join(STAGES), help="stages to run, e.g. 'temporal' to continue one")
     ap.add_argument("--latents", default=None, help="folder with cond.npy/target.npy (default: this run's folder)")
