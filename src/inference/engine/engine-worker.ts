@@ -1,6 +1,7 @@
 import { parentPort } from 'node:worker_threads';
 import { loadModelPack, type LoadedModelPack } from '../pack/load-pack.js';
 import { OrtStages } from './ort-stages.js';
+import { emptyStats } from './stages.js';
 import { DepthSession, type SessionOutput } from './depth-session.js';
 import { ExternalNoise, SeededNoise, type NoiseSource } from './noise-source.js';
 import { resolveResolution, sessionConfig } from './session-config.js';
@@ -96,7 +97,7 @@ async function handle(msg: ToWorker): Promise<void> {
       return;
     }
     case 'stats':
-      post({ type: 'stats', stats: stages?.stats ?? { calls: zero(), framesIn: zero(), ms: zero() }, rssBytes: process.memoryUsage().rss });
+      post({ type: 'stats', stats: stages?.stats ?? emptyStats(), rssBytes: process.memoryUsage().rss });
       return;
     case 'close':
       await pack?.release();
@@ -104,10 +105,6 @@ async function handle(msg: ToWorker): Promise<void> {
       port!.close();
       return;
   }
-}
-
-function zero() {
-  return { encodeImage: 0, encodeLatent: 0, denoise: 0, decode: 0 };
 }
 
 let chain: Promise<void> = Promise.resolve();
