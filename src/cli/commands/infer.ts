@@ -35,6 +35,7 @@ export function registerInfer(program: Command): void {
     .option('--fps <f>', 'frame rate of a folder of frames', numberOption('--fps'), 30)
     .option('--stitch <mode>', 'window joining: full (reference), init-only or average (ablation baselines)', 'full')
     .option('--noise <file.npz>', 'external noise: arrays "pixel" [N,3,H,W] and "latent" [1,W,4,h,w]')
+    .option('--save-latents', 'also write <name>_latents.npy: the stitched latents [N,4,h,w] that were decoded')
     .option('--no-videos', 'skip the MP4 outputs')
     .option('--no-compress', 'store the .npz uncompressed (faster)')
     .option('--json', 'print the result as JSON on stdout')
@@ -58,6 +59,7 @@ export function registerInfer(program: Command): void {
             maxRes: o.maxRes as number | undefined,
             resolution: o.dataset as string | undefined,
             stitch: parseStitch(o.stitch as string),
+            keepLatents: o.saveLatents === true,
           },
           targetFps: o.targetFps as number,
           processLength: o.processLength as number,

@@ -43,6 +43,8 @@ export class DepthEngine {
   onSequence: (info: SequenceInfo) => void = () => {};
   packName = '';
   packDescription = '';
+  /** Latent channels and spatial downsampling of the pack (the shape of `EngineDepth.latent`). */
+  latentLayout = { channels: 4, downsample: 8 };
   sequence: SequenceInfo | null = null;
   private readonly worker: Worker;
   private inFlight = 0;
@@ -70,6 +72,7 @@ export class DepthEngine {
       if (m.type === 'opened') {
         engine.packName = m.packName;
         engine.packDescription = m.description;
+        engine.latentLayout = { channels: m.latentChannels, downsample: m.downsample };
       }
     } catch (e) {
       await engine.close();

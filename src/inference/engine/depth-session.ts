@@ -42,6 +42,8 @@ export interface SessionConfig {
    * 50/50 (the paper's naive baseline). The last two exist for the stitching ablation.
    */
   readonly stitch?: StitchMode;
+  /** Hand out each frame's final stitched latent (scaled latent space) with its depth (parity checks). */
+  readonly keepLatents?: boolean;
 }
 
 export type StitchMode = 'full' | 'init-only' | 'average';
@@ -53,6 +55,8 @@ export interface SessionOutput {
   readonly depth: Float32Array;
   /** The window that finalised this frame. */
   readonly window: number;
+  /** The stitched latent [C,h,w] that was decoded, when `keepLatents` is set. */
+  readonly latent?: Float32Array;
 }
 
 /** Hooks for tests and the parity script: see the stitched latents before decoding. */
@@ -265,8 +269,10 @@ export class DepthSession {
       if (end <= start || (end - start < chunk && !flushAll)) break;
       const n = end - start;
       const z = new Float32Array(n * L);
+      const kept: Float32Array[] = [];
       for (let i = 0; i < n; i++) {
         const l = this.latentAt(start + i);
+        if (this.config.keepLatents) kept.push(l.slice());
         const dst = z.subarray(i * L, (i + 1) * L);
         for (let j = 0; j < L; j++) dst[j] = l[j] / this.config.scalingFactor;
       }
@@ -281,7 +287,7 @@ export class DepthSession {
           const b = clamp01(rgb[base + 2 * plane + p] * 0.5 + 0.5);
           depth[p] = (r + g + b) / 3;
         }
-        out.push({ index: start + i, depth, window: this.windowIndex - 1 });
+        out.push({ index: start + i, depth, window: this.windowIndex - 1, ...(this.config.keepLatents ? { latent: kept[i] } : {}) });
       }
       this.decodedUpTo = end;
     }

@@ -27,7 +27,7 @@ let usedExternalNoise = false;
 let live: LiveNormaliser | null = null;
 
 function post(msg: FromWorker): void {
-  const transfer = 'outputs' in msg ? msg.outputs.map((o) => o.depth.buffer as ArrayBuffer) : [];
+  const transfer = 'outputs' in msg ? msg.outputs.flatMap((o) => (o.latent ? [o.depth.buffer, o.latent.buffer] : [o.depth.buffer]) as ArrayBuffer[]) : [];
   port!.postMessage(msg, transfer);
 }
 
@@ -40,7 +40,7 @@ function toWire(outs: SessionOutput[]): WorkerDepth[] {
       if (v < min) min = v;
       if (v > max) max = v;
     }
-    return { index: o.index, depth: live ? live.apply(o.depth) : o.depth, window: o.window, min, max };
+    return { index: o.index, depth: live ? live.apply(o.depth) : o.depth, window: o.window, min, max, ...(o.latent ? { latent: o.latent } : {}) };
   });
 }
 
@@ -53,7 +53,7 @@ async function handle(msg: ToWorker): Promise<void> {
       sessionConfig(pack.manifest, msg.choices, { height: 8 * pack.manifest.spatialDownsample, width: 8 * pack.manifest.spatialDownsample });
       stages = new OrtStages(pack);
       live = msg.live ? new LiveNormaliser(msg.live) : null;
-      post({ type: 'opened', packName: pack.manifest.name, dtype: pack.dtype, description: pack.manifest.description });
+      post({ type: 'opened', packName: pack.manifest.name, dtype: pack.dtype, description: pack.manifest.description, latentChannels: pack.manifest.latentChannels, downsample: pack.manifest.spatialDownsample });
       return;
     }
     case 'frame': {

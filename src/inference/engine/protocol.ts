@@ -31,10 +31,12 @@ export interface WorkerDepth {
   /** Range of the raw depth values, so normalisation needs no pass over pixels on the main thread. */
   readonly min: number;
   readonly max: number;
+  /** Stitched latent [C,h,w] (only when the session keeps latents). */
+  readonly latent?: Float32Array;
 }
 
 export type FromWorker =
-  | { readonly type: 'opened'; readonly packName: string; readonly dtype: string; readonly description: string }
+  | { readonly type: 'opened'; readonly packName: string; readonly dtype: string; readonly description: string; readonly latentChannels: number; readonly downsample: number }
   | { readonly type: 'started'; readonly resolution: Resolution; readonly window: number; readonly overlap: number; readonly steps: number; readonly guidance: number }
   | { readonly type: 'accepted'; readonly outputs: WorkerDepth[] }
   | { readonly type: 'ended'; readonly outputs: WorkerDepth[] }

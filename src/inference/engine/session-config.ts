@@ -16,6 +16,8 @@ export interface SessionChoices {
   resolution?: Resolution | string;
   /** Window joining for the ablation; the reference is `full`. */
   stitch?: StitchMode;
+  /** Also return each frame's stitched latent (infer --save-latents, parity checks). */
+  keepLatents?: boolean;
 }
 
 export function resolveResolution(manifest: PackManifest, choices: SessionChoices, inputHeight: number, inputWidth: number): Resolution {
@@ -55,5 +57,6 @@ export function sessionConfig(manifest: PackManifest, choices: SessionChoices, r
     clipMean: manifest.imageEncoder.mean,
     clipStd: manifest.imageEncoder.std,
     stitch: choices.stitch ?? 'full',
+    keepLatents: choices.keepLatents ?? false,
   };
 }

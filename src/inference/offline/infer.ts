@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { DepthEngine, type EngineDepth } from '../engine/depth-engine.js';
@@ -12,6 +12,7 @@ import { Mp4Writer } from '../../media/mp4-writer.js';
 import { frameStride, keepFrame, outputFps } from './temporal-sampling.js';
 import { loadNoiseFile } from './noise-file.js';
 import { spawnWorker } from '../../util/spawn-worker.js';
+import { buildNpyHeader } from '../../io/npy.js';
 import type { FinalizeJob, FinalizeMessage } from './finalize-worker.js';
 
 // Offline video-to-depth: the lossless policy around the one engine. Every kept input frame is
@@ -45,7 +46,7 @@ export interface InferResult {
   readonly width: number;
   readonly height: number;
   readonly fps: number;
-  readonly files: { npz?: string; vis?: string; depth?: string };
+  readonly files: { npz?: string; vis?: string; depth?: string; latents?: string };
   readonly seconds: number;
   readonly inferFps: number;
   readonly stats: StageStats;
@@ -68,6 +69,10 @@ export async function inferVideo(o: InferOptions): Promise<InferResult> {
 
   const rawPath = join(o.outDir, `.${name}.depth.raw`);
   const fd = openSync(rawPath, 'w');
+  // --save-latents: the stitched latents, spilled like the depth and written as <name>_latents.npy
+  const latRawPath = join(o.outDir, `.${name}.latents.raw`);
+  const latFd = o.choices.keepLatents ? openSync(latRawPath, 'w') : null;
+  let latentSize = 0;
   let framesOut = 0;
   let min = Infinity;
   let max = -Infinity;
@@ -76,6 +81,11 @@ export async function inferVideo(o: InferOptions): Promise<InferResult> {
     if (d.index !== framesOut) throw new Error(`internal: depth frame ${d.index} out of order (expected ${framesOut})`);
     size ??= { width: d.width, height: d.height };
     writeSync(fd, new Uint8Array(d.depth.buffer, d.depth.byteOffset, d.depth.byteLength));
+    if (latFd !== null) {
+      if (!d.latent) throw new Error('internal: engine returned no latent');
+      latentSize = d.latent.length;
+      writeSync(latFd, new Uint8Array(d.latent.buffer, d.latent.byteOffset, d.latent.byteLength));
+    }
     framesOut++;
     if (d.min < min) min = d.min;
     if (d.max > max) max = d.max;
@@ -148,10 +158,15 @@ export async function inferVideo(o: InferOptions): Promise<InferResult> {
   } catch (e) {
     closeSync(fd);
     rmSync(rawPath, { force: true });
+    if (latFd !== null) {
+      closeSync(latFd);
+      rmSync(latRawPath, { force: true });
+    }
     await engine.close();
     throw e;
   }
   closeSync(fd);
+  if (latFd !== null) closeSync(latFd);
   const { stats, rssBytes } = await engine.stats();
   await engine.close();
   if (framesOut !== framesIn || !size) throw new Error(`internal: ${framesIn} frames in but ${framesOut} depth frames out`);
@@ -166,6 +181,13 @@ export async function inferVideo(o: InferOptions): Promise<InferResult> {
   if (writeVideos) {
     files.vis = join(o.outDir, `${name}_vis.mp4`);
     files.depth = join(o.outDir, `${name}_depth.mp4`);
+  }
+  if (latFd !== null) {
+    const { channels, downsample } = engine.latentLayout;
+    const shape = [framesOut, channels, height / downsample, width / downsample];
+    if (shape[1] * shape[2] * shape[3] !== latentSize) throw new Error(`internal: latent size ${latentSize} does not match ${shape.join('x')}`);
+    files.latents = join(o.outDir, `${name}_latents.npy`);
+    writeNpyFromRaw(latRawPath, files.latents, shape);
   }
   try {
     await finalize({
@@ -210,6 +232,23 @@ async function finalize(job: FinalizeJob, files: InferResult['files'], fps: numb
     await worker.terminate();
     await Promise.all([vis?.finish(), gray?.finish()]);
   }
+}
+
+/** Header + the spilled float32 frames, streamed: the latents never sit in memory together. */
+function writeNpyFromRaw(rawPath: string, npyPath: string, shape: number[]): void {
+  const tmp = `${npyPath}.tmp`;
+  const out = openSync(tmp, 'w');
+  const src = openSync(rawPath, 'r');
+  try {
+    writeSync(out, buildNpyHeader('float32', shape));
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (let n; (n = readSync(src, buf, 0, buf.length, null)) > 0; ) writeSync(out, buf, 0, n);
+  } finally {
+    closeSync(src);
+    closeSync(out);
+    rmSync(rawPath, { force: true });
+  }
+  renameSync(tmp, npyPath);
 }
 
 function escapeRe(s: string): string {
