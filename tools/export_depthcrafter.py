@@ -185,6 +185,22 @@ def compare(module: nn.Module, path: str, feeds: dict[str, np.ndarray], dtype: t
     return {"shape": list(ref.shape), "max_abs_diff": diff, "max_abs_ref": scale, "rel": diff / scale}
 
 
+def check_wrapper_against_stock(wrapper: PerFrameConditionedUNet, feeds: dict, device: str) -> dict:
+    """With the same embedding on every frame, the per-frame forward must equal the stock SVD forward
+    (which takes one embedding per clip and repeats it): a check of the wrapper that needs no DepthCrafter code."""
+    f = {k: torch.from_numpy(v).to(device) for k, v in feeds.items()}
+    one = f["encoder_hidden_states"][:, :1]
+    with torch.no_grad():
+        ours = wrapper(f["sample"], f["timestep"], one.expand_as(f["encoder_hidden_states"]), f["added_time_ids"]).float()
+        stock = wrapper.unet(f["sample"], f["timestep"], one, f["added_time_ids"], return_dict=False)[0].float()
+    diff = float((ours - stock).abs().max())
+    scale = float(stock.abs().max()) or 1.0
+    tol = 1e-2 if ours.dtype != f["sample"].dtype or f["sample"].dtype == torch.float16 else 1e-5
+    if diff / scale > tol:
+        raise SystemExit(f"per-frame UNet wrapper differs from the stock forward by {diff:.3g} (scale {scale:.3g})")
+    return {"max_abs_diff": diff, "max_abs_ref": scale}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n", 2)[2])
@@ -255,6 +271,9 @@ def main() -> int:
                   unet_feeds(3, h, w), unet_feeds(5, h + 8, w - 4)))
 
     report = {}
+    if not a.no_validate:
+        report["unetWrapper"] = check_wrapper_against_stock(un, unet_feeds(3, h, w), dev)
+        print(f"[export] per-frame UNet wrapper vs the stock forward (equal embeddings): {json.dumps(report['unetWrapper'])}", flush=True)
     for key, module, _, inputs, outputs, axes, feeds, feeds2 in specs:
         path = os.path.join(a.out, FILES[key])
         t1 = time.time()
