@@ -560,6 +560,22 @@ describe('DepthSession streaming', () => {
     }
   });
 
+  it('keepLatents hands out, with each depth frame, the stitched latent the reference decodes', async () => {
+    const cfg = { ...makeConfig(8, 3, 2, 1.2), keepLatents: true };
+    const N = 21; // windows [0,8) [5,13) [10,18) [15,21): the last one short
+    const frames = makeVideo(N, cfg.height, cfg.width);
+    const run = await runSession(frames, cfg);
+    const ref = await referencePipeline(frames, cfg, new FakeStages(cfg.embeddingDim, cfg.clipSize), new SeededNoise(1234));
+    assert.equal(run.outputs.length, N);
+    for (const o of run.outputs) {
+      assert.ok(o.latent, `frame ${o.index} has a latent`);
+      const d = maxAbsDiff(o.latent!, ref.latents[o.index]);
+      assert.ok(d <= 1e-6, `latent ${o.index} differs from the reference's stitched latent by ${d}`);
+    }
+    const plain = await runSession(frames, makeConfig(8, 3, 2, 1.2));
+    assert.equal(plain.outputs[0].latent, undefined, 'no latents unless asked');
+  });
+
   it('memory stays bounded: 500 frames with W=8 O=2 keep at most a window of conditioning and latents', async () => {
     // Test-only peek at two private fields (TypeScript `private` is compile-time only):
     // `cond` (per-frame conditioning still needed) and `latents` (stitched latents not yet

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 
 import { readNpz, NpzWriter } from '../src/io/npz-writer.js';
+import { parseNpy } from '../src/io/npy.js';
 import { encodePngRGB } from '../src/io/png16.js';
 import { readAppSink } from '../src/media/appsink-reader.js';
 import { decodeToRgbLaunch } from '../src/media/launch.js';
@@ -196,6 +197,24 @@ describe('depthcrafter-live infer (built CLI, tiny-random pack)', () => {
     assert.equal(res.frames, 10);
     const d = await loadDepth(path.join(out, 'ball_depth.npz'));
     assert.deepEqual(d.shape, [10, RES.height, RES.width]);
+  });
+
+  it('--save-latents writes the stitched latents [N,4,h,w] next to the depth, and changes nothing else', async () => {
+    const out = path.join(tmp, 'out-lat');
+    const res = await infer(clip, out, ['--process-length', '10', '--no-videos', '--save-latents']);
+    assert.equal(res.files.latents, path.join(out, 'ball_latents.npy'));
+    const lat = parseNpy(await readFile(res.files.latents));
+    assert.equal(lat.dtype, 'float32');
+    assert.deepEqual(lat.shape, [10, 4, RES.height / 8, RES.width / 8]);
+    let nonZero = 0;
+    for (const v of lat.data as Float32Array) {
+      assert.ok(Number.isFinite(v));
+      if (v !== 0) nonZero++;
+    }
+    assert.ok(nonZero > lat.data.length / 2, 'latents are not blank');
+    const plain = await loadDepth(path.join(tmp, 'out-pl', 'ball_depth.npz'));
+    assert.ok(sameBits(plain.data, (await loadDepth(path.join(out, 'ball_depth.npz'))).data), 'same depth as without --save-latents');
+    assert.ok(!existsSync(path.join(out, '.ball.latents.raw')), 'the spill file is removed');
   });
 
   it('--target-fps 15 on a 30 fps clip keeps every second frame (15 frames, played at 15 fps)', async () => {
