@@ -121,7 +121,7 @@ class PerFrameConditionedUNet(nn.Module):
 # loading
 
 
-def load_models(unet_dir: str, svd_dir: str, variant: str | None):
+def load_models(unet_dir: str, svd_dir: str, variant: str | None, dtype: torch.dtype):
     from diffusers import AutoencoderKLTemporalDecoder, UNetSpatioTemporalConditionModel
     from transformers import CLIPVisionModelWithProjection
 
@@ -132,11 +132,12 @@ def load_models(unet_dir: str, svd_dir: str, variant: str | None):
     for sub in ("vae", "image_encoder", "feature_extractor", "scheduler"):
         if not os.path.isdir(os.path.join(svd_dir, sub)):
             raise SystemExit(f"--svd {svd_dir}: missing {sub}/ (expected the stable-video-diffusion-img2vid-xt layout)")
-    unet = UNetSpatioTemporalConditionModel.from_pretrained(unet_dir, torch_dtype=torch.float32, **kw)
+    # loaded straight in the export dtype: a 3 GB fp16 UNet is not widened to 6 GB first
+    unet = UNetSpatioTemporalConditionModel.from_pretrained(unet_dir, torch_dtype=dtype, **kw)
     if unet.config.in_channels != 8:
         raise SystemExit(f"--unet {unet_dir}: in_channels is {unet.config.in_channels}, DepthCrafter's UNet has 8")
     vae = AutoencoderKLTemporalDecoder.from_pretrained(svd_dir, subfolder="vae", torch_dtype=torch.float32, **kw)
-    clip = CLIPVisionModelWithProjection.from_pretrained(os.path.join(svd_dir, "image_encoder"), dtype=torch.float32, **kw)
+    clip = CLIPVisionModelWithProjection.from_pretrained(os.path.join(svd_dir, "image_encoder"), dtype=dtype, **kw)
     with open(os.path.join(svd_dir, "feature_extractor", "preprocessor_config.json")) as fh:
         proc = json.load(fh)
     with open(os.path.join(svd_dir, "scheduler", "scheduler_config.json")) as fh:
@@ -218,15 +219,15 @@ def main() -> int:
                     "SVD-xt VAE and image encoder (Stability AI): Stability AI Community License")
     ap.add_argument("--description", default=None)
     ap.add_argument("--source", action="append", default=[], help="provenance line for the manifest (repeatable)")
-    ap.add_argument("--trace-size", default="64x96", help="HxW of the traced/validated inputs (multiples of 64 keep every level even)")
+    ap.add_argument("--trace-size", default="64x128", help="HxW of the traced/validated inputs (multiples of 64: the real UNet halves the latents 3 times)")
     ap.add_argument("--external-data", choices=["unet", "all", "none"], default="unet",
                     help="which files store weights as external data (the real UNet must: 3 GB > protobuf's 2 GB)")
     ap.add_argument("--no-validate", action="store_true")
     a = ap.parse_args()
 
     t0 = time.time()
-    unet, vae, clip, proc, sched = load_models(a.unet, a.svd, a.variant)
     dt = torch.float16 if a.dtype == "float16" else torch.float32
+    unet, vae, clip, proc, sched = load_models(a.unet, a.svd, a.variant, dt)
     npdt = np.float16 if a.dtype == "float16" else np.float32
     dev = a.device
     C = vae.config.latent_channels
@@ -235,6 +236,10 @@ def main() -> int:
     size = clip.config.image_size
     H, W = (int(v) for v in a.trace_size.lower().split("x"))
     h, w = H // down, W // down
+    if H % 64 or W % 64:
+        raise SystemExit(f"--trace-size {a.trace_size}: height and width must be multiples of 64")
+    H2, W2 = H + 64, (W - 64 if W > 64 else W + 64)  # the second validation shape: other T, H and W
+    h2, w2 = H2 // down, W2 // down
     os.makedirs(a.out, exist_ok=True)
     rng = np.random.default_rng(0)
     ext = {"unet"} if a.external_data == "unet" else set(FILES) if a.external_data == "all" else set()
@@ -244,7 +249,7 @@ def main() -> int:
     specs.append(("vaeEncoder", enc, torch.float32, ["sample"], ["latent_mean"],
                   {"sample": {0: "N", 2: "H", 3: "W"}, "latent_mean": {0: "N", 2: "h", 3: "w"}},
                   {"sample": rng.uniform(-1, 1, (2, 3, H, W)).astype(np.float32)},
-                  {"sample": rng.uniform(-1, 1, (3, 3, H + 64, W - 32)).astype(np.float32)}))
+                  {"sample": rng.uniform(-1, 1, (3, 3, H2, W2)).astype(np.float32)}))
     # the decoder is exported from its own copy so the encoder stays float32
     dec_vae = type(vae).from_config(vae.config)
     dec_vae.load_state_dict(vae.state_dict())
@@ -252,7 +257,7 @@ def main() -> int:
     specs.append(("vaeDecoder", dec, dt, ["latent"], ["sample"],
                   {"latent": {0: "T", 2: "h", 3: "w"}, "sample": {0: "T", 2: "H", 3: "W"}},
                   {"latent": rng.standard_normal((3, C, h, w)).astype(npdt)},
-                  {"latent": rng.standard_normal((5, C, h + 8, w - 4)).astype(npdt)}))
+                  {"latent": rng.standard_normal((5, C, h2, w2)).astype(npdt)}))
     img = ImageEncoder(clip.to(dev, dt))
     specs.append(("imageEncoder", img, dt, ["pixel_values"], ["image_embeds"],
                   {"pixel_values": {0: "N"}, "image_embeds": {0: "N"}},
@@ -268,7 +273,7 @@ def main() -> int:
 
     specs.append(("unet", un, dt, ["sample", "timestep", "encoder_hidden_states", "added_time_ids"], ["noise_pred"],
                   {"sample": {1: "T", 3: "h", 4: "w"}, "encoder_hidden_states": {1: "T"}, "noise_pred": {1: "T", 3: "h", 4: "w"}},
-                  unet_feeds(3, h, w), unet_feeds(5, h + 8, w - 4)))
+                  unet_feeds(3, h, w), unet_feeds(5, h2, w2)))
 
     report = {}
     if not a.no_validate:

@@ -26,12 +26,10 @@ import sys
 import torch
 
 
-def build(out: str, seed: int, embed_dim: int, gain: float) -> None:
-    from diffusers import AutoencoderKLTemporalDecoder, EulerDiscreteScheduler, UNetSpatioTemporalConditionModel
-    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+def tiny_unet(embed_dim: int):
+    from diffusers import UNetSpatioTemporalConditionModel
 
-    torch.manual_seed(seed)
-    unet = UNetSpatioTemporalConditionModel(
+    return UNetSpatioTemporalConditionModel(
         sample_size=16,
         in_channels=8,
         out_channels=4,
@@ -45,6 +43,19 @@ def build(out: str, seed: int, embed_dim: int, gain: float) -> None:
         num_attention_heads=(2, 4, 4),
         num_frames=16,
     )
+
+
+def build(out: str, seed: int, embed_dim: int, gain: float, real_size_unet: bool) -> None:
+    from diffusers import AutoencoderKLTemporalDecoder, EulerDiscreteScheduler, UNetSpatioTemporalConditionModel
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    torch.manual_seed(seed)
+    if real_size_unet:
+        # the real architecture (the class defaults are tencent/DepthCrafter's config) with random weights, in fp16:
+        # checks the export of a 3 GB UNet (external data) without the real weights
+        unet = UNetSpatioTemporalConditionModel(in_channels=8, cross_attention_dim=embed_dim).half()
+    else:
+        unet = tiny_unet(embed_dim)
     vae = AutoencoderKLTemporalDecoder(
         in_channels=3,
         out_channels=3,
@@ -61,7 +72,7 @@ def build(out: str, seed: int, embed_dim: int, gain: float) -> None:
     image_encoder = CLIPVisionModelWithProjection(clip_cfg)
     with torch.no_grad():
         # zero-initialised output layers (diffusers' default for some) would make every output trivially 0
-        for mod in (unet, vae, image_encoder):
+        for mod in ((vae, image_encoder) if real_size_unet else (unet, vae, image_encoder)):
             for name, p in mod.named_parameters():
                 if p.dim() > 1:
                     p.mul_(gain)
@@ -107,8 +118,10 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--embed-dim", type=int, default=32)
     ap.add_argument("--gain", type=float, default=1.5, help="scale of the random weights (>1 keeps activations O(1))")
+    ap.add_argument("--real-size-unet", action="store_true",
+                    help="the UNet at the real size (1.5 B parameters, fp16, 3 GB) for an export check; use --embed-dim 1024")
     a = ap.parse_args()
-    build(a.out, a.seed, a.embed_dim, a.gain)
+    build(a.out, a.seed, a.embed_dim, a.gain, a.real_size_unet)
     return 0
 
 

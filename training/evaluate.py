@@ -94,6 +94,8 @@ def main() -> int:
     ap.add_argument("--ckpt", default=None, help="unused; recorded in the output for provenance")
     ap.add_argument("--threads", default="1")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--video-args", default="", help="extra arguments for the video run, e.g. '--steps 2' (default: the pack's defaults)")
+    ap.add_argument("--skip-baselines", action="store_true", help="only the video prediction (no per-frame, priors, ceiling)")
     args = ap.parse_args()
 
     clips = sorted(d for d in os.listdir(args.clips) if os.path.isdir(os.path.join(args.clips, d, "rgb")))
@@ -110,9 +112,13 @@ def main() -> int:
             n, h, w = depth.shape
             r: dict[str, dict] = {}
             t0 = time.time()
-            v = cli(["eval", "--dataset", cdir, "--model", args.pack, "--threads", args.threads] + EVAL_ARGS)
+            v = cli(["eval", "--dataset", cdir, "--model", args.pack, "--threads", args.threads] + args.video_args.split() + EVAL_ARGS)
             r["video"] = pick(v)
             timings[c] = round(time.time() - t0, 2)
+            if args.skip_baselines:
+                rows[c] = r
+                print(json.dumps({"clip": c, "video": {m: round(x, 4) if isinstance(x, float) else x for m, x in r["video"].items()}}), flush=True)
+                continue
             out = os.path.join(tmp, f"pf-{c}")
             cli(["infer", os.path.join(cdir, "rgb"), "--out", out, "--model", args.pack, "--threads", args.threads,
                  "--window", "1", "--overlap", "0", "--no-videos", "--json"])
@@ -142,7 +148,7 @@ def main() -> int:
               f"{f(m['temporalBoundary'], 5)} {f(m['flickerNoGt'], 5)}")
     if args.out:
         with open(args.out, "w") as fh:
-            json.dump({"pack": args.pack, "ckpt": args.ckpt, "clips": clips, "mean": mean, "perClip": rows,
+            json.dump({"pack": args.pack, "ckpt": args.ckpt, "videoArgs": args.video_args, "clips": clips, "mean": mean, "perClip": rows,
                        "videoEvalSeconds": timings}, fh, indent=2)
     return 0
 

@@ -110,7 +110,8 @@ def main() -> int:
     torch.manual_seed(0)
     width, height = (int(v) for v in args.size.lower().split("x"))
 
-    m = Models.from_state(torch.load(args.ckpt, weights_only=False))
+    state = torch.load(args.ckpt, weights_only=False)
+    m = Models.from_state(state["models"] if "models" in state else state)  # final.pt, or a ckpt.pt snapshot
     for mod in (m.image, m.vae, m.unet):
         mod.eval()
     os.makedirs(args.out, exist_ok=True)
