@@ -1,6 +1,6 @@
 // The trained small pack (models/synthetic-small, built by training/run.sh, see docs/training.md),
 // end to end through the real engine: it loads through loadModelPack, infers a short held-out
-// synthetic clip with inferVideo (pack defaults: 5 steps, window 16, overlap 4) and, scored
+// synthetic clip with inferVideo (pack defaults: 5 steps, window 32, overlap 8) and, scored
 // with evaluateSequence against the renderer's exact depth, must beat two trivial predictions
 // (a constant and a vertical gradient, bottom = near) on AbsRel. Needs no Python; skipped when the
 // pack is absent.

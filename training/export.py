@@ -69,7 +69,7 @@ def manifest(name: str, m: Models, height: int, width: int, info: dict) -> dict:
         "embeddingDim": m.cfg.embed_dim,
         "sigmaMin": 0.002,
         "sigmaMax": 700,
-        "defaults": {"steps": 5, "guidance": 1.0, "window": 16, "overlap": 4, "maxRes": max(height, width),
+        "defaults": {"steps": 5, "guidance": 1.0, "window": info.get("window", 16), "overlap": info.get("overlap", 4), "maxRes": max(height, width),
                      "noiseAugStrength": 0.02, "decodeChunk": 8},
         "maxWindow": 32,
         "nativeResolution": {"height": height, "width": width},
@@ -105,6 +105,9 @@ def main() -> int:
         "Recipe (training/run.sh): 192 clips x 32 frames of synth seeds 1000-1191 at 128x128; phase 1 "
         "autoencoder 5 min, latent cache, spatial denoiser 7 min, temporal denoiser 8 min; phase 2 temporal "
         "denoiser +9 min; one CPU thread. Measured quality and reference points: docs/training.md."))
+    ap.add_argument("--window", type=int, default=16, help="the pack's default window (frames, <= maxWindow 32)")
+    ap.add_argument("--overlap", type=int, default=4, help="the pack's default overlap between windows")
+    ap.add_argument("--raw", action="store_true", help="a ckpt.pt with EMA weights: export the raw weights instead")
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -112,6 +115,9 @@ def main() -> int:
 
     state = torch.load(args.ckpt, weights_only=False)
     m = Models.from_state(state["models"] if "models" in state else state)  # final.pt, or a ckpt.pt snapshot
+    if state.get("ema") and not args.raw:  # a snapshot taken during an EMA stage: export the EMA, as final.pt would hold
+        m.unet.load_state_dict(state["ema"][0])
+        m.image.load_state_dict(state["ema"][1])
     for mod in (m.image, m.vae, m.unet):
         mod.eval()
     os.makedirs(args.out, exist_ok=True)
@@ -134,7 +140,7 @@ def main() -> int:
            ["latent"], ["sample"], {"latent": {0: "T", 2: "h", 3: "w"}, "sample": {0: "T", 2: "H", 3: "W"}})
 
     with open(os.path.join(args.out, "manifest.json"), "w", encoding="utf-8") as fh:
-        json.dump(manifest(args.name, m, height, width, {"notes": args.notes, "version": args.version}), fh, indent=2)
+        json.dump(manifest(args.name, m, height, width, {"notes": args.notes, "version": args.version, "window": args.window, "overlap": args.overlap}), fh, indent=2)
         fh.write("\n")
 
     print("onnxruntime vs PyTorch on random inputs:")

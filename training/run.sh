@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduce models/synthetic-small from scratch: venv, data, training, export, engine evaluation.
-# Usage (repository root): bash training/run.sh            (about 3 h on the 2-core project machine)
+# Usage (repository root): bash training/run.sh            (about 5 h on the 2-core project machine)
 #
 # Stage budgets are wall-clock minutes by default (what the committed pack used), so the number of
 # optimiser steps depends on the machine's speed and load. For a step-exact repeat of the committed
@@ -32,11 +32,12 @@ fi
 [ -f training/data/train/info.json ] || $PY training/make_data.py --split train --clips "$CLIPS" --frames "$FRAMES" --size "$SIZE"
 [ -f training/data/val/info.json ] || $PY training/make_data.py --split val --clips 4 --frames "$FRAMES" --size "$SIZE"
 
-P1=() P2=() P3=()
+P1=() P2=() P3=() P5=()
 if [ "${STEPS_EXACT:-0}" = 1 ]; then
   P1=(--ae-steps 848 --spatial-steps 1473 --temporal-steps 1824)
   P2=(--temporal-steps 1991)
   P3=(--temporal-steps 4273)
+  P5=(--temporal-steps 10000)
 fi
 [ "${RESUME:-0}" = 1 ] && P1+=(--resume)
 
@@ -62,13 +63,22 @@ fi
   --stages latents,temporal --temporal-minutes "${TEMPORAL4_MIN:-75}" --lr-temporal 1.5e-4 --min-t 4 --max-t 24 \
   --low-sigma-frac 0.3 --diff-weight 1.0 --ema 0.999 --eval-minutes 15)
 
-(cd training && "../$PY" export.py --ckpt runs/big-t4/final.pt --out ../models/synthetic-small --size "$SIZE" \
-  --version 0.3.0 --notes "Recipe (training/run.sh): phases 1-3 as pack 0.2.0 (192 clips), then phase 4: 1000 clips x 32 frames (synth seeds 1000-1999, 128x128), latents re-cached, temporal stage +75 min (windows 4-24, 30 % low-sigma clips, frame-difference loss 1.0, EMA 0.999); one CPU thread. Measured quality: docs/training.md.")
+
+# phase 5 (pack 0.4.0), aimed at flicker: every training clip drawn twice with the same sigma and different noise, and
+# the squared difference of the two predictions added to the loss (weight PAIR_W): the noise-driven variance of the
+# prediction, which the engine turns into frame-to-frame flicker because each frame of a window has its own noise
+(cd training && "../$PY" train.py --name big-t5 --threads "$THREADS" --init runs/big-t4/final.pt --data data/train-1000 \
+  --latents runs/big-t4 --stages temporal --temporal-minutes "${TEMPORAL5_MIN:-95}" --lr-temporal 1e-4 --min-t 4 --max-t 24 \
+  --low-sigma-frac 0.3 --diff-weight 1.0 --pair-weight "${PAIR_W:-4.0}" --ema 0.999 --eval-minutes 1000 "${P5[@]}")
+
+PACK_NOTES="Recipe (training/run.sh): phases 1-4 as pack 0.3.0, then phase 5: temporal stage +95 min from 0.3.0 (10,000 steps, lr 1e-4, windows 4-24, 30 % low-sigma clips, frame-difference loss 1.0, noise-pair variance loss 4.0, EMA 0.999); defaults window 32 / overlap 8 chosen on val seeds 80000-80019; one CPU thread. Measured quality: docs/training.md."
+(cd training && "../$PY" export.py --ckpt runs/big-t5/final.pt --out ../models/synthetic-small --size "$SIZE" \
+  --version 0.4.0 --window 32 --overlap 8 --notes "$PACK_NOTES")
 
 # engine check on held-out evaluation seeds (never in the training range)
 mkdir -p .tmp/synthetic-small-eval
 for s in $(seq 90000 90019); do
   [ -d ".tmp/synthetic-small-eval/$s" ] || node bin/depthcrafter-live.js synth --seed "$s" --frames 32 --size "$SIZE" --out ".tmp/synthetic-small-eval/$s" >/dev/null
 done
-$PY training/evaluate.py --clips .tmp/synthetic-small-eval --pack models/synthetic-small --ckpt training/runs/big-t4/final.pt \
-  --out training/runs/big-t4/eval.json
+$PY training/evaluate.py --clips .tmp/synthetic-small-eval --pack models/synthetic-small --ckpt training/runs/big-t5/final.pt \
+  --out training/runs/big-t5/eval.json

@@ -155,6 +155,7 @@ class Run:
         self.state: dict = {"stage": STAGES[0], "step": 0, "elapsed": 0.0, "done": [], "gain": 1.0}
         self.models: Models | None = None
         self.opt_state = None
+        self.ema_state: list[dict] | None = None  # [unet, image] EMA state dicts of the temporal stage
 
     def log(self, **row) -> None:
         row = {"t": round(time.time(), 1), **row}
@@ -165,7 +166,7 @@ class Run:
     def save(self, opt: torch.optim.Optimizer | None) -> None:
         tmp = self.ckpt_path + ".tmp"
         torch.save({"models": self.models.state(), "state": self.state,
-                    "opt": opt.state_dict() if opt is not None else None,
+                    "opt": opt.state_dict() if opt is not None else None, "ema": self.ema_state,
                     "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "py": random.getstate()}}, tmp)
         os.replace(tmp, self.ckpt_path)
 
@@ -176,6 +177,7 @@ class Run:
         self.models = Models.from_state(ck["models"])
         self.state = ck["state"]
         self.opt_state = ck["opt"]
+        self.ema_state = ck.get("ema")
         torch.set_rng_state(ck["rng"]["torch"])
         np.random.set_state(ck["rng"]["numpy"])
         random.setstate(ck["rng"]["py"])
@@ -315,21 +317,30 @@ def sample_sigmas(n: int, low_frac: float = 0.0) -> torch.Tensor:
 
 
 def denoiser_loss(m: Models, data: Data, cond: np.ndarray, target: np.ndarray, batch: int, frames: int,
-                  low_frac: float = 0.0, diff_weight: float = 0.0) -> torch.Tensor:
+                  low_frac: float = 0.0, diff_weight: float = 0.0, pair_weight: float = 0.0) -> torch.Tensor:
     """One batch of `batch` clips x `frames` consecutive frames; one sigma per clip.
     diff_weight > 0 adds a temporal-consistency term: the frame-to-frame differences of F against
     those of the target F*. With one sigma per clip, c_skip/c_out are constant over a clip's frames,
-    so this is lambda(sigma) |(D_t+1 - D_t) - (x0_t+1 - x0_t)|^2 on the predicted x0 D."""
+    so this is lambda(sigma) |(D_t+1 - D_t) - (x0_t+1 - x0_t)|^2 on the predicted x0 D.
+    pair_weight > 0 (phase 5) draws every clip twice with the same sigma and different noise and adds
+    lambda(sigma) |D_a - D_b|^2 = |(F_a - F_b) - (F*_a - F*_b)|^2: twice the noise-driven variance of
+    the prediction. The engine gives every frame of a window its own noise, so that variance is
+    frame-to-frame flicker; where x0 is identifiable (low sigma) the term agrees with the main loss."""
     idx = []
-    for _ in range(batch):
+    for _ in range(batch // 2 if pair_weight > 0 else batch):
         c = random.randrange(data.clips)
         f0 = random.randrange(data.frames - frames + 1)
         idx.append((c, f0))
+    if pair_weight > 0:
+        idx = idx + idx  # the pair of sample i is sample i + batch/2
     x0 = torch.stack([torch.from_numpy(target[c, f0:f0 + frames].astype(np.float32)) for c, f0 in idx])  # [B,T,4,h,w]
     cd = torch.stack([torch.from_numpy(cond[c, f0:f0 + frames].astype(np.float32)) for c, f0 in idx])
     rgb = torch.cat([data.rgb_t(c, f0, frames) for c, f0 in idx])  # [B*T,3,H,W]
     emb = m.image(clip_preprocess(rgb)).reshape(batch, frames, -1)
-    sigma = sample_sigmas(batch, low_frac).view(batch, 1, 1, 1, 1)
+    sigma = sample_sigmas(batch, low_frac)
+    if pair_weight > 0:
+        sigma = torch.cat([sigma[:batch // 2], sigma[:batch // 2]])
+    sigma = sigma.view(batch, 1, 1, 1, 1)
     x = x0 + sigma * torch.randn_like(x0)
     inp = torch.cat([x * c_in(sigma), cd], dim=2)
     added = torch.tensor([m.added_time_ids] * batch)
@@ -338,6 +349,9 @@ def denoiser_loss(m: Models, data: Data, cond: np.ndarray, target: np.ndarray, b
     loss = F.mse_loss(f, target_f)
     if diff_weight > 0 and frames > 1:
         loss = loss + diff_weight * F.mse_loss(f[:, 1:] - f[:, :-1], target_f[:, 1:] - target_f[:, :-1])
+    if pair_weight > 0:
+        h = batch // 2
+        loss = loss + pair_weight * F.mse_loss(f[:h] - f[h:], target_f[:h] - target_f[h:])
     return loss
 
 
@@ -360,7 +374,8 @@ def stage_denoiser(run: Run, data: Data, val: Data, temporal: bool) -> None:
     ema = None
     if temporal and a.ema > 0:  # EMA of the denoiser + image encoder; the final weights are the EMA
         ema_mods = (m.unet, m.image)
-        ema = [{k: v.detach().clone() for k, v in mod.state_dict().items()} for mod in ema_mods]
+        ema = run.ema_state or [{k: v.detach().clone() for k, v in mod.state_dict().items()} for mod in ema_mods]
+        run.ema_state = ema  # saved with every checkpoint, so snapshots can be exported as the EMA
 
     def step(i: int) -> float:
         for gp in opt.param_groups:
@@ -368,11 +383,13 @@ def stage_denoiser(run: Run, data: Data, val: Data, temporal: bool) -> None:
         if temporal:
             t = random.randint(min(a.min_t, data.frames), min(a.max_t, data.frames))
             b = max(1, frames_per_step // t)
+            if a.pair_weight > 0:
+                b = max(2, b - b % 2)
         else:
             t, b = 1, frames_per_step
         opt.zero_grad(set_to_none=True)
         loss = denoiser_loss(m, data, cond, target, b, t, a.low_sigma_frac if temporal else 0.0,
-                             a.diff_weight if temporal else 0.0)
+                             a.diff_weight if temporal else 0.0, a.pair_weight if temporal else 0.0)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
@@ -424,6 +441,7 @@ def main() -> int:
     ap.add_argument("--min-t", type=int, default=2, help="temporal stage: shortest window")
     ap.add_argument("--low-sigma-frac", type=float, default=0.0, help="temporal stage: share of clips at low sigma (<= 3)")
     ap.add_argument("--diff-weight", type=float, default=0.0, help="temporal stage: weight of the frame-difference loss")
+    ap.add_argument("--pair-weight", type=float, default=0.0, help="temporal stage: weight of the noise-pair variance term")
     ap.add_argument("--ema", type=float, default=0.0, help="temporal stage: EMA decay of the final weights (0 = off)")
     ap.add_argument("--init", default=None, help="start a new run from these weights (a final.pt or ckpt.pt)")
     ap.add_argument("--stages", default=",".join(STAGES), help="stages to run, e.g. 'temporal' to continue one")
