@@ -335,8 +335,11 @@ def denoiser_loss(m: Models, data: Data, cond: np.ndarray, target: np.ndarray, b
         idx = idx + idx  # the pair of sample i is sample i + batch/2
     x0 = torch.stack([torch.from_numpy(target[c, f0:f0 + frames].astype(np.float32)) for c, f0 in idx])  # [B,T,4,h,w]
     cd = torch.stack([torch.from_numpy(cond[c, f0:f0 + frames].astype(np.float32)) for c, f0 in idx])
-    rgb = torch.cat([data.rgb_t(c, f0, frames) for c, f0 in idx])  # [B*T,3,H,W]
-    emb = m.image(clip_preprocess(rgb)).reshape(batch, frames, -1)
+    n = batch // 2 if pair_weight > 0 else batch  # distinct clips: a pair shares its frames' embeddings
+    rgb = torch.cat([data.rgb_t(c, f0, frames) for c, f0 in idx[:n]])  # [n*T,3,H,W]
+    emb = m.image(clip_preprocess(rgb)).reshape(n, frames, -1)
+    if pair_weight > 0:
+        emb = torch.cat([emb, emb])
     sigma = sample_sigmas(batch, low_frac)
     if pair_weight > 0:
         sigma = torch.cat([sigma[:batch // 2], sigma[:batch // 2]])
