@@ -94,9 +94,6 @@ def main() -> int:
         if a.out:  # after every point, so an interrupted run keeps what it measured
             with open(a.out, "w") as fh:
                 json.dump({"clips": a.clips, "points": [q for q in points if "video" in q]}, fh, indent=2)
-    if a.out:
-        with open(a.out, "w") as fh:
-            json.dump({"clips": a.clips, "points": points}, fh, indent=2)
     print("\n| training minutes | run | point | AbsRel | δ1 | temporal |\n|---|---|---|---|---|---|")
     for p in points:
         v = p["video"]

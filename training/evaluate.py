@@ -115,20 +115,17 @@ def main() -> int:
             v = cli(["eval", "--dataset", cdir, "--model", args.pack, "--threads", args.threads] + args.video_args.split() + EVAL_ARGS)
             r["video"] = pick(v)
             timings[c] = round(time.time() - t0, 2)
-            if args.skip_baselines:
-                rows[c] = r
-                print(json.dumps({"clip": c, "video": {m: round(x, 4) if isinstance(x, float) else x for m, x in r["video"].items()}}), flush=True)
-                continue
-            out = os.path.join(tmp, f"pf-{c}")
-            cli(["infer", os.path.join(cdir, "rgb"), "--out", out, "--model", args.pack, "--threads", args.threads,
-                 "--window", "1", "--overlap", "0", "--no-videos", "--json"])
-            r["perframe"] = pick(cli(["eval", "--pred", out, "--gt", gt_dir] + EVAL_ARGS))
-            r["constant"] = eval_pred(np.full((n, h, w), 0.5, np.float32), gt_dir, tmp, "const")
-            if mean_prior is not None and mean_prior.shape == (h, w):
-                r["meanprior"] = eval_pred(np.repeat(mean_prior[None], n, 0), gt_dir, tmp, "meanprior")
-            grad = np.repeat(np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None], w, 1)
-            r["vgradient"] = eval_pred(np.repeat(grad[None], n, 0), gt_dir, tmp, "vgrad")
-            r["ceiling"] = eval_pred(ceiling(args.pack, depth), gt_dir, tmp, "ceiling")
+            if not args.skip_baselines:  # the reference points beside the video prediction
+                out = os.path.join(tmp, f"pf-{c}")
+                cli(["infer", os.path.join(cdir, "rgb"), "--out", out, "--model", args.pack, "--threads", args.threads,
+                     "--window", "1", "--overlap", "0", "--no-videos", "--json"])
+                r["perframe"] = pick(cli(["eval", "--pred", out, "--gt", gt_dir] + EVAL_ARGS))
+                r["constant"] = eval_pred(np.full((n, h, w), 0.5, np.float32), gt_dir, tmp, "const")
+                if mean_prior is not None and mean_prior.shape == (h, w):
+                    r["meanprior"] = eval_pred(np.repeat(mean_prior[None], n, 0), gt_dir, tmp, "meanprior")
+                grad = np.repeat(np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None], w, 1)
+                r["vgradient"] = eval_pred(np.repeat(grad[None], n, 0), gt_dir, tmp, "vgrad")
+                r["ceiling"] = eval_pred(ceiling(args.pack, depth), gt_dir, tmp, "ceiling")
             rows[c] = r
             print(json.dumps({"clip": c, **{k: {m: round(x, 4) if isinstance(x, float) else x for m, x in d.items()}
                                               for k, d in r.items()}}), flush=True)

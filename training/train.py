@@ -331,18 +331,14 @@ def denoiser_loss(m: Models, data: Data, cond: np.ndarray, target: np.ndarray, b
         c = random.randrange(data.clips)
         f0 = random.randrange(data.frames - frames + 1)
         idx.append((c, f0))
-    if pair_weight > 0:
-        idx = idx + idx  # the pair of sample i is sample i + batch/2
-    x0 = torch.stack([torch.from_numpy(target[c, f0:f0 + frames].astype(np.float32)) for c, f0 in idx])  # [B,T,4,h,w]
+    n = len(idx)  # distinct clips; with pairs, sample i + n is the pair of sample i (same frames, embeddings, sigma)
+    x0 = torch.stack([torch.from_numpy(target[c, f0:f0 + frames].astype(np.float32)) for c, f0 in idx])  # [n,T,4,h,w]
     cd = torch.stack([torch.from_numpy(cond[c, f0:f0 + frames].astype(np.float32)) for c, f0 in idx])
-    n = batch // 2 if pair_weight > 0 else batch  # distinct clips: a pair shares its frames' embeddings
-    rgb = torch.cat([data.rgb_t(c, f0, frames) for c, f0 in idx[:n]])  # [n*T,3,H,W]
+    rgb = torch.cat([data.rgb_t(c, f0, frames) for c, f0 in idx])  # [n*T,3,H,W]
     emb = m.image(clip_preprocess(rgb)).reshape(n, frames, -1)
+    sigma = sample_sigmas(batch, low_frac)[:n]  # draws `batch` sigmas either way, as the committed runs did
     if pair_weight > 0:
-        emb = torch.cat([emb, emb])
-    sigma = sample_sigmas(batch, low_frac)
-    if pair_weight > 0:
-        sigma = torch.cat([sigma[:batch // 2], sigma[:batch // 2]])
+        x0, cd, emb, sigma = (torch.cat([t, t]) for t in (x0, cd, emb, sigma))
     sigma = sigma.view(batch, 1, 1, 1, 1)
     x = x0 + sigma * torch.randn_like(x0)
     inp = torch.cat([x * c_in(sigma), cd], dim=2)
