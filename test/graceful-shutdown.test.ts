@@ -1,79 +1,22 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 
 import { decodeFrameMessage } from '../src/protocol/frame-message.js';
 import { ensureBuilt } from './helpers/build-cli.js';
+import { serving, startCli as runCli } from './helpers/cli-process.js';
+import { until, within } from './helpers/wait.js';
 
 // The real CLI (bin/depthcrafter-live.js, which runs dist/) on a real GStreamer pipeline with a
 // real WebSocket subscriber, stopped by a signal as a service manager would stop it.
 
-const ROOT = resolve(import.meta.dirname, '..');
-const CLI = join(ROOT, 'bin', 'depthcrafter-live.js');
 
-
-interface Run {
-  readonly child: ChildProcess;
-  readonly lines: Array<Record<string, unknown>>;
-  stderr: string;
-  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function runCli(args: string[]): Run {
-  const child = spawn(process.execPath, [CLI, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, CI: '1', LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const run: Run = {
-    child,
-    lines: [],
-    stderr: '',
-    exit: new Promise((res) => child.once('exit', (code, signal) => res({ code, signal }))),
-  };
-  let partial = '';
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (chunk: string) => {
-    run.stderr += chunk;
-    partial += chunk;
-    const parts = partial.split('\n');
-    partial = parts.pop()!;
-    for (const line of parts) {
-      try {
-        run.lines.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        /* not a JSON log line (an error message) */
-      }
-    }
-  });
-  child.stdout!.resume();
-  return run;
-}
-
-async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
-  let t: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<never>((_, rej) => (t = setTimeout(() => rej(new Error(`${what}: not within ${ms} ms`)), ms)))]);
-  } finally {
-    clearTimeout(t);
-  }
-}
-
-async function until<T>(get: () => T | undefined, ms: number, what: string, run?: Run): Promise<T> {
-  const end = performance.now() + ms;
-  for (;;) {
-    const v = get();
-    if (v !== undefined) return v;
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}${run ? `; stderr so far:\n${run.stderr}` : ''}`);
-    await delay(20);
-  }
-}
 
 const PIPELINE = `
 name: shutdown-test
@@ -109,8 +52,7 @@ describe('the CLI stops gracefully on a signal', () => {
     test(`${signal} with a subscriber connected: drains, logs, exits 0`, async () => {
       const run = runCli(['run', file]);
       children.push(run.child);
-      const serving = await until(() => run.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('serving at')), 15_000, 'the server to listen', run);
-      const ws = String(serving.ws);
+      const { ws } = await serving(run);
       assert.match(ws, /^ws:\/\/127\.0\.0\.1:\d+\/ws$/);
       assert.notEqual(new URL(ws).port, '0', 'an ephemeral port was chosen');
 
@@ -127,8 +69,7 @@ describe('the CLI stops gracefully on a signal', () => {
       });
       const closed = new Promise<number>((res) => client.on('close', (code) => res(code)));
       await within(5000, 'client open', new Promise((res, rej) => client.once('open', res).once('error', rej)));
-      await delay(1500);
-      assert.ok(frames > 0, 'the subscriber received frames before the signal');
+      await until(() => frames >= 10, 10_000, 'frames before the signal');
 
       run.child.kill(signal);
       const { code, signal: killedBy } = await within(10_000, `exit after ${signal}`, run.exit).catch((e: Error) => {
@@ -155,7 +96,7 @@ describe('the CLI stops gracefully on a signal', () => {
     const once = async (): Promise<void> => {
       const run = runCli(['run', file, '--set', 'ws.path=/frames']);
       children.push(run.child);
-      await until(() => run.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('serving at')), 15_000, 'the server to listen', run);
+      await serving(run);
       await delay(1000);
       run.child.kill('SIGTERM');
       const { code } = await within(6000, 'exit after SIGTERM', run.exit).catch((e: Error) => {

@@ -35,7 +35,31 @@ export function createPipeline(launch: string): GstPipeline {
   // that flush and then wait forever, and process.exit() hangs joining its thread (seen in ~1 of
   // 10 CLI runs stopped by a signal). Without the flush, stop()'s own messages end the poll.
   pipeline['auto-flush-bus'] = false;
+  running.add(pipeline);
+  const stop = pipeline.stop.bind(pipeline);
+  pipeline.stop = () => {
+    running.delete(pipeline);
+    stop();
+  };
   return pipeline;
+}
+
+/** Pipelines created and not yet stopped: a bus poll or appsink pull may be blocked on each. */
+const running = new Set<GstPipeline>();
+
+/**
+ * Stop every pipeline still running. A thread blocked in a bus pop or an appsink pull is joined
+ * when the process exits, so an exit that skipped the owners' cleanup (a fatal error, a second
+ * signal) would hang forever; stopping the pipelines first unblocks those threads.
+ */
+export function stopAllPipelines(): void {
+  for (const p of [...running]) {
+    try {
+      p.stop();
+    } catch {
+      /* exiting anyway: a pipeline that cannot stop is not worth a second failure */
+    }
+  }
 }
 
 export type { BusMessage, Caps, GstElement, GstPipeline };

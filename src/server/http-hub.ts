@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -45,10 +45,13 @@ export class HttpHub {
       });
     });
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      // A client may reset the connection at any moment (even before reading a refusal): without
+      // a listener its ECONNRESET would be an uncaught exception that takes the process down.
+      socket.on('error', (err) => this.log.debug({ err }, 'upgrade connection error'));
       const path = (req.url ?? '/').split('?')[0];
       const handler = this.upgrades.get(path);
       if (!handler) {
-        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+        refuseUpgrade(socket, 404, `no WebSocket endpoint at ${path}`);
         return;
       }
       handler(req, socket, head);
@@ -70,4 +73,14 @@ export class HttpHub {
     s.closeAllConnections();
     await new Promise<void>((resolve) => s.close(() => resolve()));
   }
+}
+
+/** Answer an upgrade request with an HTTP error and close the connection (the client may already be gone). */
+export function refuseUpgrade(socket: Duplex, status: number, reason: string): void {
+  if (socket.destroyed) return;
+  const body = `${reason}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
 }

@@ -4,6 +4,7 @@ import { builtinRegistry } from '../../nodes/index.js';
 import { Graph } from '../../graph/runtime.js';
 import { createLogger } from '../../util/log.js';
 import { collectSet } from '../options.js';
+import { exitNow, exitOnFatalError } from '../exit.js';
 
 export function registerRun(program: Command): void {
   program
@@ -15,13 +16,14 @@ export function registerRun(program: Command): void {
     .action(async (file: string, opts: { set: string[]; logLevel?: string }) => {
       const pipeline = loadPipelineFile(file, builtinRegistry(), { overrides: opts.set });
       const log = createLogger({ level: opts.logLevel ?? pipeline.logLevel });
+      exitOnFatalError(log);
       const graph = new Graph(pipeline, { log });
       let signals = 0;
       const onSignal = (sig: NodeJS.Signals) => {
         signals++;
         if (signals > 1) {
           log.warn({ signal: sig }, 'second signal: exiting without draining');
-          process.exit(130);
+          exitNow(130, log);
         }
         log.info({ signal: sig }, 'stopping: draining in-flight frames');
         void graph.stop();
@@ -42,10 +44,10 @@ export function registerRun(program: Command): void {
         log.error({ err: e }, 'pipeline failed');
         log.flush?.();
         // The GStreamer binding can keep the event loop alive after a stop: exit explicitly.
-        setTimeout(() => process.exit(1), 100);
+        setTimeout(() => exitNow(1, log), 100);
         return;
       }
       log.flush?.();
-      setTimeout(() => process.exit(0), 100);
+      setTimeout(() => exitNow(0, log), 100);
     });
 }

@@ -10,6 +10,7 @@ import { nowMs, type DepthFrame, type Packet, type VideoFrame } from '../../grap
 import { DEFAULT_SUBSCRIPTION, encodeFrameMessage, type FrameHeader, type Subscription } from '../../protocol/frame-message.js';
 import { parseSubscription, SubscriptionError } from '../../protocol/subscription.js';
 import { Counter } from 'prom-client';
+import { refuseUpgrade } from '../../server/http-hub.js';
 
 // Broadcasts frames to WebSocket subscribers on the pipeline's HTTP server. Each subscriber has
 // its own backpressure: when its socket buffer is over the limit, frames are dropped for it
@@ -97,14 +98,14 @@ export const websocketNode = defineNode({
       const refusal = checkAccess(req, token, o.allowedOrigins);
       if (refusal) {
         ctx.log.warn({ reason: refusal.reason, origin: req.headers.origin }, 'WebSocket connection refused');
-        socket.end(`HTTP/1.1 ${refusal.status}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${refusal.reason}\n`);
+        refuseUpgrade(socket, refusal.status, refusal.reason);
         return;
       }
       let sub: Subscription;
       try {
         sub = parseSubscription(new URL(req.url ?? '/', 'http://x').searchParams, DEFAULT_SUBSCRIPTION);
       } catch (e) {
-        socket.end(`HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${(e as Error).message}\n`);
+        refuseUpgrade(socket, 400, (e as Error).message);
         return;
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
@@ -319,7 +320,7 @@ function baseHeader(f: VideoFrame | DepthFrame): Omit<FrameHeader, 'kind' | 'for
   return { stream: f.streamId, seq: f.seq, ptsMs: f.ptsMs, width: f.width, height: f.height, latencyMs: Math.round((nowMs() - f.arrivalMs) * 10) / 10 };
 }
 
-function checkAccess(req: IncomingMessage, token: string | undefined, allowedOrigins: readonly string[]): { status: string; reason: string } | null {
+function checkAccess(req: IncomingMessage, token: string | undefined, allowedOrigins: readonly string[]): { status: number; reason: string } | null {
   const origin = req.headers.origin;
   if (origin !== undefined) {
     const sameOrigin = (() => {
@@ -330,13 +331,13 @@ function checkAccess(req: IncomingMessage, token: string | undefined, allowedOri
       }
     })();
     if (!sameOrigin && !allowedOrigins.includes(origin) && !allowedOrigins.includes('*')) {
-      return { status: '403 Forbidden', reason: `origin ${origin} is not allowed` };
+      return { status: 403, reason: `origin ${origin} is not allowed` };
     }
   }
   if (token !== undefined) {
     const url = new URL(req.url ?? '/', 'http://x');
     const presented = url.searchParams.get('token') ?? req.headers.authorization?.replace(/^Bearer\s+/i, '');
-    if (presented !== token) return { status: '401 Unauthorized', reason: 'a valid access token is required' };
+    if (presented !== token) return { status: 401, reason: 'a valid access token is required' };
   }
   return null;
 }

@@ -1,0 +1,29 @@
+import type { Logger } from 'pino';
+import { stopAllPipelines } from '../media/gst.js';
+
+// Leaving the process without hanging: GStreamer threads blocked in the addon are joined at
+// exit, so every path out of a long-running command goes through here.
+
+/** Exit now with `code`, after unblocking GStreamer's threads and flushing the log. */
+export function exitNow(code: number, log?: Logger): never {
+  stopAllPipelines();
+  try {
+    log?.flush?.();
+  } catch {
+    /* the log destination may be gone (a closed pipe) */
+  }
+  process.exit(code);
+}
+
+/**
+ * A fault nobody handled leaves the process in an unknown state: log it once, then exit 1
+ * promptly instead of printing a trace and hanging on a blocked thread.
+ */
+export function exitOnFatalError(log: Logger): void {
+  const fatal = (err: unknown, what: string) => {
+    log.fatal({ err }, `${what}: exiting`);
+    exitNow(1, log);
+  };
+  process.on('uncaughtException', (err) => fatal(err, 'internal error (uncaught exception)'));
+  process.on('unhandledRejection', (err) => fatal(err, 'internal error (unhandled promise rejection)'));
+}

@@ -1,0 +1,116 @@
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WebSocket } from 'ws';
+import { ensureBuilt } from './helpers/build-cli.js';
+import { killAll, serving, startCli, type CliProcess } from './helpers/cli-process.js';
+import { until, within } from './helpers/wait.js';
+
+// Defects reachable by anyone who can open a TCP connection to the port, each tried against the
+// real CLI with real sockets.
+
+const PIPELINE = `
+name: hardening
+server: { host: 127.0.0.1, port: 0 }
+nodes:
+  source: { kind: test-pattern, options: { pattern: ball, width: 160, height: 120, fps: 30 } }
+  ws: { kind: websocket }
+edges:
+  - { from: source.video, to: ws.frames, queue: { capacity: 4, policy: drop-oldest } }
+`;
+
+/** Send an upgrade request, then reset the connection (RST, SO_LINGER 0) or close it, without reading the answer. */
+function upgradeAndLeave(port: number, path: string, headers: string, how: 'reset' | 'close'): Promise<void> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1', () => {
+      s.write(
+        `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${headers}\r\n`,
+      );
+      setImmediate(() => {
+        if (how === 'reset') s.resetAndDestroy();
+        else s.destroy();
+        resolve();
+      });
+    });
+    s.on('error', () => resolve());
+  });
+}
+
+describe('refused WebSocket upgrades from clients that go away', () => {
+  let tmp: string;
+  let file: string;
+  const children: CliProcess[] = [];
+  before(() => {
+    ensureBuilt();
+    tmp = mkdtempSync(join(tmpdir(), 'dcl-hardening-'));
+    file = join(tmp, 'p.yaml');
+    writeFileSync(file, PIPELINE);
+  }, { timeout: 120_000 });
+  after(() => {
+    killAll(children);
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  test('a reset or closed connection after a 404/401/403/400 refusal never takes the server down', async () => {
+    const run = startCli(['run', file], { DCL_TOKEN: 's3cret' });
+    children.push(run);
+    const { http, ws, port } = await serving(run);
+
+    // A well-behaved subscriber keeps receiving frames throughout.
+    const client = new WebSocket(`${ws}?token=s3cret&rgbFormat=rgb24`);
+    let frames = 0;
+    client.on('message', (_d, isBinary) => isBinary && frames++);
+    await within(5000, 'subscriber open', new Promise((res, rej) => client.once('open', res).once('error', rej)));
+    await until(() => frames >= 5, 10_000, 'first frames');
+
+    const refusals: Array<[string, string, string]> = [
+      ['404', '/missing', ''],
+      ['401', '/ws?token=wrong', ''],
+      ['403', '/ws?token=s3cret', 'Origin: http://evil.example\r\n'],
+      ['400', '/ws?token=s3cret&format=bogus', ''],
+    ];
+    for (const [, path, headers] of refusals) {
+      for (let i = 0; i < 5; i++) {
+        await upgradeAndLeave(port, path, headers, 'reset');
+        await upgradeAndLeave(port, path, headers, 'close');
+      }
+    }
+    const before = frames;
+    await until(() => frames >= before + 10, 10_000, 'frames after the refused clients', () => run.stderr.slice(-3000));
+    const health = await fetch(new URL('/healthz', http));
+    assert.equal(health.status, 200);
+    assert.equal(run.child.exitCode, null, `the server is still running:\n${run.stderr.slice(-3000)}`);
+    assert.doesNotMatch(run.stderr, /ECONNRESET|EPIPE|uncaught/i);
+    client.close();
+
+    run.child.kill('SIGTERM');
+    const { code } = await within(10_000, 'exit after SIGTERM', run.exit);
+    assert.equal(code, 0, run.stderr.slice(-3000));
+  });
+});
+
+describe('a fatal error with GStreamer threads running', () => {
+  test('exits 1 promptly with one log line, instead of hanging on a blocked GStreamer thread', async () => {
+    const { spawn } = await import('node:child_process');
+    const { ROOT } = await import('./helpers/build-cli.js');
+    const child = spawn(process.execPath, ['--import', 'tsx', join('test', 'fixtures', 'fatal-with-gstreamer.ts'), '--handler'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exit = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+    try {
+      const code = await within(15_000, 'exit after the uncaught exception', exit);
+      assert.equal(code, 1, stderr);
+      const fatal = stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: number; msg: string; err?: { message: string } });
+      assert.equal(fatal.length, 1, stderr);
+      assert.equal(fatal[0].level, 60);
+      assert.match(fatal[0].msg, /internal error \(uncaught exception\): exiting/);
+      assert.equal(fatal[0].err?.message, 'boom after 10 frames');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
