@@ -43,7 +43,7 @@ async function run(fps: number, frames: number, rssEvery = 0): Promise<Run & { d
 server: { enabled: false }
 nodes:
   source: { kind: test-pattern, options: { pattern: ball, width: ${size}, height: ${size}, fps: ${fps}, frames: ${frames}, live: true } }
-  depth: { kind: depth, options: { window: ${W}, overlap: ${O}, steps: ${values.steps}, maxRes: ${size}, maxGap: 100000 } }
+  depth: { kind: depth, options: { window: ${W}, overlap: ${O}, steps: ${values.steps}, maxRes: ${size}, maxGapMs: 100000000 } }
   sink: { kind: bench-sink }
 edges:
   - { from: source, to: depth, queue: { capacity: 2, policy: drop-oldest } }

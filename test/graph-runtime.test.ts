@@ -290,7 +290,7 @@ edges:
     assert.equal(k.seqs.at(-1), N - 1, 'the newest frame is kept');
     assert.ok(k.flushed);
     const text = await g.metrics.registry.metrics();
-    assert.match(text, new RegExp(`dcl_edge_dropped_total\\{edge="src\\.video->sink\\.in"\\} ${dropped}\\b`));
+    assert.match(text, new RegExp(`dcl_edge_dropped_total\\{edge="src\\.video->sink\\.in",reason="overflow"\\} ${dropped}\\b`));
   });
 
   test('drop-newest: a fast source is never blocked, the sink gets the first frames', async () => {
@@ -463,13 +463,18 @@ edges:
       assert.ok(Number(line[1]) >= 5, line[0]);
       assert.match(text, /^# TYPE dcl_node_frames_in_total counter$/m);
       assert.match(text, /^dcl_node_frames_out_total\{node="src"\} \d+$/m);
-      assert.match(text, /^dcl_edge_dropped_total\{edge="src\.video->snk\.in"\} 0$/m);
+      assert.match(text, /^dcl_edge_dropped_total\{edge="src\.video->snk\.in",reason="overflow"\} 0$/m);
       assert.match(text, /^dcl_node_up\{node="src"\} 1$/m);
 
       const h = await fetch(`${base}/healthz`);
       assert.equal(h.status, 200);
       assert.match(h.headers.get('content-type') ?? '', /application\/json/);
-      assert.deepEqual(await h.json(), { status: 'ok', pipeline: 'runtime-test', stopping: false });
+      assert.deepEqual(await h.json(), {
+        status: 'ok',
+        pipeline: 'runtime-test',
+        stopping: false,
+        nodes: { src: { kind: 'count-src', state: 'ok' }, snk: { kind: 'slow-sink', state: 'ok' } },
+      });
 
       const nf = await fetch(`${base}/nope`);
       assert.equal(nf.status, 404);

@@ -1,8 +1,10 @@
-import type { Packet } from './packets.js';
+import { isFrame as isFramePacket, type FramePacket, type Packet } from './packets.js';
 
 // A bounded queue between two nodes, with the overflow policy made explicit (as GStreamer's
 // queue element has leaky modes). Control packets (EOS, discontinuities) are never dropped:
-// they may exceed the capacity, which stays bounded because they are rare.
+// they may exceed the capacity, which stays bounded because they are rare. The first frame to
+// pass after a drop carries the number of frames dropped right before it (`droppedBefore`, as
+// GStreamer flags a DISCONT buffer), so the consumer can tell a burst loss from its own choices.
 
 export type QueuePolicy = 'block' | 'drop-oldest' | 'drop-newest';
 export const QUEUE_POLICIES: readonly QueuePolicy[] = ['block', 'drop-oldest', 'drop-newest'];
@@ -12,7 +14,9 @@ export class EdgeQueue {
   private waitingTaker: ((p: Packet) => void) | null = null;
   private spaceWaiters: Array<() => void> = [];
   dropped = 0;
-  highWater = 0;
+  /** Drops not yet marked on a frame: marked on the next frame taken (drop-oldest) or offered (drop-newest). */
+  private unmarkedOldest = 0;
+  private unmarkedNewest = 0;
 
   constructor(
     readonly name: string,
@@ -29,7 +33,7 @@ export class EdgeQueue {
 
   private frameCount(): number {
     let n = 0;
-    for (const p of this.items) if (p.type === 'video' || p.type === 'depth') n++;
+    for (const p of this.items) if (isFramePacket(p)) n++;
     return n;
   }
 
@@ -38,25 +42,34 @@ export class EdgeQueue {
    * the producer must await it (that is how a file source gets paused). Drop policies never wait.
    */
   offer(p: Packet): void | Promise<void> {
+    const isControl = p.type === 'eos' || p.type === 'discontinuity';
+    if (!isControl && this.policy === 'drop-newest' && !this.waitingTaker && this.frameCount() >= this.capacity) {
+      this.drop();
+      this.unmarkedNewest += 1 + ((p as FramePacket).droppedBefore ?? 0);
+      return;
+    }
+    if (this.unmarkedNewest > 0 && isFramePacket(p)) {
+      p = markDrops(p, this.unmarkedNewest);
+      this.unmarkedNewest = 0;
+    }
     if (this.waitingTaker) {
       const take = this.waitingTaker;
       this.waitingTaker = null;
       take(p);
       return;
     }
-    const isControl = p.type === 'eos' || p.type === 'discontinuity';
     if (isControl || this.frameCount() < this.capacity) {
       this.push(p);
       return;
     }
     switch (this.policy) {
-      case 'drop-newest':
-        this.drop();
+      case 'drop-newest': // handled above
         return;
       case 'drop-oldest': {
-        const i = this.items.findIndex((q) => q.type === 'video' || q.type === 'depth');
-        this.items.splice(i, 1);
+        const i = this.items.findIndex(isFramePacket);
+        const [gone] = this.items.splice(i, 1) as FramePacket[];
         this.drop();
+        this.unmarkedOldest += 1 + (gone.droppedBefore ?? 0);
         this.push(p);
         return;
       }
@@ -72,8 +85,12 @@ export class EdgeQueue {
 
   /** Wait for the next packet (FIFO). */
   take(): Promise<Packet> {
-    const p = this.items.shift();
+    let p = this.items.shift();
     if (p !== undefined) {
+      if (this.unmarkedOldest > 0 && isFramePacket(p)) {
+        p = markDrops(p, this.unmarkedOldest);
+        this.unmarkedOldest = 0;
+      }
       this.releaseSpace();
       return Promise.resolve(p);
     }
@@ -89,7 +106,6 @@ export class EdgeQueue {
 
   private push(p: Packet): void {
     this.items.push(p);
-    if (this.items.length > this.highWater) this.highWater = this.items.length;
   }
 
   private drop(): void {
@@ -103,4 +119,9 @@ export class EdgeQueue {
       next();
     }
   }
+}
+
+/** A shallow copy with the drop count added (the packet may be shared with other edges). */
+function markDrops(p: FramePacket, n: number): FramePacket {
+  return { ...p, droppedBefore: (p.droppedBefore ?? 0) + n };
 }

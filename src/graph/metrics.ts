@@ -9,7 +9,7 @@ export class GraphMetrics {
   readonly framesIn: Counter<'node'>;
   readonly framesOut: Counter<'node'>;
   readonly framesDropped: Counter<'node' | 'reason'>;
-  readonly edgeDropped: Counter<'edge'>;
+  readonly edgeDropped: Counter<'edge' | 'reason'>;
   readonly edgeDepth: Gauge<'edge'>;
   readonly processSeconds: Histogram<'node'>;
   readonly latencySeconds: Histogram<'node'>;
@@ -22,7 +22,7 @@ export class GraphMetrics {
     this.framesIn = new Counter({ name: 'dcl_node_frames_in_total', help: 'Frames received by a node', labelNames: ['node'], registers: [r] });
     this.framesOut = new Counter({ name: 'dcl_node_frames_out_total', help: 'Frames emitted by a node', labelNames: ['node'], registers: [r] });
     this.framesDropped = new Counter({ name: 'dcl_node_frames_dropped_total', help: 'Frames a node dropped by its own policy', labelNames: ['node', 'reason'], registers: [r] });
-    this.edgeDropped = new Counter({ name: 'dcl_edge_dropped_total', help: 'Frames dropped by an edge queue policy', labelNames: ['edge'], registers: [r] });
+    this.edgeDropped = new Counter({ name: 'dcl_edge_dropped_total', help: 'Frames dropped by an edge queue (reason: overflow = the queue was full under a drop policy)', labelNames: ['edge', 'reason'], registers: [r] });
     this.edgeDepth = new Gauge({ name: 'dcl_edge_queue_depth', help: 'Packets waiting in an edge queue', labelNames: ['edge'], registers: [r] });
     this.processSeconds = new Histogram({
       name: 'dcl_node_process_seconds',
@@ -48,4 +48,9 @@ export class GraphMetrics {
     const v = m?.values.find((x) => Object.entries(labels).every(([k, val]) => x.labels[k] === val));
     return v?.value ?? 0;
   }
+}
+
+/** A metric shared by all nodes of one kind in a graph: created by the first, found by the others. */
+export function sharedMetric<M>(registry: Registry, name: string, make: (registers: Registry[]) => M): M {
+  return (registry.getSingleMetric(name) as M | undefined) ?? make([registry]);
 }

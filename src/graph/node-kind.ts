@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import type { Packet, PortType } from './packets.js';
 import type { GraphMetrics } from './metrics.js';
 import type { HttpHub } from '../server/http-hub.js';
+import type { NodeStatus } from './status.js';
 
 // A node kind declares everything the graph needs to know before any frame flows, in the
 // manner of a MediaPipe calculator contract: its ports with their types, its options schema,
@@ -26,6 +27,8 @@ export interface NodeContext {
   emit(port: string, packet: Packet): Promise<void>;
   /** Next sequence number for frames this node creates; survives restarts so numbers never repeat. */
   readonly sequence: { value: number };
+  /** Say how the node is doing (served at /healthz and shown by the viewer). */
+  setStatus(status: NodeStatus): void;
 }
 
 export interface NodeInstance {
@@ -55,6 +58,8 @@ export interface NodeKind<Schema extends z.ZodType = z.ZodType> {
   readonly options: Schema;
   /** Live sources are restarted on failure (with backoff) instead of stopping the whole graph. */
   readonly restart?: RestartPolicy;
+  /** The node reports its own state with ctx.setStatus (otherwise the runtime calls it ok once created). */
+  readonly reportsStatus?: boolean;
   create(options: z.infer<Schema>, ctx: NodeContext): NodeInstance | Promise<NodeInstance>;
 }
 

@@ -16,6 +16,8 @@ export interface VideoFrame {
   readonly data: Uint8Array;
   /** Ground-truth metric depth in metres (0 = invalid), when the source knows it. */
   readonly gtDepth?: Float32Array;
+  /** Frames of this stream dropped by a queue right before this one (GStreamer's DISCONT flag). */
+  readonly droppedBefore?: number;
 }
 
 /** Relative disparity in [0, 1], near = large. */
@@ -30,8 +32,12 @@ export interface DepthFrame {
   readonly data: Float32Array;
   /** Index of the inference window that finalised this frame. */
   readonly window: number;
+  /** Depth interpolated in time between two computed frames (the model skipped this frame by design). */
+  readonly interpolated?: boolean;
   /** The RGB frame the depth was computed from, when the producer keeps it. */
   readonly source?: VideoFrame;
+  /** Frames of this stream dropped by a queue right before this one. */
+  readonly droppedBefore?: number;
 }
 
 /** End of stream: the producer will send nothing more on this port. */

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { EdgeQueue } from './edge-queue.js';
 import { EOS, fitsPort, nowMs, type Packet, type PortType } from './packets.js';
 import { GraphMetrics } from './metrics.js';
+import { StatusBoard } from './status.js';
 import type { NodeContext, NodeInstance } from './node-kind.js';
 import type { Pipeline, ResolvedNode } from './pipeline-file.js';
 import { HttpHub } from '../server/http-hub.js';
@@ -49,6 +50,7 @@ export interface GraphOptions {
 export class Graph {
   readonly metrics: GraphMetrics;
   readonly http: HttpHub;
+  readonly status = new StatusBoard();
   readonly events$ = new Subject<GraphEvent>();
   private readonly log: Logger;
   private readonly abort = new AbortController();
@@ -111,13 +113,15 @@ export class Graph {
           signal: this.abort.signal,
           emit: (port, packet) => this.emit(rt, port, packet),
           sequence: { value: 0 },
+          setStatus: (st) => this.status.set(spec.name, spec.kind.kind, st),
         },
       };
+      this.status.set(spec.name, spec.kind.kind, { state: 'starting' });
       this.nodes.set(spec.name, rt);
     }
     for (const e of p.edges) {
-      const q = new EdgeQueue(e.label, e.capacity, e.policy, (n) => this.metrics.edgeDropped.inc({ edge: e.label }, n));
-      this.metrics.edgeDropped.inc({ edge: e.label }, 0);
+      const q = new EdgeQueue(e.label, e.capacity, e.policy, (n) => this.metrics.edgeDropped.inc({ edge: e.label, reason: 'overflow' }, n));
+      this.metrics.edgeDropped.inc({ edge: e.label, reason: 'overflow' }, 0);
       this.nodes.get(e.from.node)!.outputs.get(e.from.port)!.push(q);
       this.nodes.get(e.to.node)!.inputs.set(e.to.port, q);
       this.edgeInputType.set(q, this.nodes.get(e.to.node)!.spec.kind.inputs[e.to.port]);
@@ -155,6 +159,8 @@ export class Graph {
     for (const rt of this.nodes.values()) {
       try {
         rt.instance = await rt.spec.kind.create(rt.spec.options as never, rt.ctx);
+        // Nodes with nothing to say are ok once created; the others have already said more.
+        if (this.status.get(rt.spec.name)?.state === 'starting' && !rt.spec.kind.reportsStatus) rt.ctx.setStatus({ state: 'ok' });
       } catch (e) {
         const err = new NodeFailure(rt.spec.name, asError(e));
         await this.closeAll();
@@ -196,9 +202,11 @@ export class Graph {
       res.end(await this.metrics.registry.metrics());
     });
     this.http.route('/healthz', (_req, res) => {
-      const healthy = this.failure === null;
-      res.writeHead(healthy ? 200 : 503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ status: healthy ? 'ok' : 'failed', pipeline: this.pipeline.name, stopping: this.abort.signal.aborted }));
+      const snap = this.status.snapshot();
+      const status = this.failure !== null ? 'failed' : snap.state;
+      // Load balancers and service managers read the code: 503 when a node failed or a source is down.
+      res.writeHead(status === 'failed' || status === 'down' ? 503 : 200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify({ status, pipeline: this.pipeline.name, stopping: this.abort.signal.aborted, nodes: snap.nodes }));
     });
   }
 
@@ -217,6 +225,7 @@ export class Graph {
         this.events$.next({ type: 'node-error', node: rt.spec.name, error: err, willRestart });
         if (!willRestart) throw err;
         this.metrics.nodeUp.set({ node: rt.spec.name }, 0);
+        rt.ctx.setStatus({ state: 'down', message: `restarting after an error: ${err.message}` });
         await safeClose(rt);
         const delay = backoffDelay(attempt, policy.initialDelayMs, policy.maxDelayMs);
         attempt++;
@@ -225,6 +234,7 @@ export class Graph {
           await this.emit(rt, port, { type: 'discontinuity', streamId: rt.spec.name, reason: `restart after error: ${err.message}` });
         }
         rt.instance = await rt.spec.kind.create(rt.spec.options as never, rt.ctx);
+        if (!rt.spec.kind.reportsStatus) rt.ctx.setStatus({ state: 'ok' });
         this.metrics.restarts.inc({ node: rt.spec.name });
         this.metrics.nodeUp.set({ node: rt.spec.name }, 1);
         this.events$.next({ type: 'node-restarted', node: rt.spec.name, attempt });
@@ -269,6 +279,7 @@ export class Graph {
     for (const port of rt.outputs.keys()) await this.emit(rt, port, EOS);
     for (const tap of rt.taps.values()) tap.complete();
     this.metrics.nodeUp.set({ node: rt.spec.name }, 0);
+    rt.ctx.setStatus({ ...this.status.get(rt.spec.name), state: 'finished' });
     this.events$.next({ type: 'node-finished', node: rt.spec.name });
   }
 

@@ -28,6 +28,8 @@ export interface FrameHeader {
   readonly latencyMs: number;
   /** Inference window that finalised a depth frame. */
   readonly window?: number;
+  /** (depth) The model skipped this frame by design (rate adaptation): its depth is interpolated in time between two computed frames. */
+  readonly interpolated?: boolean;
   /** Colour map used for jpeg/png depth payloads. */
   readonly colormap?: string;
   /** (gt) AbsRel and delta1 of this frame's depth against the ground truth, after a per-frame scale and shift in disparity. */

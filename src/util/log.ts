@@ -23,7 +23,7 @@ export function createLogger(opts: LogOptions = {}): Logger {
   };
   if (opts.destination) return pino(base, opts.destination);
   if (pretty) {
-    return pino({ ...base, transport: { target: 'pino-pretty', options: { destination: 2, colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } });
+    return pino({ ...base, transport: { target: 'pino-pretty', options: { destination: 2, colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true } } });
   }
   return pino(base, pino.destination(2));
 }

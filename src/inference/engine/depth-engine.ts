@@ -1,6 +1,6 @@
 import type { Worker } from 'node:worker_threads';
 import { spawnWorker } from '../../util/spawn-worker.js';
-import type { FromWorker, OpenRequest, ToWorker, WorkerDepth } from './protocol.js';
+import type { FromWorker, OpenRequest, ResolvedSettings, ToWorker, WorkerDepth } from './protocol.js';
 import type { SessionChoices } from './session-config.js';
 import type { PackDevice } from '../pack/load-pack.js';
 import type { StageStats } from './stages.js';
@@ -21,6 +21,14 @@ export interface EngineOptions {
   readonly maxInFlight?: number;
   /** Live normalisation in the worker (see LiveNormaliser); offline output stays raw. */
   readonly live?: OpenRequest['live'];
+  /** Frames will carry fill fractions (frames skipped by stride get interpolated depth). */
+  readonly fill?: boolean;
+}
+
+/** One frame's work in the worker. */
+export interface EngineWork {
+  readonly busyMs: number;
+  readonly windowRan: boolean;
 }
 
 export interface EngineDepth extends WorkerDepth {
@@ -41,6 +49,10 @@ export class DepthEngine {
   onDepth: (d: EngineDepth) => void = () => {};
   /** Called when a sequence's model resolution and settings are fixed (first frame). */
   onSequence: (info: SequenceInfo) => void = () => {};
+  /** Called after the worker handled each frame, before its outputs are delivered. */
+  onWork: (w: EngineWork) => void = () => {};
+  /** Window, overlap, steps... as the sessions run them (the pack's defaults where none were chosen). */
+  settings: ResolvedSettings = { window: 0, overlap: 0, steps: 0, guidance: 1, decodeChunk: 8 };
   packName = '';
   packDescription = '';
   /** Latent channels and spatial downsampling of the pack (the shape of `EngineDepth.latent`). */
@@ -48,7 +60,8 @@ export class DepthEngine {
   sequence: SequenceInfo | null = null;
   private readonly worker: Worker;
   private inFlight = 0;
-  private readonly maxInFlight: number;
+  /** Frames handed to the worker but not yet processed before push() waits. */
+  maxInFlight: number;
   private spaceWaiters: Array<() => void> = [];
   private pending: Array<{ expect: FromWorker['type']; resolve: (m: FromWorker) => void; reject: (e: Error) => void }> = [];
   private failure: Error | null = null;
@@ -66,13 +79,14 @@ export class DepthEngine {
 
   static async open(opts: EngineOptions): Promise<DepthEngine> {
     const engine = new DepthEngine(opts);
-    const req: OpenRequest = { type: 'open', packDir: opts.packDir, device: opts.device ?? 'cpu', threads: opts.threads, choices: opts.choices ?? {}, noise: opts.noise, live: opts.live };
+    const req: OpenRequest = { type: 'open', packDir: opts.packDir, device: opts.device ?? 'cpu', threads: opts.threads, choices: opts.choices ?? {}, noise: opts.noise, live: opts.live, fill: opts.fill };
     try {
       const m = await engine.request(req, 'opened');
       if (m.type === 'opened') {
         engine.packName = m.packName;
         engine.packDescription = m.description;
         engine.latentLayout = { channels: m.latentChannels, downsample: m.downsample };
+        engine.settings = m.settings;
       }
     } catch (e) {
       await engine.close();
@@ -81,11 +95,20 @@ export class DepthEngine {
     return engine;
   }
 
-  /** Send one RGB frame (packed or with a row stride). Resolves when the engine can take another. */
-  async push(rgb: Uint8Array, width: number, height: number, stride = width * 3): Promise<void> {
+  /** Frames sent to the worker and not yet handled. */
+  get backlog(): number {
+    return this.inFlight;
+  }
+
+  /**
+   * Send one RGB frame (packed or with a row stride). Resolves when the engine can take another.
+   * `fill`: time fractions of the frames skipped before this one, whose interpolated depth comes
+   * out with this frame's (in `fills`).
+   */
+  async push(rgb: Uint8Array, width: number, height: number, stride = width * 3, fill?: readonly number[]): Promise<void> {
     if (this.failure) throw this.failure;
     this.inFlight++;
-    this.post({ type: 'frame', rgb, width, height, stride });
+    this.post({ type: 'frame', rgb, width, height, stride, ...(fill && fill.length > 0 ? { fill } : {}) });
     while (this.inFlight >= this.maxInFlight && !this.failure) {
       await new Promise<void>((resolve) => this.spaceWaiters.push(resolve));
     }
@@ -139,6 +162,7 @@ export class DepthEngine {
         this.onSequence(this.sequence);
         return;
       case 'accepted':
+        this.onWork({ busyMs: m.busyMs, windowRan: m.windowRan });
         this.deliver(m.outputs);
         this.inFlight--;
         this.spaceWaiters.splice(0).forEach((w) => w());

@@ -118,6 +118,11 @@ export class DepthSession {
     return this.pushed;
   }
 
+  /** Windows denoised so far. */
+  get windowsRun(): number {
+    return this.windowIndex;
+  }
+
   /** Frames decoded and handed out so far. */
   get framesOut(): number {
     return this.decodedUpTo;

@@ -7,6 +7,7 @@ import { ExternalNoise, SeededNoise, type NoiseSource } from './noise-source.js'
 import { resolveResolution, sessionConfig } from './session-config.js';
 import { resizeBilinearRGB } from '../image/resize.js';
 import { LiveNormaliser } from '../live/live-normaliser.js';
+import { lerpDepth } from '../live/interpolate.js';
 import type { FromWorker, OpenRequest, ToWorker, WorkerDepth } from './protocol.js';
 
 // The inference worker: owns the ONNX sessions and one DepthSession at a time, so the main
@@ -25,14 +26,19 @@ let frameBuf: Float32Array | null = null;
 let inputSize: { width: number; height: number } | null = null;
 let usedExternalNoise = false;
 let live: LiveNormaliser | null = null;
+/** Fill fractions of the frames skipped before a session frame, by its index, until it comes out. */
+const fills = new Map<number, readonly number[]>();
+/** The sequence's last depth frame handed out (a copy: the original is transferred), to interpolate from. */
+let lastOut: Float32Array | null = null;
 
 function post(msg: FromWorker): void {
-  const transfer = 'outputs' in msg ? msg.outputs.flatMap((o) => (o.latent ? [o.depth.buffer, o.latent.buffer] : [o.depth.buffer]) as ArrayBuffer[]) : [];
+  const transfer = 'outputs' in msg ? msg.outputs.flatMap((o) => [o.depth.buffer, ...(o.latent ? [o.latent.buffer] : []), ...(o.fills ?? []).map((f) => f.buffer)] as ArrayBuffer[]) : [];
   port!.postMessage(msg, transfer);
 }
 
 function toWire(outs: SessionOutput[]): WorkerDepth[] {
-  return outs.map((o) => {
+  let prev = lastOut;
+  const wire = outs.map((o): WorkerDepth => {
     // min/max are of the raw values (offline normalisation); live output is normalised here.
     let min = Infinity;
     let max = -Infinity;
@@ -40,8 +46,22 @@ function toWire(outs: SessionOutput[]): WorkerDepth[] {
       if (v < min) min = v;
       if (v > max) max = v;
     }
-    return { index: o.index, depth: live ? live.apply(o.depth) : o.depth, window: o.window, min, max, ...(o.latent ? { latent: o.latent } : {}) };
+    const depth = live ? live.apply(o.depth) : o.depth;
+    const fractions = fills.get(o.index);
+    fills.delete(o.index);
+    const interpolated = fractions?.map((t) => lerpDepth(prev ?? depth, depth, t));
+    prev = depth;
+    return { index: o.index, depth, window: o.window, min, max, ...(o.latent ? { latent: o.latent } : {}), ...(interpolated ? { fills: interpolated } : {}) };
   });
+  if (open?.fill && prev !== lastOut && prev) lastOut = prev.slice();
+  return wire;
+}
+
+function endSequence(): void {
+  session = null;
+  fills.clear();
+  lastOut = null;
+  live?.reset();
 }
 
 async function handle(msg: ToWorker): Promise<void> {
@@ -50,13 +70,15 @@ async function handle(msg: ToWorker): Promise<void> {
       open = msg;
       pack = await loadModelPack(msg.packDir, { device: msg.device, intraOpNumThreads: msg.threads });
       // Check window/overlap/steps/guidance now, not at the first frame.
-      sessionConfig(pack.manifest, msg.choices, { height: 8 * pack.manifest.spatialDownsample, width: 8 * pack.manifest.spatialDownsample });
+      const cfg = sessionConfig(pack.manifest, msg.choices, { height: 8 * pack.manifest.spatialDownsample, width: 8 * pack.manifest.spatialDownsample });
       stages = new OrtStages(pack);
       live = msg.live ? new LiveNormaliser(msg.live) : null;
-      post({ type: 'opened', packName: pack.manifest.name, dtype: pack.dtype, description: pack.manifest.description, latentChannels: pack.manifest.latentChannels, downsample: pack.manifest.spatialDownsample });
+      const settings = { window: cfg.window, overlap: cfg.overlap, steps: cfg.steps, guidance: cfg.guidance, decodeChunk: cfg.decodeChunk };
+      post({ type: 'opened', packName: pack.manifest.name, dtype: pack.dtype, description: pack.manifest.description, latentChannels: pack.manifest.latentChannels, downsample: pack.manifest.spatialDownsample, settings });
       return;
     }
     case 'frame': {
+      const t0 = performance.now();
       if (!pack || !stages || !open) throw new Error('engine not opened');
       if (!session) {
         const res = resolveResolution(pack.manifest, open.choices, msg.height, msg.width);
@@ -85,14 +107,15 @@ async function handle(msg: ToWorker): Promise<void> {
       }
       const cfg = session.config;
       resizeBilinearRGB(msg.rgb, msg.width, msg.height, msg.stride, cfg.width, cfg.height, frameBuf!);
-      post({ type: 'accepted', outputs: toWire(await session.push(frameBuf!)) });
+      if (msg.fill && msg.fill.length > 0) fills.set(session.framesPushed, msg.fill);
+      const windowsBefore = session.windowsRun;
+      const outputs = toWire(await session.push(frameBuf!));
+      post({ type: 'accepted', outputs, busyMs: performance.now() - t0, windowRan: session.windowsRun > windowsBefore });
       return;
     }
     case 'end': {
-      const outs = session ? await session.end() : [];
-      session = null;
-      const wire = toWire(outs);
-      live?.reset();
+      const wire = toWire(session ? await session.end() : []);
+      endSequence();
       post({ type: 'ended', outputs: wire });
       return;
     }
@@ -111,7 +134,7 @@ let chain: Promise<void> = Promise.resolve();
 port.on('message', (msg: ToWorker) => {
   chain = chain.then(() => handle(msg)).catch((e: unknown) => {
     const err = e instanceof Error ? e : new Error(String(e));
-    session = null;
+    endSequence();
     post({ type: 'error', message: err.message, name: err.name });
   });
 });

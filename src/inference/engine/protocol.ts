@@ -15,11 +15,21 @@ export interface OpenRequest {
   readonly noise?: { pixel: Float32Array; pixelFrames: number; latent: Float32Array; latentFrames: number };
   /** Live output: normalise each depth frame with a slowly adapting robust range (in the worker). */
   readonly live?: { alpha?: number; clip?: number };
+  /** Frames may carry `fill` fractions: keep the last depth frame of a sequence to interpolate from. */
+  readonly fill?: boolean;
 }
 
 export type ToWorker =
   | OpenRequest
-  | { readonly type: 'frame'; readonly rgb: Uint8Array; readonly width: number; readonly height: number; readonly stride: number }
+  | {
+      readonly type: 'frame';
+      readonly rgb: Uint8Array;
+      readonly width: number;
+      readonly height: number;
+      readonly stride: number;
+      /** Frames skipped before this one (by stride): where each lies in time between the previous computed frame (0) and this one (1). */
+      readonly fill?: readonly number[];
+    }
   | { readonly type: 'end' }
   | { readonly type: 'stats' }
   | { readonly type: 'close' };
@@ -33,12 +43,24 @@ export interface WorkerDepth {
   readonly max: number;
   /** Stitched latent [C,h,w] (only when the session keeps latents). */
   readonly latent?: Float32Array;
+  /** Depth of the frames skipped before this one, interpolated from the previous output (same order as the frame's `fill`). */
+  readonly fills?: Float32Array[];
+}
+
+/** The settings a session runs with: the pack's defaults where the caller chose nothing. */
+export interface ResolvedSettings {
+  readonly window: number;
+  readonly overlap: number;
+  readonly steps: number;
+  readonly guidance: number;
+  readonly decodeChunk: number;
 }
 
 export type FromWorker =
-  | { readonly type: 'opened'; readonly packName: string; readonly dtype: string; readonly description: string; readonly latentChannels: number; readonly downsample: number }
+  | { readonly type: 'opened'; readonly packName: string; readonly dtype: string; readonly description: string; readonly latentChannels: number; readonly downsample: number; readonly settings: ResolvedSettings }
   | { readonly type: 'started'; readonly resolution: Resolution; readonly window: number; readonly overlap: number; readonly steps: number; readonly guidance: number }
-  | { readonly type: 'accepted'; readonly outputs: WorkerDepth[] }
+  /** A frame was handled: `busyMs` of work (encode, and the window when one ran), the depth frames that became final. */
+  | { readonly type: 'accepted'; readonly outputs: WorkerDepth[]; readonly busyMs: number; readonly windowRan: boolean }
   | { readonly type: 'ended'; readonly outputs: WorkerDepth[] }
   | { readonly type: 'stats'; readonly stats: StageStats; readonly rssBytes: number }
   | { readonly type: 'error'; readonly message: string; readonly name: string };

@@ -1,38 +1,54 @@
 import { z } from 'zod';
 import { defineNode } from '../../graph/node-kind.js';
-import type { DepthFrame, Packet, VideoFrame } from '../../graph/packets.js';
+import { nowMs, type DepthFrame, type Packet, type VideoFrame } from '../../graph/packets.js';
 import { DepthEngine } from '../../inference/engine/depth-engine.js';
 import { DEFAULT_PACK } from '../../inference/pack/default-pack.js';
+import { SourceRate } from '../../inference/live/source-rate.js';
+import { StrideController, ThroughputMeter } from '../../inference/live/stride-controller.js';
+import { timeFraction } from '../../inference/live/interpolate.js';
+import { expectedLatency } from '../../inference/live/latency-model.js';
+import { depthMetrics, type SequenceReason } from './depth-metrics.js';
 
-// The streaming depth node: the live policy around the one engine. Frames go into the engine's
-// sliding windows; each depth frame is emitted as soon as no later window can change it, with
-// its source frame's sequence number, timestamps and window. When the model is slower than the
-// source, the node waits on the engine and the (drop-oldest) edge in front of it sheds frames,
-// counted per edge; a gap longer than `maxGap` frames, a discontinuity or a size change starts a
-// new sequence instead of stitching across it.
+// The streaming depth node: the live policy around the one engine. When the model is slower than
+// the source (the normal case), the node computes every k-th source frame, k the smallest stride
+// that keeps the engine real time, changed only at window boundaries; frames skipped by design
+// get depth interpolated in time between their computed neighbours (fill), so every frame that
+// reached the node comes out, in order. Skipping never ends a sequence: only a source
+// discontinuity, a frame-size change or a time gap longer than maxGapMs does. The drop-oldest
+// edge in front remains the safety net for bursts; its drops arrive marked on the next frame.
 
 export const depthOptions = z
   .object({
     model: z.string().default(DEFAULT_PACK),
     device: z.enum(['cpu', 'cuda', 'tensorrt', 'webgpu']).default('cpu'),
     threads: z.number().int().min(1).max(64).optional(),
-    window: z.number().int().min(1).max(110).default(110),
-    overlap: z.number().int().min(0).max(109).default(25),
-    steps: z.number().int().min(1).max(100).default(5),
-    guidance: z.number().min(1).default(1),
+    /** Pack-owned settings: the pack's manifest defaults unless set here. */
+    window: z.number().int().min(1).max(110).optional(),
+    overlap: z.number().int().min(0).max(109).optional(),
+    steps: z.number().int().min(1).max(100).optional(),
+    guidance: z.number().min(1).optional(),
     seed: z.number().int().min(0).default(42),
     maxRes: z.number().int().min(64).max(4096).optional(),
-    /** Frames handed to the inference worker before the node waits (input then queues or drops upstream). */
-    maxInFlight: z.number().int().min(1).max(16).default(2),
-    /** Largest gap in source sequence numbers bridged within one sequence; larger gaps start a new one. */
-    maxGap: z.number().int().min(1).default(8),
+    /** Compute every k-th source frame: `auto` adapts k to the engine's measured throughput; a number fixes it (1 = every frame). */
+    stride: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default('auto'),
+    /** Largest stride `auto` may choose; beyond it the edge in front sheds frames. */
+    maxStride: z.number().int().min(1).max(64).default(16),
+    /** Depth for frames skipped by the stride: `linear` in time between the computed neighbours, `hold` the previous one, `none` (no output for them). */
+    fill: z.enum(['none', 'hold', 'linear']).default('linear'),
+    /** A gap in presentation time longer than this starts a new sequence (a stream that stalled or jumped). */
+    maxGapMs: z.number().min(1).default(2000),
+    /** Frames handed to the inference worker before the node waits (default: one window). */
+    maxInFlight: z.number().int().min(1).max(256).optional(),
     /** Live normalisation: EMA weight of each frame's robust range. */
     rangeAlpha: z.number().gt(0).max(1).default(0.05),
     /** Attach the RGB frame to each depth frame (for viewers that show both). */
     keepSource: z.boolean().default(true),
   })
   .strict()
-  .refine((o) => o.overlap < o.window, { message: 'overlap must be smaller than window', path: ['overlap'] });
+  .refine((o) => o.window === undefined || o.overlap === undefined || o.overlap < o.window, { message: 'overlap must be smaller than window', path: ['overlap'] });
+
+/** Recent edge drops within this window make the node report itself degraded. */
+const DROP_MEMORY_MS = 10_000;
 
 export const depthNode = defineNode({
   kind: 'depth',
@@ -41,69 +57,208 @@ export const depthNode = defineNode({
   inputs: { video: 'video' },
   outputs: { depth: 'depth' },
   options: depthOptions,
+  reportsStatus: true,
   async create(o, ctx) {
+    const node = ctx.name;
+    const m = depthMetrics(ctx.metrics.registry, node);
     const engine = await DepthEngine.open({
       packDir: o.model,
       device: o.device,
       threads: o.threads,
-      maxInFlight: o.maxInFlight,
       choices: { window: o.window, overlap: o.overlap, steps: o.steps, guidance: o.guidance, seed: o.seed, maxRes: o.maxRes },
       live: { alpha: o.rangeAlpha },
+      fill: o.fill !== 'none',
     });
-    ctx.log.info({ pack: engine.packName, window: o.window, overlap: o.overlap, steps: o.steps }, 'depth engine ready');
-    const waiting: VideoFrame[] = []; // source frames of the current sequence not yet answered, in order
-    let emitting: Promise<void> = Promise.resolve();
+    const { window: W, overlap: O, steps, decodeChunk } = engine.settings;
+    // A window's worth of frames may wait in the worker while it denoises the previous one.
+    engine.maxInFlight = o.maxInFlight ?? W;
+    const period = W - O;
+    ctx.log.info({ pack: engine.packName, window: W, overlap: O, steps, stride: o.stride, fill: o.fill }, 'depth engine ready');
+
+    const rate = new SourceRate();
+    const meter = new ThroughputMeter();
+    const controller = o.stride === 'auto' ? new StrideController({ maxStride: o.maxStride }) : null;
+    let k = o.stride === 'auto' ? 1 : o.stride;
+    m.stride.set({ node }, k);
+
+    // The current sequence: frames not yet answered (in order), and those skipped since the last computed one.
+    const waiting: Array<{ frame: VideoFrame; computed: boolean }> = [];
+    let skipped: VideoFrame[] = [];
     let last: VideoFrame | null = null;
+    let lastComputed: VideoFrame | null = null;
+    let engineFrames = 0;
+    let nextReason: SequenceReason = 'start';
+    let nextReasonText = 'first frame';
     let sequences = 0;
-    engine.onSequence = (s) => ctx.log.info({ resolution: `${s.resolution.width}x${s.resolution.height}`, sequence: sequences }, 'depth sequence started');
-    engine.onDepth = (d) => {
-      const src = waiting.shift();
-      if (!src) throw new Error('internal: depth frame without a source frame');
+    let emitting: Promise<void> = Promise.resolve();
+    const counts = { computed: 0, interpolated: 0, skipped: 0 };
+    const drops: Array<{ at: number; n: number }> = [];
+    let lastDropLog = -Infinity;
+    let firstOut = false;
+
+    const recentDrops = (): number => {
+      const now = nowMs();
+      while (drops.length > 0 && now - drops[0].at > DROP_MEMORY_MS) drops.shift();
+      return drops.reduce((a, d) => a + d.n, 0);
+    };
+
+    const report = () => {
+      const fps = rate.fps;
+      const thr = meter.fps;
+      const dropped = recentDrops();
+      const expected = fps > 0 && thr > 0 ? expectedLatency({ window: W, overlap: O, chunk: decodeChunk, stride: k }, fps, thr, o.fill === 'none').p95 : NaN;
+      if (Number.isFinite(fps)) m.sourceFps.set({ node }, fps);
+      if (Number.isFinite(thr)) m.throughput.set({ node }, thr);
+      if (Number.isFinite(expected)) m.expectedLatency.set({ node }, expected);
+      const slower = k > 1 ? `model slower than the camera: every ${ordinal(k)} frame computed${o.fill === 'none' ? '' : ', the others interpolated'}` : 'every frame computed';
+      const message = dropped > 0 ? `overloaded: ${dropped} frames dropped in front of the model in the last ${DROP_MEMORY_MS / 1000} s (${slower})` : slower;
+      const total = counts.computed + counts.interpolated;
+      ctx.setStatus({
+        state: !firstOut ? 'starting' : dropped > 0 ? 'degraded' : 'ok',
+        message: firstOut ? message : `waiting for the first window (${W} frames)`,
+        details: {
+          stride: k,
+          sourceFps: round(fps),
+          throughputFps: round(thr),
+          computedFps: round(fps / k),
+          sequences,
+          framesComputed: counts.computed,
+          framesInterpolated: counts.interpolated,
+          interpolatedShare: total > 0 ? round(counts.interpolated / total, 3) : null,
+          droppedRecently: dropped,
+          expectedLatencyS: round(expected),
+          window: W,
+          overlap: O,
+          steps,
+        },
+      });
+    };
+    report();
+
+    const emitDepth = (src: VideoFrame, data: Float32Array, window: number, interpolated: boolean, width: number, height: number) => {
       const out: DepthFrame = {
         type: 'depth',
         streamId: src.streamId,
         seq: src.seq,
         ptsMs: src.ptsMs,
         arrivalMs: src.arrivalMs,
-        width: d.width,
-        height: d.height,
-        data: d.depth,
-        window: d.window,
+        width,
+        height,
+        data,
+        window,
+        ...(interpolated ? { interpolated: true } : {}),
+        ...(src.droppedBefore ? { droppedBefore: src.droppedBefore } : {}),
         source: o.keepSource ? src : undefined,
       };
+      if (interpolated) counts.interpolated++;
+      else counts.computed++;
+      m.frames.inc({ node, kind: interpolated ? 'interpolated' : 'computed' });
+      m.latency.observe({ node }, Math.max(0, nowMs() - src.arrivalMs) / 1000);
       emitting = emitting.then(() => ctx.emit('depth', out));
     };
 
-    const endSequence = async (reason: string | null) => {
-      if (waiting.length > 0 || last) {
-        await engine.end();
-        sequences++;
+    engine.onWork = (w) => meter.record(w.busyMs, w.windowRan);
+    engine.onSequence = (s) => ctx.log.debug({ resolution: `${s.resolution.width}x${s.resolution.height}`, sequence: sequences }, 'model resolution fixed');
+    engine.onDepth = (d) => {
+      for (const fill of d.fills ?? []) {
+        const e = waiting.shift();
+        if (!e || e.computed) throw new Error('internal: interpolated depth without a skipped frame');
+        emitDepth(e.frame, fill, d.window, true, d.width, d.height);
       }
+      const e = waiting.shift();
+      if (!e || !e.computed) throw new Error('internal: depth frame without a computed source frame');
+      emitDepth(e.frame, d.depth, d.window, false, d.width, d.height);
+      if (!firstOut) {
+        firstOut = true;
+        report();
+      }
+    };
+
+    const sendToEngine = async (p: VideoFrame) => {
+      if (engineFrames === 0) {
+        sequences++;
+        m.sequences.inc({ node, reason: nextReason });
+        ctx.log.info({ sequence: sequences, reason: nextReason, stride: k }, `depth sequence ${sequences} started (${nextReason}: ${nextReasonText})`);
+      }
+      const from = lastComputed;
+      const fill = from ? skipped.map((f) => (o.fill === 'hold' ? 0 : timeFraction(from.ptsMs, p.ptsMs, f.ptsMs))) : [];
+      skipped = [];
+      waiting.push({ frame: p, computed: true });
+      lastComputed = p;
+      engineFrames++;
+      // The engine takes ownership of what it is sent; other consumers of this frame keep theirs.
+      await engine.push(p.data.slice(), p.width, p.height, undefined, fill);
+      if (engineFrames >= W && (engineFrames - W) % period === 0) atWindowBoundary();
+    };
+
+    // k changes only here, so the new frames of one window are evenly spaced in time.
+    const atWindowBoundary = () => {
+      if (controller) {
+        const before = k;
+        k = controller.next({ sourceFps: rate.fps, throughputFps: meter.fps, backlog: engine.backlog, period });
+        m.stride.set({ node }, k);
+        if (k !== before) ctx.log.info({ stride: k, was: before, sourceFps: round(rate.fps), throughputFps: round(meter.fps), backlog: engine.backlog }, `stride ${before} -> ${k}`);
+      }
+      report();
+    };
+
+    const endSequence = async (reason: SequenceReason | null, text: string) => {
+      if (skipped.length > 0) {
+        // Frames after the last computed one need a right-hand neighbour: compute the newest of them.
+        const tail = skipped.pop()!;
+        waiting.pop();
+        await sendToEngine(tail);
+      }
+      if (engineFrames > 0) await engine.end();
       last = null;
+      lastComputed = null;
+      engineFrames = 0;
       await emitting;
-      if (reason) await ctx.emit('depth', { type: 'discontinuity', streamId: ctx.name, reason });
+      if (reason) {
+        nextReason = reason;
+        nextReasonText = text;
+        if (reason === 'discontinuity') rate.reset();
+        await ctx.emit('depth', { type: 'discontinuity', streamId: node, reason: text });
+      }
     };
 
     return {
       async process(_port: string, p: Packet) {
         if (p.type === 'discontinuity') {
-          await endSequence(p.reason);
+          await endSequence('discontinuity', p.reason);
           return;
         }
         if (p.type !== 'video') return;
-        if (last && (p.width !== last.width || p.height !== last.height)) await endSequence(`frame size changed to ${p.width}x${p.height}`);
-        else if (last && p.seq - last.seq > o.maxGap) {
-          ctx.metrics.framesDropped.inc({ node: ctx.name, reason: 'gap' }, 0);
-          await endSequence(`gap of ${p.seq - last.seq - 1} frames`);
+        if (last && (p.width !== last.width || p.height !== last.height)) {
+          await endSequence('size', `frame size changed from ${last.width}x${last.height} to ${p.width}x${p.height}`);
+        } else if (last && p.ptsMs - last.ptsMs > o.maxGapMs) {
+          await endSequence('gap', `no frame for ${Math.round(p.ptsMs - last.ptsMs)} ms (maxGapMs ${o.maxGapMs})`);
         }
-        waiting.push(p);
+        if (p.droppedBefore) {
+          drops.push({ at: nowMs(), n: p.droppedBefore });
+          if (nowMs() - lastDropLog > DROP_MEMORY_MS) {
+            lastDropLog = nowMs();
+            ctx.log.warn({ dropped: p.droppedBefore, stride: k }, 'frames dropped in front of the depth node: the model fell behind a burst');
+          }
+          report();
+        }
+        rate.observe(p.seq, p.ptsMs);
         last = p;
-        // The engine takes ownership of what it is sent; other consumers of this frame keep theirs.
-        await engine.push(p.data.slice(), p.width, p.height);
+        if (lastComputed && p.seq - lastComputed.seq < k) {
+          counts.skipped++;
+          if (o.fill === 'none') {
+            ctx.metrics.framesDropped.inc({ node, reason: 'stride' });
+            return;
+          }
+          waiting.push({ frame: p, computed: false });
+          skipped.push(p);
+          return;
+        }
+        await sendToEngine(p);
         await emitting;
       },
       async flush() {
-        await endSequence(null);
+        await endSequence(null, 'end of stream');
       },
       async close() {
         await engine.close();
@@ -111,3 +266,14 @@ export const depthNode = defineNode({
     };
   },
 });
+
+function round(v: number, digits = 2): number | null {
+  if (!Number.isFinite(v)) return null;
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
+
+function ordinal(n: number): string {
+  const s = n % 100 >= 11 && n % 100 <= 13 ? 'th' : ({ 1: 'st', 2: 'nd', 3: 'rd' } as Record<number, string>)[n % 10] ?? 'th';
+  return `${n}${s}`;
+}

@@ -311,7 +311,7 @@ function frameMessage(w: Want, payload: Uint8Array): Buffer {
   }
   const header: FrameHeader =
     f.type === 'depth'
-      ? { ...baseHeader(f), kind: 'depth', format: w.format, window: f.window, ...(w.colormap ? { colormap: w.colormap } : {}) }
+      ? { ...baseHeader(f), kind: 'depth', format: w.format, window: f.window, ...(f.interpolated ? { interpolated: true } : {}), ...(w.colormap ? { colormap: w.colormap } : {}) }
       : { ...baseHeader(f), kind: 'rgb', format: w.format };
   return encodeFrameMessage(header, payload);
 }

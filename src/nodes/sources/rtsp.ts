@@ -119,6 +119,7 @@ export const rtspNode = defineNode({
   inputs: {},
   outputs: { video: 'video' },
   options: rtspOptions,
+  reportsStatus: true,
   create(o, ctx) {
     const target = rtspTarget(o.url, o.user, o.password);
     const secrets = [target.password, target.user];
@@ -129,6 +130,7 @@ export const rtspNode = defineNode({
     const m = sourceMetrics(ctx.metrics.registry);
     m.connected.set({ node }, 0);
     m.reconnects.inc({ node }, 0);
+    ctx.setStatus({ state: 'starting', message: `connecting to ${safeUrl}`, details: { connected: false } });
 
     return {
       async run() {
@@ -164,6 +166,7 @@ export const rtspNode = defineNode({
                     firstArrivalMs ??= f.arrivalMs;
                     ptsOffset = f.arrivalMs - firstArrivalMs;
                     ctx.log.info({ url: safeUrl, width: f.width, height: f.height, connectMs: Math.round(performance.now() - t0) }, 'RTSP stream connected');
+                    ctx.setStatus({ state: 'ok', message: `connected to ${safeUrl} (${f.width}x${f.height})`, details: { connected: true } });
                   }
                   sessionFrames++;
                   framesSinceBreak++;
@@ -193,6 +196,7 @@ export const rtspNode = defineNode({
             }
             const delayMs = backoffDelay(retries, o.reconnect.initialDelayMs, o.reconnect.maxDelayMs);
             retries++;
+            ctx.setStatus({ state: 'down', message: `reconnecting to ${safeUrl}: ${reason}`, details: { connected: false, attempt: retries, retryInMs: Math.round(delayMs) } });
             ctx.log.warn(
               { url: safeUrl, reason, attempt: retries, delayMs },
               sessionFrames > 0 ? 'RTSP stream lost; reconnecting' : 'RTSP connection failed; retrying',

@@ -1,0 +1,87 @@
+// Rate adaptation for a model slower than its source: compute depth for every k-th source frame,
+// k the smallest integer that keeps the engine real time. Pure: the depth node feeds it what it
+// measured and asks for k at each window boundary (so the new frames of one window share one
+// spacing in time).
+
+export interface StrideOptions {
+  /** Largest k; beyond it the queue in front of the node sheds frames. */
+  readonly maxStride: number;
+  /** Raise k when the engine would be busier than this share of real time. */
+  readonly raiseAbove?: number;
+  /** Lower k only when k - 1 would keep the engine at most this busy (hysteresis). */
+  readonly lowerBelow?: number;
+}
+
+export interface StrideInputs {
+  /** Source frames per second. */
+  readonly sourceFps: number;
+  /** Engine frames the engine completes per second of work (sustained, measured per window). */
+  readonly throughputFps: number;
+  /** Engine frames sent but not yet processed. */
+  readonly backlog: number;
+  /** New engine frames per window (W - O): the frames the next k applies to. */
+  readonly period: number;
+}
+
+export class StrideController {
+  private k = 1;
+  private readonly raiseAbove: number;
+  private readonly lowerBelow: number;
+
+  constructor(private readonly opts: StrideOptions) {
+    this.raiseAbove = opts.raiseAbove ?? 0.85;
+    this.lowerBelow = opts.lowerBelow ?? 0.7;
+    if (!(opts.maxStride >= 1)) throw new RangeError(`maxStride must be >= 1 (got ${opts.maxStride})`);
+    if (!(this.lowerBelow < this.raiseAbove && this.raiseAbove <= 1)) throw new RangeError('need lowerBelow < raiseAbove <= 1');
+  }
+
+  get stride(): number {
+    return this.k;
+  }
+
+  /** Engine load (share of real time) that stride k would give. */
+  static load(k: number, sourceFps: number, throughputFps: number): number {
+    return sourceFps / (k * throughputFps);
+  }
+
+  /** The stride for the next window's new frames. */
+  next(m: StrideInputs): number {
+    if (!(m.sourceFps > 0) || !(m.throughputFps > 0)) return this.k; // nothing measured yet
+    const steady = Math.ceil(m.sourceFps / (this.raiseAbove * m.throughputFps) - 1e-9);
+    // Work already queued must be done within the next window period too: k >= fps (backlog + P) / (thr P).
+    const drain = Math.ceil((m.sourceFps * (m.backlog + m.period)) / (m.throughputFps * m.period) - 1e-9);
+    const needed = Math.max(1, steady, drain);
+    if (needed > this.k) this.k = needed;
+    else if (this.k > 1 && StrideController.load(this.k - 1, m.sourceFps, m.throughputFps) <= this.lowerBelow && drain <= this.k - 1) this.k--;
+    this.k = Math.min(this.k, this.opts.maxStride);
+    return this.k;
+  }
+}
+
+/**
+ * Engine throughput in frames per second of engine work, one sample per window (the frames of
+ * a window period over the work they took), smoothed over windows.
+ */
+export class ThroughputMeter {
+  private frames = 0;
+  private busyMs = 0;
+  private value = NaN;
+
+  constructor(private readonly alpha = 0.3) {}
+
+  /** One frame's work in the engine; `windowRan` when it completed a window. */
+  record(busyMs: number, windowRan: boolean): void {
+    this.frames++;
+    this.busyMs += busyMs;
+    if (!windowRan || this.busyMs <= 0) return;
+    const sample = (this.frames * 1000) / this.busyMs;
+    this.value = Number.isNaN(this.value) ? sample : this.value + this.alpha * (sample - this.value);
+    this.frames = 0;
+    this.busyMs = 0;
+  }
+
+  /** NaN until the first window completed. */
+  get fps(): number {
+    return this.value;
+  }
+}
