@@ -51,7 +51,7 @@ const yaml = `
 server: { enabled: false }
 nodes:
   source: { kind: synthetic, options: { seed: ${values.seed}, width: ${size}, height: ${size}, fps: 15, frames: ${N}, live: false } }
-  depth: { kind: depth, options: { model: ${JSON.stringify(values.model)}, window: ${W}, overlap: ${O}, steps: ${steps}, maxRes: ${size}, seed: ${NOISE_SEED}, rangeAlpha: ${alpha}, maxGapMs: 100000000, keepSource: false } }
+  depth: { kind: depth, options: { model: ${JSON.stringify(values.model)}, window: ${W}, overlap: ${O}, steps: ${steps}, maxRes: ${size}, seed: ${NOISE_SEED}, rangeAlpha: ${alpha}, maxGapMs: 100000000, stride: 1, keepSource: false } }
   sink: { kind: boundary-probe }
 edges:
   - { from: source, to: depth, queue: { capacity: 4, policy: block } }

@@ -259,3 +259,31 @@ describe('rate adaptation: a source much faster than the engine', () => {
     assert.ok(d.slice(80).every((f) => f.source?.width === 96) && d.slice(0, 80).every((f) => f.source?.width === 64), 'the new size from frame 80');
   });
 });
+
+test('WebSocket subscribers see interpolated frames flagged in the header', async () => {
+  const { WebSocket } = await import('ws');
+  const { decodeFrameMessage } = await import('../src/protocol/frame-message.js');
+  const registry = builtinRegistry().add(frameSource);
+  const yaml = `
+server: { host: 127.0.0.1, port: 0 }
+nodes:
+  src: { kind: frames-for-test, options: { count: 90, intervalMs: 15 } }
+  depth: { kind: depth, options: { window: 8, overlap: 4, steps: 1, maxRes: 64, stride: 3 } }
+  ws: { kind: websocket, options: { viewer: false } }
+edges:
+  - { from: src, to: depth, queue: { capacity: 4, policy: block } }
+  - { from: depth, to: ws, queue: { capacity: 64, policy: block } }
+`;
+  const graph = new Graph(parsePipeline(yaml, 'ws.yaml', registry), { log });
+  await graph.start();
+  const client = new WebSocket(`ws://127.0.0.1:${graph.address!.port}/ws?format=f32`);
+  const headers: Array<{ seq: number; interpolated?: boolean }> = [];
+  client.on('message', (data, isBinary) => isBinary && headers.push(decodeFrameMessage(data as Buffer).header));
+  await new Promise((res, rej) => client.once('open', res).once('error', rej));
+  await graph.done;
+  client.close();
+  const body = headers.filter((h) => h.seq < 89);
+  assert.ok(body.length > 30, `received ${headers.length} frames`);
+  for (const h of body) assert.equal(h.interpolated === true, h.seq % 3 !== 0, `seq ${h.seq}`);
+  assert.ok(body.every((h) => h.interpolated === undefined || h.interpolated === true), 'the field is absent on computed frames');
+});

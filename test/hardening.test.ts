@@ -93,6 +93,99 @@ describe('refused WebSocket upgrades from clients that go away', () => {
   });
 });
 
+describe('hostile requests against the real CLI', () => {
+  let tmp: string;
+  let file: string;
+  const children: CliProcess[] = [];
+  before(() => {
+    ensureBuilt();
+    tmp = mkdtempSync(join(tmpdir(), 'dcl-hardening-'));
+    file = join(tmp, 'p.yaml');
+    writeFileSync(file, PIPELINE);
+  }, { timeout: 120_000 });
+  after(() => {
+    killAll(children);
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  /** Raw HTTP/1.1 exchange: the status line of the answer. */
+  const statusOf = (port: number, request: string) =>
+    new Promise<string>((resolve, reject) => {
+      const s = connect(port, '127.0.0.1', () => s.write(request));
+      let got = '';
+      s.on('data', (c) => {
+        got += c.toString('latin1');
+        if (got.includes('\r\n')) {
+          resolve(got.split('\r\n')[0]);
+          s.destroy();
+        }
+      });
+      s.on('error', reject);
+      s.on('close', () => resolve(got.split('\r\n')[0]));
+    });
+  const upgrade = (port: number, host: string, extra = '') =>
+    `GET /ws HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`;
+
+  test("DNS rebinding: a page on another name gets 403 for the viewer, /metrics and /ws; the server's own names work", async () => {
+    const run = startCli(['run', file]);
+    children.push(run);
+    const { port } = await serving(run);
+    const evil = `attacker.example:${port}`;
+    assert.match(await statusOf(port, `GET / HTTP/1.1\r\nHost: ${evil}\r\n\r\n`), /^HTTP\/1\.1 403/);
+    assert.match(await statusOf(port, `GET /metrics HTTP/1.1\r\nHost: ${evil}\r\n\r\n`), /^HTTP\/1\.1 403/);
+    assert.match(await statusOf(port, upgrade(port, evil, `Origin: http://${evil}\r\n`)), /^HTTP\/1\.1 403/);
+    assert.match(await statusOf(port, upgrade(port, `127.0.0.1:${port}`, `Origin: http://127.0.0.1:${port}\r\n`)), /^HTTP\/1\.1 101/);
+    assert.match(await statusOf(port, upgrade(port, `localhost:${port}`)), /^HTTP\/1\.1 101/);
+    assert.match(await statusOf(port, `GET /healthz HTTP/1.1\r\nHost: localhost:${port}\r\n\r\n`), /^HTTP\/1\.1 200/);
+    run.child.kill('SIGTERM');
+    assert.equal((await within(10_000, 'exit', run.exit)).code, 0);
+  });
+
+  test('refused upgrades with 15,000-character Origins do not stall the event loop (a subscriber keeps its frame rate)', async () => {
+    const run = startCli(['run', file]);
+    children.push(run);
+    const { ws, port } = await serving(run);
+    const client = new WebSocket(ws);
+    let frames = 0;
+    client.on('message', (_d, isBinary) => isBinary && frames++);
+    await within(5000, 'subscriber open', new Promise((res, rej) => client.once('open', res).once('error', rej)));
+    await until(() => frames >= 10, 10_000, 'first frames');
+    const rate = async (ms: number, during?: () => Promise<void>) => {
+      const f0 = frames;
+      const t0 = performance.now();
+      let stop = false;
+      const attack = during ? (async () => { while (!stop) await during(); })() : Promise.resolve();
+      await new Promise((r) => setTimeout(r, ms));
+      stop = true;
+      await attack;
+      return ((frames - f0) * 1000) / (performance.now() - t0);
+    };
+    const calm = await rate(2000);
+    const longOrigin = `Origin: http://${'a'.repeat(15_000)}.example\r\n`;
+    const attacked = await rate(2000, () => statusOf(port, upgrade(port, `127.0.0.1:${port}`, longOrigin)).then(() => undefined));
+    assert.ok(attacked >= 0.5 * calm, `subscriber at ${attacked.toFixed(1)} fps under attack vs ${calm.toFixed(1)} fps before`);
+    const lines = run.stderr.split('\n').filter((l) => l.includes('origin'));
+    assert.ok(lines.length > 0 && lines.every((l) => l.length < 4000), 'refusals are logged with the origin cut short');
+    client.close();
+    run.child.kill('SIGTERM');
+    assert.equal((await within(10_000, 'exit', run.exit)).code, 0);
+  });
+
+  test('an empty DCL_TOKEN is an error, not silently no authentication; whether auth is on is logged', async () => {
+    const empty = startCli(['run', file], { DCL_TOKEN: '' });
+    children.push(empty);
+    const { code } = await within(20_000, 'exit', empty.exit);
+    assert.equal(code, 2, empty.stderr);
+    assert.match(empty.stderr, /DCL_TOKEN is set but empty/);
+    const open = startCli(['run', file], { DCL_TOKEN: undefined });
+    children.push(open);
+    await serving(open);
+    assert.ok(open.lines.some((l) => l.auth === 'none' && /no token required/.test(String(l.msg))), open.stderr);
+    open.child.kill('SIGTERM');
+    await within(10_000, 'exit', open.exit);
+  });
+});
+
 describe('a fatal error with GStreamer threads running', () => {
   test('exits 1 promptly with one log line, instead of hanging on a blocked GStreamer thread', async () => {
     const { spawn } = await import('node:child_process');

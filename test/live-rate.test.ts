@@ -45,7 +45,7 @@ describe('stride controller', () => {
     const c = new StrideController({ maxStride: 16 });
     assert.equal(c.next({ sourceFps: 30, throughputFps: 12, backlog: 8, period: P }), 5);
   });
-  test('hysteresis: k comes down one step at a time, only when k - 1 would be at most 70 % busy', () => {
+  test('hysteresis: k comes down only to a stride that would be at most 70 % busy', () => {
     const c = new StrideController({ maxStride: 16 });
     c.next({ sourceFps: 30, throughputFps: 12, backlog: 8, period: P }); // 5
     assert.equal(c.next({ sourceFps: 30, throughputFps: 12, backlog: 0, period: P }), 4); // k 4: 62 %
@@ -53,6 +53,10 @@ describe('stride controller', () => {
     assert.equal(c.next({ sourceFps: 30, throughputFps: 12.5, backlog: 0, period: P }), 4, 'small changes in throughput do not flap');
     assert.equal(c.next({ sourceFps: 30, throughputFps: 15, backlog: 0, period: P }), 3); // k 3: 67 %
     assert.equal(c.next({ sourceFps: 30, throughputFps: 10, backlog: 0, period: P }), 4, 'a slower engine raises k at once'); // 3: 100 %
+    // After a start-up backlog pushed k high, it comes down in one window once the backlog is gone.
+    const d = new StrideController({ maxStride: 16 });
+    assert.equal(d.next({ sourceFps: 30, throughputFps: 20, backlog: 40, period: P }), 9);
+    assert.equal(d.next({ sourceFps: 30, throughputFps: 20, backlog: 0, period: P }), 3, 'k 2 would be 75 % busy: 3'); // 50 %
   });
   test('never beyond maxStride', () => {
     const c = new StrideController({ maxStride: 4 });

@@ -146,7 +146,7 @@ describe('rtsp source without a server', () => {
     const launch = rtspLaunch({ url: 'rtsp://alice:s3cret@h:554/s', transport: 'udp', latencyMs: 50, width: 320 });
     assert.equal(
       launch,
-      'rtspsrc location="rtsp://h:554/s" protocols=udp latency=50 user-id="alice" user-pw="s3cret" ! decodebin ! videoconvert ! videoscale ! video/x-raw,format=RGB,width=320',
+      'rtspsrc location="rtsp://h:554/s" protocols=udp latency=50 user-id="alice" user-pw="s3cret" ! decodebin ! videoconvert ! videoscale ! video/x-raw,format=RGB,width=320,pixel-aspect-ratio=1/1',
     );
     const scrubbed = scrubCredentials(`GStreamer rejected the pipeline "${launch}" for rtsp://alice:s3cret@h:554/s`, ['s3cret', 'alice']);
     assert.ok(!scrubbed.includes('s3cret') && !scrubbed.includes('alice'), scrubbed);
@@ -276,6 +276,87 @@ edges:
     }
     assert.ok(retries.at(-1)!.delayMs! >= 200, 'the delay grew');
     assert.equal(frames('unreachable').length, 0);
+  });
+
+  test('kill/restart cycles at random intervals: every return of the server is picked up within 1 s + the backoff cap', { timeout: 240_000 }, async () => {
+    const cycles = Number(process.env.DCL_RTSP_CYCLES ?? 8);
+    const CAP_MS = 2000; // the rtsp node's default reconnect.maxDelayMs
+    let state = 20261201;
+    const rand = (lo: number, hi: number) => lo + (hi - lo) * ((state = (state * 1103515245 + 12345) & 0x7fffffff) / 0x80000000);
+    const port = await freePort();
+    let server = await startServer(port);
+    const g = await startGraph(`
+name: rtsp-cycles
+server: { enabled: false }
+nodes:
+  cam: { kind: rtsp, options: { url: 'rtsp://127.0.0.1:${port}/test', latencyMs: 0, stallTimeoutMs: 2000 } }
+  sink: { kind: t-collect, options: { id: cycles } }
+edges:
+  - { from: cam.video, to: sink.video, queue: { capacity: 8, policy: drop-oldest } }
+`);
+    await until(() => frames('cycles').length >= 5, 15_000, 'first frames');
+    const recoveries: number[] = [];
+    for (let c = 0; c < cycles; c++) {
+      await killServer(server);
+      await delay(rand(500, 4000));
+      server = await startServer(port);
+      const back = performance.now();
+      await until(() => frames('cycles').some((r) => r.at > back), CAP_MS + 6000, `frames after restart ${c + 1}`);
+      recoveries.push(frames('cycles').find((r) => r.at > back)!.at - back);
+      await delay(rand(1000, 4000));
+    }
+    console.log(`rtsp kill/restart: ${recoveries.length}/${cycles} recoveries, ms after the server was back: ${recoveries.map((r) => r.toFixed(0)).join(' ')}`);
+    for (const r of recoveries) assert.ok(r <= 1000 + CAP_MS, `recovered ${r.toFixed(0)} ms after the server was back`);
+    assert.equal((collected.get('cycles') ?? []).filter((r) => r.p.type === 'discontinuity').length, cycles, 'one discontinuity per outage');
+    await stopGraph(g);
+    await killServer(server);
+  });
+
+  test('width alone keeps the picture aspect (square pixels): 160x120 at width 320 is 320x240', { timeout: 30_000 }, async () => {
+    const port = await freePort();
+    const server = await startServer(port);
+    const g = await startGraph(`
+name: rtsp-aspect
+server: { enabled: false }
+nodes:
+  cam: { kind: rtsp, options: { url: 'rtsp://127.0.0.1:${port}/test', width: 320 } }
+  sink: { kind: t-collect, options: { id: aspect } }
+edges:
+  - { from: cam.video, to: sink.video }
+`);
+    await until(() => frames('aspect').length >= 2, 15_000, 'frames');
+    const f = frames('aspect')[0].p as { width: number; height: number };
+    assert.deepEqual([f.width, f.height], [320, 240]);
+    await stopGraph(g);
+    await killServer(server);
+  });
+
+  test('a wrong password is one clear error, and /healthz reports the source as down', { timeout: 30_000 }, async () => {
+    const port = await freePort();
+    const server = await startServer(port, ['alice', 's3cret']);
+    const lines: string[] = [];
+    const log = createLogger({ level: 'info', pretty: false, destination: new Writable({ write: (c, _e, cb) => (lines.push(c.toString()), cb()) }) });
+    const g = await startGraph(`
+name: rtsp-auth
+server: { host: 127.0.0.1, port: 0 }
+nodes:
+  cam: { kind: rtsp, options: { url: 'rtsp://alice:wr0ngPw9@127.0.0.1:${port}/test', reconnect: { initialDelayMs: 50, maxDelayMs: 200 } } }
+  sink: { kind: t-collect, options: { id: auth } }
+edges:
+  - { from: cam.video, to: sink.video }
+`, log);
+    await until(async () => (await g.metrics.value('dcl_source_reconnects_total', { node: 'cam' })) >= 4, 15_000, '4 attempts');
+    const h = await fetch(`http://127.0.0.1:${g.address!.port}/healthz`);
+    assert.equal(h.status, 503);
+    const body = (await h.json()) as { status: string; nodes: { cam: { state: string; message: string } } };
+    assert.equal(body.nodes.cam.state, 'down');
+    assert.match(body.nodes.cam.message, /^authentication failed for rtsp:\/\/127\.0\.0\.1:\d+\/test: check the user and password$/);
+    await stopGraph(g);
+    const parsed = lines.map((l) => JSON.parse(l) as { level: number; msg: string });
+    assert.equal(parsed.filter((l) => l.level >= 50).length, 1, 'one error line');
+    assert.equal(parsed.filter((l) => l.level === 40 && /RTSP/.test(l.msg)).length, 0, 'no warning per attempt');
+    assert.ok(!lines.join('').includes('wr0ngPw9'), 'the password is not logged');
+    await killServer(server);
   });
 
   test('credentials never reach logs or metrics (good, wrong and unreachable URLs, and a server crash)', { timeout: 60_000 }, async () => {

@@ -15,7 +15,8 @@ import { createLogger } from '../src/util/log.js';
 const CHROMIUM = '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `Chromium not installed at ${CHROMIUM} (scripts/setup.sh installs it)`;
 let browser: Browser | null = null;
-let graph: Graph | null = null;
+/** Every graph a test started, stopped in after() even when a test failed half way. */
+const graphs: Graph[] = [];
 
 before(async () => {
   if (skip) return;
@@ -28,7 +29,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  await graph?.stop();
+  for (const g of graphs) await g.stop();
 });
 
 test('the viewer draws live RGB and depth frames', { skip, timeout: 90_000 }, async () => {
@@ -37,13 +38,14 @@ name: viewer-test
 server: { host: 127.0.0.1, port: 0 }
 nodes:
   source: { kind: synthetic, options: { seed: 3, width: 128, height: 128, fps: 15 } }
-  depth: { kind: depth, options: { window: 6, overlap: 2, steps: 1, maxRes: 128 } }
+  depth: { kind: depth, options: { window: 6, overlap: 2, steps: 1, maxRes: 128, stride: 1 } }
   ws: { kind: websocket }
 edges:
-  - { from: source, to: depth, queue: { capacity: 4, policy: drop-oldest } }
+  - { from: source, to: depth, queue: { capacity: 16, policy: block } }
   - { from: depth, to: ws, queue: { capacity: 16, policy: drop-oldest } }
 `;
-  graph = new Graph(parsePipeline(yaml, 'viewer-test.yaml', builtinRegistry()), { log: createLogger({ level: 'warn' }) });
+  const graph = new Graph(parsePipeline(yaml, 'viewer-test.yaml', builtinRegistry()), { log: createLogger({ level: 'warn' }) });
+  graphs.push(graph);
   await graph.start();
   const url = `http://127.0.0.1:${graph.address!.port}/`;
   const page = await browser!.newPage({ viewport: { width: 1100, height: 420 } });
@@ -103,4 +105,66 @@ edges:
   await page.screenshot({ path: join(dir, 'viewer.png') });
   assert.deepEqual(errors, []);
   await page.close();
+  await graph.stop();
+});
+
+/** Start a pipeline and open the viewer on it. */
+async function openViewer(yaml: string): Promise<{ page: import('playwright-core').Page; errors: string[]; g: Graph }> {
+  const g = new Graph(parsePipeline(yaml, 'viewer-test.yaml', builtinRegistry()), { log: createLogger({ level: 'silent' }) });
+  graphs.push(g);
+  await g.start();
+  const page = await browser!.newPage({ viewport: { width: 1100, height: 420 } });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`http://127.0.0.1:${g.address!.port}/`);
+  return { page, errors, g };
+}
+
+test('the viewer says when the model is slower than the camera: stride, interpolated share, sequences', { skip, timeout: 90_000 }, async () => {
+  const { page, errors, g } = await openViewer(`
+server: { host: 127.0.0.1, port: 0 }
+nodes:
+  source: { kind: synthetic, options: { seed: 3, width: 128, height: 128, fps: 15 } }
+  depth: { kind: depth, options: { window: 6, overlap: 2, steps: 1, maxRes: 128, stride: 3 } }
+  ws: { kind: websocket }
+edges:
+  - { from: source, to: depth, queue: { capacity: 4, policy: drop-oldest } }
+  - { from: depth, to: ws, queue: { capacity: 16, policy: drop-oldest } }
+`);
+  await page.waitForFunction(`window.dclViewer.frames >= 20 && document.getElementById('stride').textContent === '3'`, undefined, { timeout: 60_000 });
+  const shown = (await page.evaluate(`({ status: document.getElementById('status').textContent, cls: document.getElementById('status').className,
+    interpolated: document.getElementById('interpolated').textContent, sequences: document.getElementById('sequences').textContent,
+    sourceFps: document.getElementById('sourceFps').textContent })`)) as Record<string, string>;
+  assert.equal(shown.status, 'model slower than the camera: every 3rd frame computed, the others interpolated');
+  assert.equal(shown.cls, 'warn');
+  const share = Number(/^(\d+) %$/.exec(shown.interpolated)?.[1]);
+  assert.ok(share >= 50 && share <= 80, `about two thirds of the frames are interpolated (${shown.interpolated})`);
+  assert.equal(shown.sequences, '1');
+  assert.ok(Math.abs(Number(shown.sourceFps) - 15) < 1.5, `source fps shown (${shown.sourceFps})`);
+  assert.deepEqual(errors, []);
+  await page.close();
+  await g.stop();
+});
+
+test('the viewer and /healthz say when the camera is down', { skip, timeout: 90_000 }, async () => {
+  // Nothing listens on port 9: every connection attempt fails.
+  const { page, errors, g } = await openViewer(`
+server: { host: 127.0.0.1, port: 0 }
+nodes:
+  source: { kind: rtsp, options: { url: 'rtsp://127.0.0.1:9/cam', reconnect: { initialDelayMs: 200, maxDelayMs: 1000 } } }
+  ws: { kind: websocket }
+edges:
+  - { from: source, to: ws, queue: { capacity: 4, policy: drop-oldest } }
+`);
+  await page.waitForFunction(`document.getElementById('status').className === 'down' && document.getElementById('status').textContent.startsWith('source reconnecting')`, undefined, { timeout: 30_000 });
+  const text = await page.textContent('#status');
+  assert.match(text ?? '', /^source reconnecting: reconnecting to rtsp:\/\/127\.0\.0\.1:9\/cam: /);
+  const h = await fetch(`http://127.0.0.1:${g.address!.port}/healthz`);
+  assert.equal(h.status, 503);
+  const body = (await h.json()) as { status: string; nodes: Record<string, { state: string }> };
+  assert.equal(body.status, 'down');
+  assert.equal(body.nodes.source.state, 'down');
+  assert.deepEqual(errors, []);
+  await page.close();
+  await g.stop();
 });

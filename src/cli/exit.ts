@@ -1,8 +1,14 @@
 import type { Logger } from 'pino';
+import { constants as osConstants } from 'node:os';
 import { stopAllPipelines } from '../media/gst.js';
 
 // Leaving the process without hanging: GStreamer threads blocked in the addon are joined at
 // exit, so every path out of a long-running command goes through here.
+
+/** The conventional exit status of a process stopped by a signal: 128 + its number (SIGINT 130, SIGTERM 143). */
+export function signalExitCode(sig: NodeJS.Signals): number {
+  return 128 + (osConstants.signals[sig] ?? 1);
+}
 
 /** Exit now with `code`, after unblocking GStreamer's threads and flushing the log. */
 export function exitNow(code: number, log?: Logger): never {

@@ -7,6 +7,10 @@ import { registerEval } from './commands/eval.js';
 import { registerSynth } from './commands/synth.js';
 import { PipelineError } from '../graph/pipeline-error.js';
 import { UsageError } from './usage-error.js';
+import { NodeFailure } from '../graph/runtime.js';
+import { ModelPackError } from '../inference/pack/manifest.js';
+import { InterruptedError } from '../inference/offline/infer.js';
+import { signalExitCode } from './exit.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -41,5 +45,8 @@ export async function main(argv: string[]): Promise<void> {
 function exitCodeFor(e: unknown): number {
   if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
   if (e instanceof PipelineError || e instanceof UsageError) return 2;
+  // A node that cannot start because of its configuration (a bad option value, a missing pack) is the user's to fix.
+  if (e instanceof InterruptedError) return signalExitCode(e.reason as NodeJS.Signals);
+  if (e instanceof NodeFailure && (e.cause instanceof RangeError || e.cause instanceof ModelPackError)) return 2;
   return 1;
 }

@@ -42,6 +42,14 @@ export interface NodeInstance {
   close?(): Promise<void> | void;
 }
 
+export interface ResourceClaim {
+  /** Unique key, e.g. "ws-path:/ws". */
+  readonly resource: string;
+  /** For the error message, e.g. "WebSocket path /ws". */
+  readonly what: string;
+  readonly field: string;
+}
+
 export interface RestartPolicy {
   /** Upper bound on restarts; Infinity for live feeds. */
   readonly maxRestarts: number;
@@ -60,6 +68,13 @@ export interface NodeKind<Schema extends z.ZodType = z.ZodType> {
   readonly restart?: RestartPolicy;
   /** The node reports its own state with ctx.setStatus (otherwise the runtime calls it ok once created). */
   readonly reportsStatus?: boolean;
+  /** Resources only one node of a pipeline may hold (a WebSocket path), checked before anything starts. */
+  claims?(options: z.infer<Schema>): ResourceClaim[];
+  /**
+   * Checks beyond the schema that `validate` and `run` make before any node starts (a pack's
+   * limits, a device, a folder): throw CheckError naming the field; `warn` for doubts.
+   */
+  check?(options: z.infer<Schema>, ctx: { warn(message: string): void }): void | Promise<void>;
   create(options: z.infer<Schema>, ctx: NodeContext): NodeInstance | Promise<NodeInstance>;
 }
 

@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
-import { parseDocument } from 'yaml';
+import { readFileSync, statSync } from 'node:fs';
+import { isMap, isSeq, isScalar, parseDocument, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
 import { PipelineError } from './pipeline-error.js';
-import { MissingEnvError, parseScalar, substituteEnv } from './substitute-env.js';
+import { MissingEnvError, TooDeepError, parseScalar, pathKey, substituteEnv, type RawTexts } from './substitute-env.js';
 import type { NodeRegistry } from './registry.js';
 import type { NodeKind } from './node-kind.js';
 import { QUEUE_POLICIES, type QueuePolicy } from './edge-queue.js';
@@ -28,9 +28,11 @@ const fileSchema = z
         host: z.string().min(1).default('127.0.0.1'),
         port: z.number().int().min(0).max(65535).default(8080),
         enabled: z.boolean().default(true),
+        /** Host names (the HTTP Host header) the server answers besides IP addresses and localhost; "*" for any (see http-hub.ts). */
+        allowedHosts: z.array(z.string().min(1)).default([]),
       })
       .strict()
-      .default({ host: '127.0.0.1', port: 8080, enabled: true }),
+      .default({ host: '127.0.0.1', port: 8080, enabled: true, allowedHosts: [] }),
     log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).strict().optional(),
     nodes: z.record(
       z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'node names are letters, digits, "_" and "-"'),
@@ -60,7 +62,7 @@ export interface ResolvedEdge {
 export interface Pipeline {
   readonly file: string;
   readonly name: string;
-  readonly server: { host: string; port: number; enabled: boolean };
+  readonly server: { host: string; port: number; enabled: boolean; allowedHosts: readonly string[] };
   readonly logLevel: string;
   /** Nodes in topological order (sources first). */
   readonly nodes: ResolvedNode[];
@@ -73,31 +75,49 @@ export interface LoadOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
+/** Pipeline files are small; anything larger is a mistake or an attack on the parser. */
+export const MAX_PIPELINE_BYTES = 1 << 20;
+
 export function loadPipelineFile(file: string, registry: NodeRegistry, opts: LoadOptions = {}): Pipeline {
   let text: string;
   try {
+    const size = statSync(file).size;
+    if (size > MAX_PIPELINE_BYTES) throw new PipelineError(file, `the file is ${size} bytes; a pipeline file may be at most ${MAX_PIPELINE_BYTES} bytes`);
     text = readFileSync(file, 'utf8');
   } catch (e) {
+    if (e instanceof PipelineError) throw e;
     throw new PipelineError(file, `cannot read the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
   return parsePipeline(text, file, registry, opts);
 }
 
 export function parsePipeline(text: string, file: string, registry: NodeRegistry, opts: LoadOptions = {}): Pipeline {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (text.length > MAX_PIPELINE_BYTES) throw new PipelineError(file, `the text is ${text.length} characters; a pipeline file may be at most ${MAX_PIPELINE_BYTES}`);
+  // Duplicate keys are found below in one pass (the parser's own check is quadratic in the keys of a map).
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: false });
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
     const pos = e.linePos?.[0];
-    throw new PipelineError(file, `invalid YAML${pos ? ` at line ${pos.line}, column ${pos.col}` : ''}: ${e.message.split('\n')[0]}`);
+    throw new PipelineError(file, `invalid YAML${pos ? ` at line ${pos.line}, column ${pos.col}` : ''}: ${clipText(e.message.split('\n')[0], 300)}`);
   }
-  let raw: unknown = doc.toJS();
+  const duplicate = findDuplicateKey(doc.contents, text);
+  if (duplicate) throw new PipelineError(file, `invalid YAML at line ${duplicate.line}: the key "${clipText(duplicate.key, 60)}" appears twice in one mapping`);
+  let raw: unknown;
+  try {
+    // Aliases are expanded here; a few are fine, thousands are an attack on memory.
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    throw new PipelineError(file, `invalid YAML: ${clipText((e as Error).message, 300)}`);
+  }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new PipelineError(file, 'a pipeline file must be a mapping with "nodes" and "edges"');
   }
-  raw = applyOverrides(raw as Record<string, unknown>, opts.overrides ?? [], file);
+  const texts: RawTexts = new Map();
+  raw = applyOverrides(raw as Record<string, unknown>, opts.overrides ?? [], file, texts);
   try {
-    raw = substituteEnv(raw, opts.env ?? process.env);
+    raw = substituteEnv(raw, opts.env ?? process.env, texts);
   } catch (e) {
+    if (e instanceof TooDeepError) throw new PipelineError(file, `invalid pipeline file: ${e.message}`);
     if (e instanceof MissingEnvError) {
       const [nodeName, field] = splitPath(e.path);
       throw new PipelineError(file, e.message, nodeName, field);
@@ -105,14 +125,15 @@ export function parsePipeline(text: string, file: string, registry: NodeRegistry
     throw e;
   }
 
-  const parsed = fileSchema.safeParse(raw, { reportInput: true });
+  const parsed = parseKeepingTexts(fileSchema, raw, [], texts);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const path = issue.path.map(String);
+    const detail = describeIssue(issue, texts.get(pathKey(issue.path as (string | number)[]))?.from === 'env');
     if (path[0] === 'nodes' && path.length >= 2) {
-      throw new PipelineError(file, describeIssue(issue), path[1], path.slice(2).join('.') || undefined);
+      throw new PipelineError(file, detail, path[1], path.slice(2).join('.') || undefined);
     }
-    throw new PipelineError(file, describeIssue(issue), undefined, path.join('.') || undefined);
+    throw new PipelineError(file, detail, undefined, path.join('.') || undefined);
   }
   const spec = parsed.data;
   if (Object.keys(spec.nodes).length === 0) throw new PipelineError(file, 'the pipeline has no nodes', undefined, 'nodes');
@@ -121,13 +142,14 @@ export function parsePipeline(text: string, file: string, registry: NodeRegistry
   for (const [name, n] of Object.entries(spec.nodes)) {
     const kind = registry.get(n.kind);
     if (!kind) {
-      throw new PipelineError(file, `unknown node kind "${n.kind}" (known kinds: ${registry.names().join(', ')})`, name, 'kind');
+      throw new PipelineError(file, `unknown node kind "${clipText(n.kind, 60)}" (known kinds: ${registry.names().join(', ')})`, name, 'kind');
     }
-    const opt = kind.options.safeParse(n.options, { reportInput: true });
+    const opt = parseKeepingTexts(kind.options, n.options, ['nodes', name, 'options'], texts);
     if (!opt.success) {
       const issue = opt.error.issues[0];
       const field = ['options', ...issue.path.map(String)].join('.');
-      throw new PipelineError(file, `${describeIssue(issue)} (kind ${kind.kind})`, name, field);
+      const fromEnv = texts.get(pathKey(['nodes', name, 'options', ...(issue.path as (string | number)[])]))?.from === 'env';
+      throw new PipelineError(file, `${describeIssue(issue, fromEnv)} (kind ${kind.kind})`, name, field);
     }
     nodes.set(name, { name, kind, options: opt.data });
   }
@@ -194,7 +216,7 @@ function resolveEndpoint(
   const nodeName = dot < 0 ? ref : ref.slice(0, dot);
   const node = nodes.get(nodeName);
   if (!node) {
-    throw new PipelineError(file, `edge refers to a missing node "${nodeName}" (nodes: ${[...nodes.keys()].join(', ')})`, undefined, field);
+    throw new PipelineError(file, `edge refers to a missing node "${clipText(nodeName, 60)}" (nodes: ${[...nodes.keys()].join(', ')})`, undefined, field);
   }
   const ports = Object.keys(node.kind[side]);
   const what = side === 'outputs' ? 'output' : 'input';
@@ -205,7 +227,7 @@ function resolveEndpoint(
   }
   const port = ref.slice(dot + 1);
   if (!ports.includes(port)) {
-    throw new PipelineError(file, `node "${nodeName}" (${node.kind.kind}) has no ${what} port "${port}" (${what} ports: ${ports.join(', ') || 'none'})`, nodeName, field);
+    throw new PipelineError(file, `node "${nodeName}" (${node.kind.kind}) has no ${what} port "${clipText(port, 60)}" (${what} ports: ${ports.join(', ') || 'none'})`, nodeName, field);
   }
   return { node: nodeName, port };
 }
@@ -244,26 +266,69 @@ function topologicalOrder(names: string[], edges: ResolvedEdge[], file: string):
   return order;
 }
 
-function applyOverrides(raw: Record<string, unknown>, overrides: readonly string[], file: string): Record<string, unknown> {
+/** Keys that would reach an object's prototype instead of a field. */
+const UNSAFE_KEYS = new Set(['__proto__', 'prototype', 'constructor']);
+
+function applyOverrides(raw: Record<string, unknown>, overrides: readonly string[], file: string, texts: RawTexts): Record<string, unknown> {
   const out = structuredClone(raw);
   for (const o of overrides) {
     const eq = o.indexOf('=');
-    if (eq <= 0) throw new PipelineError(file, `--set "${o}" must look like node.option=value`);
+    if (eq <= 0) throw new PipelineError(file, `--set "${clipText(o)}" must look like node.option=value`);
     const path = o.slice(0, eq).split('.');
-    const value = parseScalar(o.slice(eq + 1));
+    const bad = path.find((k) => UNSAFE_KEYS.has(k) || k === '');
+    if (bad !== undefined) throw new PipelineError(file, `--set "${clipText(o.slice(0, eq))}": "${bad}" is not a valid option name`);
+    const text = o.slice(eq + 1);
+    const value = parseScalar(text);
     if (path[0] === 'server' || path[0] === 'log' || path[0] === 'name') {
       setPath(out, path, value);
+      texts.set(pathKey(path), { text, from: 'set' });
       continue;
     }
     const nodes = out.nodes as Record<string, Record<string, unknown>> | undefined;
-    if (path.length < 2 || !nodes || typeof nodes !== 'object' || !(path[0] in nodes)) {
-      throw new PipelineError(file, `--set "${o}": no node named "${path[0]}"`, path[0]);
+    if (path.length < 2 || !nodes || typeof nodes !== 'object' || !Object.hasOwn(nodes, path[0])) {
+      throw new PipelineError(file, `--set "${clipText(o)}": no node named "${clipText(path[0], 60)}"`, path[0]);
     }
     const node = nodes[path[0]];
     node.options ??= {};
     setPath(node.options as Record<string, unknown>, path.slice(1), value);
+    texts.set(pathKey(['nodes', path[0], 'options', ...path.slice(1)]), { text, from: 'set' });
   }
   return out;
+}
+
+/**
+ * Validate, putting back the original text of a value from the environment or --set wherever the
+ * schema wants a string there (YAML's scalar rules had made "604791" a number, "true" a boolean).
+ */
+function parseKeepingTexts<S extends z.ZodType>(schema: S, value: unknown, base: readonly (string | number)[], texts: RawTexts): z.ZodSafeParseResult<z.output<S>> {
+  for (let attempt = 0; ; attempt++) {
+    const r = schema.safeParse(value, { reportInput: true });
+    if (r.success || attempt >= 32) return r;
+    let fixed = false;
+    for (const issue of r.error.issues) {
+      const text = texts.get(pathKey([...base, ...(issue.path as (string | number)[])]))?.text;
+      if (text === undefined || typeof (issue as { input?: unknown }).input === 'string') continue;
+      if (!wantsString(issue)) continue;
+      value = withValue(value, issue.path as (string | number)[], text);
+      fixed = true;
+    }
+    if (!fixed) return r;
+  }
+}
+
+/** The issue says a string would have been accepted at its path. */
+function wantsString(issue: z.core.$ZodIssue): boolean {
+  if (issue.code === 'invalid_type') return issue.expected === 'string';
+  if (issue.code === 'invalid_union') return issue.errors.some((branch) => branch.some((i) => i.path.length === 0 && wantsString(i)));
+  return false;
+}
+
+function withValue(value: unknown, path: readonly (string | number)[], v: unknown): unknown {
+  if (path.length === 0) return v;
+  const [head, ...rest] = path;
+  if (Array.isArray(value)) return value.map((x, i) => (i === head ? withValue(x, rest, v) : x));
+  const obj = (value ?? {}) as Record<string, unknown>;
+  return { ...obj, [head]: withValue(obj[head], rest, v) };
 }
 
 function setPath(obj: Record<string, unknown>, path: string[], value: unknown): void {
@@ -281,12 +346,48 @@ function splitPath(path: string): [string | undefined, string | undefined] {
   return [undefined, path || undefined];
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys') return `unknown option${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+/** Values may be secrets (from the environment) or huge: never quote those, quote others briefly. */
+function describeIssue(issue: z.core.$ZodIssue, fromEnv = false): string {
+  if (issue.code === 'unrecognized_keys') return `unknown option${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${clipText(k, 60)}"`).join(', ')}`;
   if (issue.code === 'invalid_type') {
     const input = (issue as { input?: unknown }).input;
     if (input === undefined) return `required ${issue.expected} is missing`;
-    return `expected ${issue.expected}, got ${Array.isArray(input) ? 'array' : typeof input} ${JSON.stringify(input)}`;
+    const what = Array.isArray(input) ? 'array' : input === null ? 'null' : typeof input;
+    if (fromEnv) return `expected ${issue.expected}, got ${what} (the value comes from the environment and is not shown)`;
+    return `expected ${issue.expected}, got ${what}${what === 'object' || what === 'array' ? '' : ` ${clipText(JSON.stringify(input) ?? String(input), 60)}`}`;
   }
-  return issue.message;
+  return clipText(issue.message, 300);
+}
+
+function clipText(text: string, max = 120): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`;
+}
+
+/** The first key that appears twice in one mapping, anywhere in the document (linear in its size). */
+function findDuplicateKey(root: unknown, text: string): { key: string; line: number } | null {
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (isMap(node)) {
+      const seen = new Set<string>();
+      for (const item of node.items) {
+        const k = isScalar(item.key) ? String(item.key.value) : JSON.stringify(item.key);
+        if (seen.has(k)) {
+          const offset = (item.key as YamlNode | null)?.range?.[0] ?? 0;
+          return { key: k, line: lineAt(text, offset) };
+        }
+        seen.add(k);
+        stack.push(item.value);
+      }
+    } else if (isSeq(node)) {
+      for (const item of node.items) stack.push(item);
+    }
+  }
+  return null;
+}
+
+function lineAt(text: string, offset: number): number {
+  let line = 1;
+  for (let i = 0; i < offset && i < text.length; i++) if (text.charCodeAt(i) === 10) line++;
+  return line;
 }

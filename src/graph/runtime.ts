@@ -68,7 +68,7 @@ export class Graph {
   constructor(readonly pipeline: Pipeline, opts: GraphOptions) {
     this.log = opts.log.child({ pipeline: pipeline.name });
     this.metrics = opts.metrics ?? new GraphMetrics();
-    this.http = new HttpHub(this.log);
+    this.http = new HttpHub(this.log, { allowedHosts: pipeline.server.allowedHosts });
     this.done = new Promise<void>((res, rej) => {
       this.finishedResolve = res;
       this.finishedReject = rej;
@@ -174,6 +174,9 @@ export class Graph {
         await this.closeAll();
         throw e;
       }
+      if (!isLoopback(this.address.address)) {
+        this.log.warn({ address: this.address.address }, `serving on ${this.address.address}, which is reachable from other machines: set DCL_TOKEN to require a token for the WebSocket`);
+      }
       this.events$.next({ type: 'listening', address: this.address });
     }
     const loops = [...this.nodes.values()].map((rt) =>
@@ -188,6 +191,15 @@ export class Graph {
       this.events$.complete();
       this.finishedResolve();
     });
+  }
+
+  /** Frames each node received and emitted so far (for the end-of-run summary). */
+  async frameCounts(): Promise<Record<string, { in: number; out: number }>> {
+    const out: Record<string, { in: number; out: number }> = {};
+    for (const name of this.nodes.keys()) {
+      out[name] = { in: await this.metrics.value('dcl_node_frames_in_total', { node: name }), out: await this.metrics.value('dcl_node_frames_out_total', { node: name }) };
+    }
+    return out;
   }
 
   /** Graceful stop: sources end, in-flight frames drain, sinks flush. */
@@ -316,4 +328,8 @@ async function safeClose(rt: NodeRuntime): Promise<void> {
 
 function asError(e: unknown): Error {
   return e instanceof Error ? e : new Error(String(e));
+}
+
+function isLoopback(address: string): boolean {
+  return address === '::1' || address.startsWith('127.') || address === 'localhost' || address.startsWith('::ffff:127.');
 }

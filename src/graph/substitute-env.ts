@@ -1,7 +1,16 @@
 import { parse as parseYamlScalar } from 'yaml';
 
 // `${NAME}` and `${NAME:-default}` references in pipeline files. A value that is exactly one
-// reference takes the YAML type of the substituted text (so `port: ${PORT:-8080}` is a number).
+// reference takes the YAML type of the substituted text (so `port: ${PORT:-8080}` is a number),
+// and its text is remembered: where the schema wants a string (a password of digits, a user
+// called "true"), the loader puts the text back (see RawTexts).
+
+/** The original text of values that came from the environment or --set, by path (keys joined with "\u0000"). */
+export type RawTexts = Map<string, { readonly text: string; readonly from: 'env' | 'set' }>;
+
+export function pathKey(path: readonly (string | number)[]): string {
+  return path.map(String).join('\u0000');
+}
 
 const REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
@@ -11,15 +20,33 @@ export class MissingEnvError extends Error {
   }
 }
 
-export function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, path = ''): unknown {
-  if (typeof value === 'string') return substituteString(value, env, path);
-  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, `${path}[${i}]`));
+/** Deeper than any real pipeline file: a document that refers to itself (a YAML merge of its own anchor) or an attack. */
+export const MAX_DEPTH = 32;
+
+export class TooDeepError extends Error {}
+
+export function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, raw: RawTexts = new Map(), keys: readonly (string | number)[] = []): unknown {
+  if (keys.length > MAX_DEPTH) throw new TooDeepError(`the document is nested more than ${MAX_DEPTH} levels deep (or refers to itself)`);
+  const path = keys.reduce<string>((p, k) => (typeof k === 'number' ? `${p}[${k}]` : p ? `${p}.${k}` : k), '');
+  if (typeof value === 'string') {
+    const out = substituteString(value, env, path);
+    if (out !== value) raw.set(pathKey(keys), { text: typeof out === 'string' ? out : String(envText(value, env)), from: 'env' });
+    return out;
+  }
+  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, raw, [...keys, i]));
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = substituteEnv(v, env, path ? `${path}.${k}` : k);
+    for (const [k, v] of Object.entries(value)) out[k] = substituteEnv(v, env, raw, [...keys, k]);
     return out;
   }
   return value;
+}
+
+/** The text a whole-value reference stands for. */
+function envText(s: string, env: NodeJS.ProcessEnv): string {
+  const whole = /^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}$/.exec(s)!;
+  const v = env[whole[1]];
+  return v !== undefined && v !== '' ? v : (whole[2] ?? '');
 }
 
 function substituteString(s: string, env: NodeJS.ProcessEnv, path: string): unknown {

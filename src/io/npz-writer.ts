@@ -19,7 +19,8 @@
  * Split longer outputs into several files (or use uint16) to stay within it.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { readFile, stat, unlink } from 'node:fs/promises';
+import { readFile, rename, stat, unlink } from 'node:fs/promises';
+import { partialPath } from './partial-file.js';
 import { once } from 'node:events';
 import { Zip, ZipDeflate, ZipPassThrough, unzipSync } from 'fflate';
 import {
@@ -42,6 +43,9 @@ const ZIP32_MAX_ENTRIES = 0xffff;
 const DEFLATE_SLICE = 64 * 1024;
 /** Size of fflate's ZIP data descriptor (written after each streamed entry). */
 const DATA_DESCRIPTOR_BYTES = 16;
+/** Member timestamp: fixed, so identical arrays give identical bytes (numpy ignores it). */
+const MEMBER_MTIME = new Date('2000-01-01T00:00:00Z');
+
 /** readNpz refuses files larger than this: it decompresses everything in memory. */
 const READ_NPZ_MAX_BYTES = 1024 * 1024 * 1024;
 
@@ -211,7 +215,10 @@ export class NpzWriter {
     });
   }
 
-  /** Opens (truncates) `path` for writing. Rejects if the file cannot be opened. */
+  /**
+   * Opens a new archive for `path`. It is written under a temporary name in the same folder and
+   * renamed to `path` by close(), so `path` is either absent, the old file, or complete.
+   */
   static async create(path: string, opts: NpzWriterOptions = {}): Promise<NpzWriter> {
     if (opts.level !== undefined && !(Number.isInteger(opts.level) && opts.level >= 1 && opts.level <= 6)) {
       throw new Error(`NpzWriter: level must be an integer 1..6, got ${String(opts.level)}`);
@@ -220,7 +227,7 @@ export class NpzWriter {
       throw new Error(`NpzWriter: maxArchiveBytes must be positive, got ${String(opts.maxArchiveBytes)}`);
     }
     if (!hostIsLittleEndian()) throw new Error('NpzWriter: big-endian hosts are not supported');
-    const ws = createWriteStream(path, { flags: 'w' });
+    const ws = createWriteStream(partialPath(path), { flags: 'w' });
     try {
       await once(ws, 'open');
     } catch (e) {
@@ -270,6 +277,7 @@ export class NpzWriter {
       }
     }
     const entry: ZipEntry = this.compress ? new ZipDeflate(fileName, { level: this.level }) : new ZipPassThrough(fileName);
+    entry.mtime = MEMBER_MTIME;
     this.zip.add(entry);
     this.names.add(name);
     const writer = new NpzArrayWriter(this, entry, name, dtype, shape);
@@ -313,6 +321,7 @@ export class NpzWriter {
       this.ws.end((err?: Error | null) => (err ? reject(err) : resolve()));
     });
     if (!this.ws.closed) await once(this.ws, 'close');
+    await rename(partialPath(this.path), this.path);
   }
 
   /** Stops writing, closes the file and deletes it. Never throws. */
@@ -330,7 +339,7 @@ export class NpzWriter {
       this.ws.destroy();
       await closedP;
     }
-    await unlink(this.path).catch(() => undefined);
+    await unlink(partialPath(this.path)).catch(() => undefined);
   }
 
   /** @internal Pushes bytes of the open entry and waits for the file stream to drain when needed. */

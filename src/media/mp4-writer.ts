@@ -1,9 +1,12 @@
 import { createPipeline, type GstElement, type GstPipeline } from './gst.js';
 import { quoteProp } from './launch.js';
+import { partialPath } from '../io/partial-file.js';
+import { renameSync, unlinkSync } from 'node:fs';
 
 // Encodes frames to an H.264 MP4 through appsrc ! x264enc ! mp4mux, so a recording opens in any
 // player. finish() sends EOS and waits for the muxer to write its index: a file that was not
-// finished is not playable, so owners must call it on every exit path, SIGTERM included.
+// finished is not playable, so owners must call it on every exit path, SIGTERM included. The
+// file is written under a temporary name and renamed into place once finished.
 
 export interface Mp4WriterOptions {
   readonly width: number;
@@ -35,7 +38,7 @@ export class Mp4Writer {
     this.pipeline = createPipeline(
       `appsrc name=src format=time is-live=false block=true max-bytes=${queueBytes} caps=video/x-raw,format=${format},width=${width},height=${height},framerate=${fps}` +
         ` ! videorate ! videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=veryfast pass=qual quantizer=${opts.quantizer ?? 18}` +
-        ` ! video/x-h264,profile=high ! mp4mux ! filesink location=${quoteProp(path)}`,
+        ` ! video/x-h264,profile=high ! mp4mux ! filesink location=${quoteProp(partialPath(path))}`,
     );
     const src = this.pipeline.findChild('src');
     if (!src) throw new Error('appsrc missing');
@@ -62,6 +65,24 @@ export class Mp4Writer {
     this.frames++;
   }
 
+  /** Stop without finishing: the partial file is removed and nothing appears under `path`. */
+  abort(): void {
+    if (this.finished) return;
+    this.finished = Promise.reject(new Error(`MP4 writer ${this.path} was aborted`));
+    this.finished.catch(() => {});
+    this.pipeline.stop();
+    this.discard();
+  }
+
+  /** Remove the unfinished file. */
+  private discard(): void {
+    try {
+      unlinkSync(partialPath(this.path));
+    } catch {
+      /* never created, or renamed already */
+    }
+  }
+
   get framesWritten(): number {
     return this.frames;
   }
@@ -80,10 +101,20 @@ export class Mp4Writer {
         const t = setTimeout(() => reject(new Error(`MP4 writer ${this.path}: no EOS within ${timeoutMs} ms`)), timeoutMs);
         void this.eosSeen.then(() => clearTimeout(t));
       });
-      await Promise.race([this.eosSeen, timer]);
-      this.pipeline.stop();
-      if (this.error) throw this.error;
-    })();
+      try {
+        await Promise.race([this.eosSeen, timer]);
+      } finally {
+        this.pipeline.stop();
+      }
+      if (this.error) {
+        this.discard();
+        throw this.error;
+      }
+      renameSync(partialPath(this.path), this.path);
+    })().catch((e: unknown) => {
+      this.discard();
+      throw e;
+    });
     return this.finished;
   }
 }

@@ -1,10 +1,13 @@
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { AddressInfo } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 
 // The pipeline's one HTTP server. Nodes mount routes and WebSocket endpoints on it before it
-// starts listening; the hub itself knows nothing about frames.
+// starts listening; the hub itself knows nothing about frames. It answers only requests whose
+// Host header names this server: an IP address, localhost, or a configured name. A web page on
+// attacker.example whose DNS name is rebound to 127.0.0.1 sends "Host: attacker.example" and is
+// refused (DNS rebinding), so browsing a hostile site cannot read the camera's frames.
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -13,8 +16,16 @@ export class HttpHub {
   private readonly routes = new Map<string, RouteHandler>();
   private readonly upgrades = new Map<string, UpgradeHandler>();
   private server: Server | null = null;
+  private readonly allowedHosts: ReadonlySet<string>;
 
-  constructor(private readonly log: Logger) {}
+  constructor(private readonly log: Logger, opts: { allowedHosts?: readonly string[] } = {}) {
+    this.allowedHosts = new Set((opts.allowedHosts ?? []).map((h) => h.toLowerCase()));
+  }
+
+  /** Whether a request's Host header names this server (see the comment at the top). */
+  hostAllowed(host: string | undefined): boolean {
+    return hostAllowed(host, this.allowedHosts);
+  }
 
   route(path: string, handler: RouteHandler): void {
     if (this.routes.has(path)) throw new Error(`HTTP route ${path} is mounted twice`);
@@ -32,6 +43,11 @@ export class HttpHub {
 
   async listen(host: string, port: number): Promise<AddressInfo> {
     const server = createServer((req, res) => {
+      if (!this.hostAllowed(req.headers.host)) {
+        this.log.warn({ host: req.headers.host }, 'HTTP request refused: Host header does not name this server');
+        res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8' }).end(hostRefusal(req.headers.host));
+        return;
+      }
       const path = (req.url ?? '/').split('?')[0];
       const handler = this.routes.get(path);
       if (!handler) {
@@ -48,6 +64,11 @@ export class HttpHub {
       // A client may reset the connection at any moment (even before reading a refusal): without
       // a listener its ECONNRESET would be an uncaught exception that takes the process down.
       socket.on('error', (err) => this.log.debug({ err }, 'upgrade connection error'));
+      if (!this.hostAllowed(req.headers.host)) {
+        this.log.warn({ host: req.headers.host }, 'WebSocket connection refused: Host header does not name this server');
+        refuseUpgrade(socket, 403, hostRefusal(req.headers.host).trim());
+        return;
+      }
       const path = (req.url ?? '/').split('?')[0];
       const handler = this.upgrades.get(path);
       if (!handler) {
@@ -83,4 +104,31 @@ export function refuseUpgrade(socket: Duplex, status: number, reason: string): v
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
+}
+
+function hostRefusal(host: string | undefined): string {
+  return `host ${JSON.stringify((host ?? '').slice(0, 100))} is not allowed: add it to server.allowedHosts in the pipeline file\n`;
+}
+
+/**
+ * A Host header is allowed when it is missing (HTTP/1.0 clients), an IP literal (a rebound DNS
+ * name never is one), localhost, or listed (case-insensitive; "*" allows any).
+ */
+export function hostAllowed(host: string | undefined, allowed: ReadonlySet<string>): boolean {
+  if (host === undefined || host === '') return true;
+  if (allowed.has('*')) return true;
+  const h = host.toLowerCase();
+  let name: string;
+  if (h.startsWith('[')) {
+    const end = h.indexOf(']');
+    if (end < 0) return false;
+    name = h.slice(1, end);
+    return isIP(name) === 6 && /^(:\d{1,5})?$/.test(h.slice(end + 1));
+  }
+  const colon = h.lastIndexOf(':');
+  name = colon >= 0 ? h.slice(0, colon) : h;
+  if (colon >= 0 && !/^\d{1,5}$/.test(h.slice(colon + 1))) return false;
+  if (isIP(name) === 4) return true;
+  if (name === 'localhost' || name.endsWith('.localhost')) return true;
+  return allowed.has(name);
 }

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { inferVideo, InputError } from '../../inference/offline/infer.js';
 import { createLogger } from '../../util/log.js';
 import { UsageError } from '../usage-error.js';
+import { exitNow, signalExitCode } from '../exit.js';
 import { DEFAULT_PACK } from '../../inference/pack/default-pack.js';
 import { ModelPackError } from '../../inference/pack/manifest.js';
 import type { PackDevice } from '../../inference/pack/load-pack.js';
@@ -43,8 +44,18 @@ export function registerInfer(program: Command): void {
       const log = createLogger({ level: (o.json ? 'warn' : undefined) });
       const tty = process.stderr.isTTY === true;
       let lastDraw = 0;
+      // First signal: stop and remove partial outputs; a second one exits at once.
+      const stop = new AbortController();
+      const onSignal = (sig: NodeJS.Signals) => {
+        if (stop.signal.aborted) exitNow(signalExitCode(sig), log);
+        log.warn({ signal: sig }, 'stopping: removing partial outputs');
+        stop.abort(sig);
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       try {
         const result = await inferVideo({
+          signal: stop.signal,
           input,
           outDir: o.out as string,
           packDir: o.model as string,
@@ -87,8 +98,12 @@ export function registerInfer(program: Command): void {
           );
         }
       } catch (e) {
+        if (tty && lastDraw > 0) process.stderr.write('\n');
         if (e instanceof InputError || e instanceof ModelPackError || e instanceof RangeError) throw new UsageError((e as Error).message);
         throw e;
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
       }
     });
 }

@@ -2,9 +2,10 @@ import type { Command } from 'commander';
 import { loadPipelineFile } from '../../graph/pipeline-file.js';
 import { builtinRegistry } from '../../nodes/index.js';
 import { Graph } from '../../graph/runtime.js';
+import { checkPipeline } from '../../graph/check.js';
 import { createLogger } from '../../util/log.js';
 import { collectSet } from '../options.js';
-import { exitNow, exitOnFatalError } from '../exit.js';
+import { exitNow, exitOnFatalError, signalExitCode } from '../exit.js';
 
 export function registerRun(program: Command): void {
   program
@@ -16,14 +17,15 @@ export function registerRun(program: Command): void {
     .action(async (file: string, opts: { set: string[]; logLevel?: string }) => {
       const pipeline = loadPipelineFile(file, builtinRegistry(), { overrides: opts.set });
       const log = createLogger({ level: opts.logLevel ?? pipeline.logLevel });
+      for (const w of (await checkPipeline(pipeline)).warnings) log.warn(w);
       exitOnFatalError(log);
       const graph = new Graph(pipeline, { log });
       let signals = 0;
       const onSignal = (sig: NodeJS.Signals) => {
         signals++;
         if (signals > 1) {
-          log.warn({ signal: sig }, 'second signal: exiting without draining');
-          exitNow(130, log);
+          log.warn({ signal: sig }, 'second signal: exiting without draining (unfinished outputs are left only as hidden temporaries)');
+          exitNow(signalExitCode(sig), log);
         }
         log.info({ signal: sig }, 'stopping: draining in-flight frames');
         void graph.stop();
@@ -39,7 +41,7 @@ export function registerRun(program: Command): void {
       }
       try {
         await graph.done;
-        log.info('pipeline finished');
+        log.info({ frames: await graph.frameCounts() }, 'pipeline finished');
       } catch (e) {
         log.error({ err: e }, 'pipeline failed');
         log.flush?.();

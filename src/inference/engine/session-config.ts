@@ -37,7 +37,7 @@ export function sessionConfig(manifest: PackManifest, choices: SessionChoices, r
   const steps = choices.steps ?? manifest.defaults.steps;
   const guidance = choices.guidance ?? manifest.defaults.guidance;
   if (!Number.isInteger(steps) || steps < 1 || steps > 1000) throw new RangeError(`steps must be an integer in 1..1000 (got ${steps})`);
-  if (!(guidance >= 1)) throw new RangeError(`guidance must be >= 1 (got ${guidance}); 1 disables classifier-free guidance`);
+  if (!(guidance >= 1 && guidance <= 100)) throw new RangeError(`guidance must be in 1..100 (got ${guidance}); 1 disables classifier-free guidance`);
   return {
     height: res.height,
     width: res.width,

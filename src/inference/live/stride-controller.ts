@@ -8,7 +8,7 @@ export interface StrideOptions {
   readonly maxStride: number;
   /** Raise k when the engine would be busier than this share of real time. */
   readonly raiseAbove?: number;
-  /** Lower k only when k - 1 would keep the engine at most this busy (hysteresis). */
+  /** Lower k only to a stride that would keep the engine at most this busy (hysteresis). */
   readonly lowerBelow?: number;
 }
 
@@ -52,7 +52,12 @@ export class StrideController {
     const drain = Math.ceil((m.sourceFps * (m.backlog + m.period)) / (m.throughputFps * m.period) - 1e-9);
     const needed = Math.max(1, steady, drain);
     if (needed > this.k) this.k = needed;
-    else if (this.k > 1 && StrideController.load(this.k - 1, m.sourceFps, m.throughputFps) <= this.lowerBelow && drain <= this.k - 1) this.k--;
+    else {
+      // Come down to the smallest k that would keep the engine at most `lowerBelow` busy (hysteresis: no flapping).
+      let j = needed;
+      while (j < this.k && StrideController.load(j, m.sourceFps, m.throughputFps) > this.lowerBelow) j++;
+      this.k = j;
+    }
     this.k = Math.min(this.k, this.opts.maxStride);
     return this.k;
   }

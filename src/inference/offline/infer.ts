@@ -1,4 +1,5 @@
-import { closeSync, existsSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { partialPath, removeStalePartials } from '../../io/partial-file.js';
 import { basename, extname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { DepthEngine, type EngineDepth } from '../engine/depth-engine.js';
@@ -38,6 +39,16 @@ export interface InferOptions {
   readonly colormap?: string;
   readonly log: Logger;
   readonly onProgress?: (framesIn: number, framesOut: number, total: number | undefined) => void;
+  /** Aborting stops the run: partial outputs are removed and inferVideo rejects with InterruptedError. */
+  readonly signal?: AbortSignal;
+}
+
+/** The run was stopped (a signal): nothing was written under the outputs' names. */
+export class InterruptedError extends Error {
+  constructor(readonly reason: string) {
+    super(`interrupted (${reason}): no outputs were written`);
+    this.name = 'InterruptedError';
+  }
 }
 
 export interface InferResult {
@@ -61,16 +72,33 @@ export async function inferVideo(o: InferOptions): Promise<InferResult> {
   const isFolder = !isUri(input) && existsSync(input) && statSync(input).isDirectory();
   if (!isUri(input) && !existsSync(input)) throw new InputError(`input not found: ${input}`);
   const name = basename(resolve(input)).replace(isFolder ? /$/ : new RegExp(`${escapeRe(extname(input))}$`), '') || 'video';
-  mkdirSync(o.outDir, { recursive: true });
+  const createdDir = mkdirSync(o.outDir, { recursive: true }) !== undefined;
+  try {
+    return await runInfer(o, t0, input, isFolder, name);
+  } catch (e) {
+    // A failed or interrupted run leaves no empty folder behind it.
+    if (createdDir && readdirSync(o.outDir).length === 0) rmSync(o.outDir, { recursive: true, force: true });
+    throw o.signal?.aborted && !(e instanceof InterruptedError) ? new InterruptedError(String(o.signal.reason ?? 'aborted')) : e;
+  }
+}
+
+async function runInfer(o: InferOptions, t0: number, input: string, isFolder: boolean, name: string): Promise<InferResult> {
+  const interrupted = () => {
+    if (o.signal?.aborted) throw new InterruptedError(String(o.signal.reason ?? 'aborted'));
+  };
+  // Temporaries of earlier runs that were killed before they could clean up.
+  for (const out of [`${name}_depth.npz`, `${name}_vis.mp4`, `${name}_depth.mp4`, `${name}_latents.npy`, `${name}.depth.raw`, `${name}.latents.raw`]) {
+    removeStalePartials(join(o.outDir, out));
+  }
 
   const noise = o.noisePath ? await loadNoiseFile(o.noisePath) : undefined;
   const engine = await DepthEngine.open({ packDir: o.packDir, device: o.device, threads: o.threads, choices: o.choices, noise });
   o.log.info({ pack: engine.packName }, 'model pack loaded');
 
-  const rawPath = join(o.outDir, `.${name}.depth.raw`);
+  const rawPath = partialPath(join(o.outDir, `${name}.depth.raw`));
   const fd = openSync(rawPath, 'w');
   // --save-latents: the stitched latents, spilled like the depth and written as <name>_latents.npy
-  const latRawPath = join(o.outDir, `.${name}.latents.raw`);
+  const latRawPath = partialPath(join(o.outDir, `${name}.latents.raw`));
   const latFd = o.choices.keepLatents ? openSync(latRawPath, 'w') : null;
   let latentSize = 0;
   let framesOut = 0;
@@ -102,6 +130,7 @@ export async function inferVideo(o: InferOptions): Promise<InferResult> {
       const stride = frameStride(sourceFps, o.targetFps);
       total = Math.min(Math.ceil(files.length / stride), o.processLength === undefined || o.processLength < 0 ? Infinity : o.processLength);
       for (let i = 0; i < files.length; i++) {
+        interrupted();
         const k = keepFrame(i, stride, o.processLength);
         if (k.keep) {
           const img = await readRgbImage(files[i]);
@@ -113,6 +142,8 @@ export async function inferVideo(o: InferOptions): Promise<InferResult> {
       }
     } else {
       const stop = new AbortController();
+      const onAbort = () => stop.abort();
+      o.signal?.addEventListener('abort', onAbort, { once: true });
       let stride = 1;
       let index = 0;
       let engineError: unknown = null;
@@ -150,10 +181,14 @@ export async function inferVideo(o: InferOptions): Promise<InferResult> {
         // Engine failures (bad settings, model errors) keep their own class and message.
         if (engineError !== null && e === engineError) throw e;
         throw new InputError(`cannot decode video ${input}: ${(e as Error).message}`);
+      } finally {
+        o.signal?.removeEventListener('abort', onAbort);
       }
     }
+    interrupted();
     if (framesIn === 0) throw new InputError(`no frames decoded from ${input}`);
     await engine.end();
+    interrupted();
     o.onProgress?.(framesIn, framesOut, total);
   } catch (e) {
     closeSync(fd);
@@ -190,6 +225,8 @@ export async function inferVideo(o: InferOptions): Promise<InferResult> {
     writeNpyFromRaw(latRawPath, files.latents, shape);
   }
   try {
+    interrupted();
+    o.log.info({ frames: framesOut, files: Object.values(files) }, 'writing outputs');
     await finalize({
       rawPath,
       frames: framesOut,
@@ -201,19 +238,27 @@ export async function inferVideo(o: InferOptions): Promise<InferResult> {
       compress: o.compressNpz ?? true,
       videos: writeVideos,
       colormap: o.colormap ?? 'inferno',
-    }, files, fps);
+    }, files, fps, o.signal);
+  } catch (e) {
+    // Nothing half-written stays under an output's name (the latents were complete: they go too).
+    if (files.latents) rmSync(files.latents, { force: true });
+    throw e;
   } finally {
     rmSync(rawPath, { force: true });
   }
   return { name, frames: framesOut, width, height, fps, files, seconds: (performance.now() - t0) / 1000, inferFps: framesOut / inferSeconds, stats, workerRssBytes: rssBytes };
 }
 
-async function finalize(job: FinalizeJob, files: InferResult['files'], fps: number): Promise<void> {
+async function finalize(job: FinalizeJob, files: InferResult['files'], fps: number, signal?: AbortSignal): Promise<void> {
   const vis = job.videos ? new Mp4Writer(files.vis!, { width: job.width, height: job.height, fps, format: 'RGB' }) : null;
   const gray = job.videos ? new Mp4Writer(files.depth!, { width: job.width, height: job.height, fps, format: 'GRAY8' }) : null;
   const worker = spawnWorker(import.meta.url, 'finalize-worker', { workerData: job });
+  let ok = false;
   try {
     await new Promise<void>((resolveDone, reject) => {
+      const onAbort = () => reject(new InterruptedError(String(signal?.reason ?? 'aborted')));
+      if (signal?.aborted) onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
       worker.on('error', reject);
       worker.on('message', (m: FinalizeMessage) => {
         try {
@@ -228,15 +273,21 @@ async function finalize(job: FinalizeJob, files: InferResult['files'], fps: numb
         }
       });
     });
+    ok = true;
   } finally {
     await worker.terminate();
-    await Promise.all([vis?.finish(), gray?.finish()]);
+    if (ok) await Promise.all([vis?.finish(), gray?.finish()]);
+    else {
+      vis?.abort();
+      gray?.abort();
+      if (job.npzPath) rmSync(partialPath(job.npzPath), { force: true });
+    }
   }
 }
 
 /** Header + the spilled float32 frames, streamed: the latents never sit in memory together. */
 function writeNpyFromRaw(rawPath: string, npyPath: string, shape: number[]): void {
-  const tmp = `${npyPath}.tmp`;
+  const tmp = partialPath(npyPath);
   const out = openSync(tmp, 'w');
   const src = openSync(rawPath, 'r');
   try {

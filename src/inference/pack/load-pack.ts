@@ -11,7 +11,7 @@ import * as ort from 'onnxruntime-node';
 import {
   MANIFEST_FILE,
   ModelPackError,
-  parsePackManifest,
+  readPackManifest,
   type PackDtype,
   type PackFileKey,
   type PackManifest,
@@ -295,41 +295,6 @@ const EP_FAILURE = /execution ?provider|shared library|providers_|adapter|cuda|c
 
 const FILE_KEYS: readonly PackFileKey[] = ['imageEncoder', 'vaeEncoder', 'unet', 'vaeDecoder'];
 
-async function readManifest(dir: string): Promise<PackManifest> {
-  let st;
-  try {
-    st = await stat(dir);
-  } catch (err) {
-    throw new ModelPackError(`${dir}: model pack folder not found`, { packDir: dir, cause: err });
-  }
-  if (!st.isDirectory()) throw new ModelPackError(`${dir}: model pack path is not a folder`, { packDir: dir });
-
-  const manifestPath = path.join(dir, MANIFEST_FILE);
-  let text: string;
-  try {
-    text = await readFile(manifestPath, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'not found' : `cannot be read (${code ?? String(err)})`;
-    throw new ModelPackError(`${manifestPath}: ${MANIFEST_FILE} ${why}`, {
-      packDir: dir,
-      file: manifestPath,
-      cause: err,
-    });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new ModelPackError(`${manifestPath}: invalid JSON: ${(err as Error).message}`, {
-      packDir: dir,
-      file: manifestPath,
-      cause: err,
-    });
-  }
-  return parsePackManifest(json, manifestPath, dir);
-}
-
 /**
  * Reads, validates and opens a model pack.
  *
@@ -348,7 +313,7 @@ export async function loadModelPack(
       packDir: dir,
     });
   }
-  const manifest = await readManifest(dir);
+  const manifest = await readPackManifest(dir);
 
   const files = {} as Record<PackFileKey, string>;
   for (const key of FILE_KEYS) {

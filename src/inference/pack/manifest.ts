@@ -7,6 +7,8 @@
  * reference values, so a pack for the real model only has to name itself, its
  * licence, its embedding size, its dtype and its files.
  */
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { z } from 'zod';
 
 /** Format identifier and the only format version this loader reads. */
@@ -173,4 +175,40 @@ export function parsePackManifest(json: unknown, manifestPath: string, packDir: 
     packDir,
     file: manifestPath,
   });
+}
+
+/** Read and validate `manifest.json` of the pack in `dir` (no model is loaded). */
+export async function readPackManifest(dir: string): Promise<PackManifest> {
+  let st;
+  try {
+    st = await stat(dir);
+  } catch (err) {
+    throw new ModelPackError(`${dir}: model pack folder not found`, { packDir: dir, cause: err });
+  }
+  if (!st.isDirectory()) throw new ModelPackError(`${dir}: model pack path is not a folder`, { packDir: dir });
+
+  const manifestPath = path.join(dir, MANIFEST_FILE);
+  let text: string;
+  try {
+    text = await readFile(manifestPath, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'not found' : `cannot be read (${code ?? String(err)})`;
+    throw new ModelPackError(`${manifestPath}: ${MANIFEST_FILE} ${why}`, {
+      packDir: dir,
+      file: manifestPath,
+      cause: err,
+    });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ModelPackError(`${manifestPath}: invalid JSON: ${(err as Error).message}`, {
+      packDir: dir,
+      file: manifestPath,
+      cause: err,
+    });
+  }
+  return parsePackManifest(json, manifestPath, dir);
 }

@@ -8,6 +8,9 @@ import { StrideController, ThroughputMeter } from '../../inference/live/stride-c
 import { timeFraction } from '../../inference/live/interpolate.js';
 import { expectedLatency } from '../../inference/live/latency-model.js';
 import { depthMetrics, type SequenceReason } from './depth-metrics.js';
+import { CheckError } from '../../graph/check.js';
+import { readPackManifest } from '../../inference/pack/manifest.js';
+import { sessionConfig } from '../../inference/engine/session-config.js';
 
 // The streaming depth node: the live policy around the one engine. When the model is slower than
 // the source (the normal case), the node computes every k-th source frame, k the smallest stride
@@ -26,7 +29,7 @@ export const depthOptions = z
     window: z.number().int().min(1).max(110).optional(),
     overlap: z.number().int().min(0).max(109).optional(),
     steps: z.number().int().min(1).max(100).optional(),
-    guidance: z.number().min(1).optional(),
+    guidance: z.number().min(1).max(100).optional(),
     seed: z.number().int().min(0).default(42),
     maxRes: z.number().int().min(64).max(4096).optional(),
     /** Compute every k-th source frame: `auto` adapts k to the engine's measured throughput; a number fixes it (1 = every frame). */
@@ -58,6 +61,20 @@ export const depthNode = defineNode({
   outputs: { depth: 'depth' },
   options: depthOptions,
   reportsStatus: true,
+  async check(o) {
+    let manifest;
+    try {
+      manifest = await readPackManifest(o.model);
+    } catch (e) {
+      throw new CheckError('options.model', (e as Error).message);
+    }
+    try {
+      sessionConfig(manifest, { window: o.window, overlap: o.overlap, steps: o.steps, guidance: o.guidance }, { height: 64, width: 64 });
+    } catch (e) {
+      const field = /\b(window|overlap|steps|guidance)\b/.exec((e as Error).message)?.[1];
+      throw new CheckError(field ? `options.${field}` : 'options', `${(e as Error).message} (pack ${manifest.name})`);
+    }
+  },
   async create(o, ctx) {
     const node = ctx.name;
     const m = depthMetrics(ctx.metrics.registry, node);
@@ -154,7 +171,9 @@ export const depthNode = defineNode({
       else counts.computed++;
       m.frames.inc({ node, kind: interpolated ? 'interpolated' : 'computed' });
       m.latency.observe({ node }, Math.max(0, nowMs() - src.arrivalMs) / 1000);
-      emitting = emitting.then(() => ctx.emit('depth', out));
+      // A window's frames come out together (with k - 1 interpolated before each computed one): give the
+      // consumer a turn after each, so a fast sink behind a drop-oldest edge is not flooded by the burst.
+      emitting = emitting.then(() => ctx.emit('depth', out)).then(yieldTurn);
     };
 
     engine.onWork = (w) => meter.record(w.busyMs, w.windowRan);
@@ -266,6 +285,10 @@ export const depthNode = defineNode({
     };
   },
 });
+
+function yieldTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 function round(v: number, digits = 2): number | null {
   if (!Number.isFinite(v)) return null;

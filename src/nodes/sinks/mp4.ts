@@ -5,12 +5,14 @@ import { defineNode } from '../../graph/node-kind.js';
 import type { DepthFrame, Packet } from '../../graph/packets.js';
 import { applyColormap, colormapByName, COLORMAP_NAMES, type ColormapName } from '../../io/colormap.js';
 import { Mp4Writer } from '../../media/mp4-writer.js';
+import { removeStalePartials } from '../../io/partial-file.js';
 
 // Depth frames, colour-mapped (inferno by default, like the reference visualisation), encoded
 // to an H.264 MP4. The writer opens on the first frame (it needs the size); H.264 4:2:0 needs
 // even sizes, so an odd last column or row is cropped. The file is finished (EOS, moov index)
 // in flush() and again, if needed, in close(): a stopped or failed pipeline leaves a playable
-// file. Frames of another size than the first are skipped and counted.
+// file. Until then it is written under a temporary name (a hard kill leaves no unplayable file
+// under `path`). Frames of another size than the first are skipped and counted.
 
 export const mp4Options = z
   .object({
@@ -31,6 +33,7 @@ export const mp4Node = defineNode({
   options: mp4Options,
   async create(o, ctx) {
     await mkdir(dirname(o.path), { recursive: true });
+    removeStalePartials(o.path);
     const lut = colormapByName(o.colormap);
     let writer: Mp4Writer | null = null;
     let srcW = 0;

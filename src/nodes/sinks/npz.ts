@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { defineNode } from '../../graph/node-kind.js';
 import type { DepthFrame, Packet } from '../../graph/packets.js';
 import { NpzWriter } from '../../io/npz-writer.js';
+import { removeStalePartials } from '../../io/partial-file.js';
 
 // Depth frames into an .npz holding `depth`, float32 [N, H, W] (as numpy.load reads it). N is
 // only known at the end, and an .npy header states the shape up front, so frames are appended
@@ -31,6 +32,8 @@ export const npzNode = defineNode({
   options: npzOptions,
   async create(o, ctx) {
     await mkdir(dirname(o.path), { recursive: true });
+    // Frames spill here until the file is assembled (leftovers of killed runs are removed first).
+    for (const stale of removeStalePartials(o.path, ['.raw.tmp'])) ctx.log.info({ path: stale }, 'removed a temporary file left by an earlier run');
     const rawPath = `${o.path}.${process.pid}.raw.tmp`;
     let raw: FileHandle | null = null;
     let width = 0;

@@ -1,4 +1,5 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { writeFileAtomic } from '../../io/partial-file.js';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { defineNode } from '../../graph/node-kind.js';
@@ -46,7 +47,7 @@ export const pngSequenceNode = defineNode({
         if (p.type !== 'depth') return;
         const f = p as DepthFrame;
         const name = pngSequenceName(o.prefix, o.numbering === 'seq' ? f.seq : count);
-        await writeFile(join(o.dir, name), encodePng16Gray(depthToU16(f.data), f.width, f.height));
+        await writeFileAtomic(join(o.dir, name), encodePng16Gray(depthToU16(f.data), f.width, f.height));
         count++;
       },
       flush() {

@@ -11,6 +11,7 @@ import { DEFAULT_SUBSCRIPTION, encodeFrameMessage, type FrameHeader, type Subscr
 import { parseSubscription, SubscriptionError } from '../../protocol/subscription.js';
 import { Counter } from 'prom-client';
 import { refuseUpgrade } from '../../server/http-hub.js';
+import { clipForLog } from '../../util/redact.js';
 
 // Broadcasts frames to WebSocket subscribers on the pipeline's HTTP server. Each subscriber has
 // its own backpressure: when its socket buffer is over the limit, frames are dropped for it
@@ -71,8 +72,17 @@ export const websocketNode = defineNode({
   inputs: { frames: 'any' },
   outputs: {},
   options: websocketOptions,
+  claims: (o) => [{ resource: `ws-path:${o.path}`, what: `WebSocket path ${o.path}`, field: 'options.path' }],
   create(o, ctx) {
-    const token = process.env[o.tokenEnv] || undefined;
+    const tokenValue = process.env[o.tokenEnv];
+    if (tokenValue !== undefined && tokenValue.trim() === '') {
+      throw new RangeError(`${o.tokenEnv} is set but empty: set it to a token to require one, or unset it to allow any client`);
+    }
+    const token = tokenValue;
+    ctx.log.info(
+      { path: o.path, auth: token ? 'token' : 'none' },
+      token ? `WebSocket ${o.path}: clients must present the token in ${o.tokenEnv}` : `WebSocket ${o.path}: no token required (set ${o.tokenEnv} to require one)`,
+    );
     const subscribers = new Set<Subscriber>();
     const wss = new WebSocketServer({ noServer: true, maxPayload: o.maxClientMessageBytes, perMessageDeflate: false });
     const registry = ctx.metrics.registry;
@@ -331,7 +341,7 @@ function checkAccess(req: IncomingMessage, token: string | undefined, allowedOri
       }
     })();
     if (!sameOrigin && !allowedOrigins.includes(origin) && !allowedOrigins.includes('*')) {
-      return { status: 403, reason: `origin ${origin} is not allowed` };
+      return { status: 403, reason: `origin ${clipForLog(origin, 200)} is not allowed` };
     }
   }
   if (token !== undefined) {

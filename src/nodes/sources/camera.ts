@@ -1,6 +1,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { z } from 'zod';
 import { defineNode } from '../../graph/node-kind.js';
+import { CheckError } from '../../graph/check.js';
 import { GStreamerError, readAppSink } from '../../media/appsink-reader.js';
 import { quoteProp } from '../../media/launch.js';
 import { toFraction } from './test-pattern.js';
@@ -38,7 +39,9 @@ export function cameraLaunch(o: Pick<CameraOptions, 'device' | 'width' | 'height
   );
 }
 
-/** Throws a clear error unless `device` exists, is a character device and can be opened for reading. */
+const V4L2_MAJOR = 81;
+
+/** Throws a clear error unless `device` exists, is a video4linux device and can be opened for reading. */
 export function checkCameraDevice(device: string): void {
   let st;
   try {
@@ -49,6 +52,10 @@ export function checkCameraDevice(device: string): void {
     throw new Error(`camera ${device}: is busy or not readable (${code ?? String(e)})`);
   }
   if (!st.isCharacterDevice()) throw new Error(`camera ${device}: not a camera device (not a character device)`);
+  // Linux gives video4linux devices major number 81 (/dev/null, a tty or a disk are something else).
+  if (process.platform === 'linux' && Math.floor(st.rdev / 256) % 4096 !== V4L2_MAJOR) {
+    throw new Error(`camera ${device}: not a video device (a character device, but not video4linux)`);
+  }
   try {
     accessSync(device, constants.R_OK | constants.W_OK);
   } catch (e) {
@@ -65,6 +72,15 @@ export const cameraNode = defineNode({
   outputs: { video: 'video' },
   options: cameraOptions,
   restart: { maxRestarts: Infinity, initialDelayMs: 500, maxDelayMs: 10_000 },
+  check(o, ctx) {
+    try {
+      checkCameraDevice(o.device);
+    } catch (e) {
+      // Not plugged in yet is a doubt (run waits for it); a file that is no camera is a mistake.
+      if (/no such device|busy or not readable/.test((e as Error).message)) ctx.warn((e as Error).message);
+      else throw new CheckError('options.device', (e as Error).message);
+    }
+  },
   create(o, ctx) {
     checkCameraDevice(o.device);
     const launch = cameraLaunch(o);

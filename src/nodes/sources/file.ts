@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import { z } from 'zod';
 import { defineNode } from '../../graph/node-kind.js';
+import { CheckError } from '../../graph/check.js';
 import type { VideoFrame } from '../../graph/packets.js';
 import { readAppSink } from '../../media/appsink-reader.js';
 import { decodeToRgbLaunch, isUri } from '../../media/launch.js';
@@ -46,6 +47,17 @@ export const fileNode = defineNode({
   inputs: {},
   outputs: { video: 'video' },
   options: fileOptions,
+  check(o) {
+    if (isUri(o.path)) return;
+    let st;
+    try {
+      st = statSync(o.path);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new CheckError('options.path', `file ${o.path}: ${code === 'ENOENT' ? 'no such file' : `cannot read it (${code ?? String(e)})`}`);
+    }
+    if (!st.isFile()) throw new CheckError('options.path', `file ${o.path}: not a regular file`);
+  },
   create(o, ctx) {
     const shown = redactUrls(o.path);
     if (!isUri(o.path)) {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineNode } from '../../graph/node-kind.js';
+import { CheckError } from '../../graph/check.js';
 import { nowMs, type VideoFrame } from '../../graph/packets.js';
 import { listFrames, readRgbImage } from '../../media/frame-folder.js';
 import { abortableSleep } from './rtsp.js';
@@ -25,6 +26,12 @@ export const framesNode = defineNode({
   inputs: {},
   outputs: { video: 'video' },
   options: framesOptions,
+  async check(o) {
+    const files = await listFrames(o.dir).catch((e: Error) => {
+      throw new CheckError('options.dir', `frames ${o.dir}: ${e.message}`);
+    });
+    if (files.length === 0) throw new CheckError('options.dir', `frames ${o.dir}: no PNG or JPEG images in the folder`);
+  },
   async create(o, ctx) {
     const files = await listFrames(o.dir);
     if (files.length === 0) throw new Error(`frames ${o.dir}: no PNG or JPEG images in the folder`);

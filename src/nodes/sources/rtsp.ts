@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { defineNode } from '../../graph/node-kind.js';
 import { backoffDelay } from '../../graph/backoff.js';
@@ -34,9 +36,12 @@ export const rtspOptions = z
     firstFrameTimeoutMs: z.number().int().min(100).default(10_000),
     reconnect: z
       .object({
-        initialDelayMs: z.number().int().min(0).default(500),
-        maxDelayMs: z.number().int().min(0).default(10_000),
-        /** Consecutive failed attempts before the node gives up (and fails the pipeline); -1 = forever. */
+        initialDelayMs: z.number().int().min(0).default(250),
+        /** Cap of the delay between attempts: a live camera that comes back is picked up within about this long. */
+        maxDelayMs: z.number().int().min(0).default(2000),
+        /** A session that delivered frames this long resets the backoff (a flapping stream keeps backing off). */
+        healthyMs: z.number().int().min(0).default(5000),
+        /** Failed attempts since the last healthy session before the node gives up (and fails the pipeline); -1 = forever. */
         maxAttempts: z.number().int().min(-1).default(-1),
       })
       .strict()
@@ -69,7 +74,10 @@ export function rtspTarget(url: string, user?: string, password?: string): RtspT
 export function rtspLaunch(o: Pick<RtspOptions, 'url' | 'user' | 'password' | 'transport' | 'latencyMs' | 'width' | 'height'>): string {
   const t = rtspTarget(o.url, o.user, o.password);
   const auth = (t.user !== undefined ? ` user-id=${quoteProp(t.user)}` : '') + (t.password !== undefined ? ` user-pw=${quoteProp(t.password)}` : '');
-  const size = (o.width !== undefined ? `,width=${o.width}` : '') + (o.height !== undefined ? `,height=${o.height}` : '');
+  // Square pixels: with one side given, videoscale then picks the other to keep the picture's aspect
+  // (without it, it keeps the height and changes the pixel aspect ratio instead: a stretched image).
+  const size =
+    (o.width !== undefined ? `,width=${o.width}` : '') + (o.height !== undefined ? `,height=${o.height}` : '') + (o.width !== undefined || o.height !== undefined ? ',pixel-aspect-ratio=1/1' : '');
   return (
     `rtspsrc location=${quoteProp(t.location)} protocols=${o.transport} latency=${o.latencyMs}${auth}` +
     ` ! decodebin ! videoconvert ! videoscale ! video/x-raw,format=RGB${size}`
@@ -120,6 +128,16 @@ export const rtspNode = defineNode({
   outputs: { video: 'video' },
   options: rtspOptions,
   reportsStatus: true,
+  async check(o, ctx) {
+    // A name that does not resolve here may still resolve where and when the pipeline runs: a doubt, not a mistake.
+    const host = new URL(o.url).hostname.replace(/^\[|\]$/g, '');
+    if (isIP(host) !== 0) return;
+    const ok = await Promise.race([
+      lookup(host).then(() => true, () => false),
+      new Promise<boolean>((r) => setTimeout(() => r(true), 2000).unref()),
+    ]);
+    if (!ok) ctx.warn(`the RTSP host "${host}" does not resolve from this machine`);
+  },
   create(o, ctx) {
     const target = rtspTarget(o.url, o.user, o.password);
     const secrets = [target.password, target.user];
@@ -134,8 +152,10 @@ export const rtspNode = defineNode({
 
     return {
       async run() {
-        let retries = 0; // reconnect attempts since the last frame
+        let retries = 0; // reconnect attempts since the last healthy session
         let framesSinceBreak = 0;
+        let sessionStart = 0;
+        let authFailures = 0;
         let firstArrivalMs: number | null = null;
         try {
           for (;;) {
@@ -160,7 +180,8 @@ export const rtspNode = defineNode({
                 firstFrameTimeoutMs: o.firstFrameTimeoutMs,
                 onFrame: (f: VideoFrame) => {
                   if (sessionFrames === 0) {
-                    retries = 0;
+                    sessionStart = performance.now();
+                    authFailures = 0;
                     m.connected.set({ node }, 1);
                     // Timestamps continue across reconnects: time since the node's first frame.
                     firstArrivalMs ??= f.arrivalMs;
@@ -187,6 +208,7 @@ export const rtspNode = defineNode({
               if (/GStreamer rejected the pipeline|cannot load the GStreamer binding/.test(reason)) throw new Error(`rtsp ${safeUrl}: ${reason}`);
             }
             m.connected.set({ node }, 0);
+            if (sessionFrames > 0 && performance.now() - sessionStart >= o.reconnect.healthyMs) retries = 0;
             if (framesSinceBreak > 0) {
               framesSinceBreak = 0;
               await ctx.emit('video', { type: 'discontinuity', streamId, reason: `RTSP stream lost (${reason}); reconnecting`, nextSeq: ctx.sequence.value });
@@ -196,11 +218,22 @@ export const rtspNode = defineNode({
             }
             const delayMs = backoffDelay(retries, o.reconnect.initialDelayMs, o.reconnect.maxDelayMs);
             retries++;
-            ctx.setStatus({ state: 'down', message: `reconnecting to ${safeUrl}: ${reason}`, details: { connected: false, attempt: retries, retryInMs: Math.round(delayMs) } });
-            ctx.log.warn(
-              { url: safeUrl, reason, attempt: retries, delayMs },
-              sessionFrames > 0 ? 'RTSP stream lost; reconnecting' : 'RTSP connection failed; retrying',
-            );
+            const auth = isAuthFailure(reason);
+            ctx.setStatus({
+              state: 'down',
+              message: auth ? `authentication failed for ${safeUrl}: check the user and password` : `reconnecting to ${safeUrl}: ${reason}`,
+              details: { connected: false, attempt: retries, retryInMs: Math.round(delayMs), authFailed: auth },
+            });
+            if (auth) {
+              // One clear error, not a warning every attempt: retrying goes on quietly (a password may be fixed on the camera).
+              if (authFailures++ === 0) ctx.log.error({ url: safeUrl, reason }, 'RTSP authentication failed: check the user and password (retrying quietly)');
+              else ctx.log.debug({ url: safeUrl, attempt: retries }, 'RTSP authentication failed again');
+            } else {
+              ctx.log.warn(
+                { url: safeUrl, reason, attempt: retries, delayMs },
+                sessionFrames > 0 ? 'RTSP stream lost; reconnecting' : 'RTSP connection failed; retrying',
+              );
+            }
             if (!(await abortableSleep(delayMs, ctx.signal))) return;
             m.reconnects.inc({ node });
           }
@@ -211,6 +244,11 @@ export const rtspNode = defineNode({
     };
   },
 });
+
+/** rtspsrc reports a 401 from the server as "Unauthorized" / "Not authorized". */
+export function isAuthFailure(reason: string): boolean {
+  return /unauthori[sz]ed|not authori[sz]ed|\b401\b/i.test(reason);
+}
 
 function safeDecode(s: string): string {
   try {
