@@ -1,8 +1,7 @@
-import { test, describe, before, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import fc from 'fast-check';
 import { parse as parseYaml, stringify } from 'yaml';
@@ -11,8 +10,7 @@ import { parsePipeline } from '../src/graph/pipeline-file.js';
 import { PipelineError } from '../src/graph/pipeline-error.js';
 import { checkPipeline } from '../src/graph/check.js';
 import { builtinRegistry } from '../src/nodes/index.js';
-import { ensureBuilt } from './helpers/build-cli.js';
-import { killAll, serving, startCli, type CliProcess } from './helpers/cli-process.js';
+import { cliFixture, serving, startCli, TEST_PATTERN_PIPELINE } from './helpers/cli-process.js';
 import { until, within } from './helpers/wait.js';
 
 // Property-based robustness (seeded, repeatable): pipeline files mutated from the shipped ones
@@ -112,29 +110,11 @@ describe('pipeline files: mutated shipped files and garbage', () => {
 });
 
 describe('HTTP and WebSocket: hostile requests and messages against the real CLI', () => {
-  let tmp: string;
-  const children: CliProcess[] = [];
-  before(() => {
-    ensureBuilt();
-    tmp = mkdtempSync(join(tmpdir(), 'dcl-fuzz-'));
-  }, { timeout: 120_000 });
-  after(() => {
-    killAll(children);
-    rmSync(tmp, { recursive: true, force: true });
-  });
+  const fx = cliFixture('dcl-fuzz-', TEST_PATTERN_PIPELINE);
 
   test('400 hostile upgrades, queries and messages: the server stays up and a well-behaved subscriber keeps its frames', async () => {
-    const file = join(tmp, 'p.yaml');
-    writeFileSync(file, `
-server: { host: 127.0.0.1, port: 0 }
-nodes:
-  source: { kind: test-pattern, options: { pattern: ball, width: 160, height: 120, fps: 30 } }
-  ws: { kind: websocket }
-edges:
-  - { from: source.video, to: ws.frames, queue: { capacity: 4, policy: drop-oldest } }
-`);
-    const run = startCli(['run', file], { DCL_TOKEN: 't0ken' });
-    children.push(run);
+    const run = startCli(['run', fx.file], { DCL_TOKEN: 't0ken' });
+    fx.children.push(run);
     const { ws, port } = await serving(run);
     const good = new WebSocket(`${ws}?token=t0ken`);
     let frames = 0;

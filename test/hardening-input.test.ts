@@ -149,3 +149,26 @@ describe('validate catches what run would fail on (checkPipeline)', () => {
     assert.match(r.warnings.join('\n'), /the RTSP host "no-such-camera\.invalid" does not resolve/);
   });
 });
+
+test('an .npz of the same depth is the same bytes every time (no timestamps inside)', async () => {
+  const { NpzWriter } = await import('../src/io/npz-writer.js');
+  const { readFileSync, readdirSync: ls } = await import('node:fs');
+  const dir = mkdtempSync(join(tmpdir(), 'dcl-npz-'));
+  try {
+    const write = async (name: string) => {
+      const w = await NpzWriter.create(join(dir, name), { compress: true });
+      const a = w.beginArray('depth', 'float32', [2, 3, 4]);
+      await a.write(Float32Array.from({ length: 24 }, (_, i) => i / 24));
+      await a.end();
+      await w.close();
+      return readFileSync(join(dir, name));
+    };
+    const first = await write('a.npz');
+    await new Promise((r) => setTimeout(r, 2100)); // ZIP times have a 2 s resolution
+    const second = await write('b.npz');
+    assert.ok(first.equals(second), 'identical bytes');
+    assert.deepEqual(ls(dir).sort(), ['a.npz', 'b.npz'], 'no temporaries left');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,26 +1,14 @@
-import { test, describe, before, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
-import { ensureBuilt } from './helpers/build-cli.js';
-import { killAll, serving, startCli, type CliProcess } from './helpers/cli-process.js';
+import { cliFixture, serving, startCli, TEST_PATTERN_PIPELINE } from './helpers/cli-process.js';
 import { until, within } from './helpers/wait.js';
 
 // Defects reachable by anyone who can open a TCP connection to the port, each tried against the
 // real CLI with real sockets.
 
-const PIPELINE = `
-name: hardening
-server: { host: 127.0.0.1, port: 0 }
-nodes:
-  source: { kind: test-pattern, options: { pattern: ball, width: 160, height: 120, fps: 30 } }
-  ws: { kind: websocket }
-edges:
-  - { from: source.video, to: ws.frames, queue: { capacity: 4, policy: drop-oldest } }
-`;
 
 /** Send an upgrade request, then reset the connection (RST, SO_LINGER 0) or close it, without reading the answer. */
 function upgradeAndLeave(port: number, path: string, headers: string, how: 'reset' | 'close'): Promise<void> {
@@ -41,23 +29,11 @@ function upgradeAndLeave(port: number, path: string, headers: string, how: 'rese
 }
 
 describe('refused WebSocket upgrades from clients that go away', () => {
-  let tmp: string;
-  let file: string;
-  const children: CliProcess[] = [];
-  before(() => {
-    ensureBuilt();
-    tmp = mkdtempSync(join(tmpdir(), 'dcl-hardening-'));
-    file = join(tmp, 'p.yaml');
-    writeFileSync(file, PIPELINE);
-  }, { timeout: 120_000 });
-  after(() => {
-    killAll(children);
-    rmSync(tmp, { recursive: true, force: true });
-  });
+  const fx = cliFixture('dcl-hardening-', TEST_PATTERN_PIPELINE);
 
   test('a reset or closed connection after a 404/401/403/400 refusal never takes the server down', async () => {
-    const run = startCli(['run', file], { DCL_TOKEN: 's3cret' });
-    children.push(run);
+    const run = startCli(['run', fx.file], { DCL_TOKEN: 's3cret' });
+    fx.children.push(run);
     const { http, ws, port } = await serving(run);
 
     // A well-behaved subscriber keeps receiving frames throughout.
@@ -94,19 +70,7 @@ describe('refused WebSocket upgrades from clients that go away', () => {
 });
 
 describe('hostile requests against the real CLI', () => {
-  let tmp: string;
-  let file: string;
-  const children: CliProcess[] = [];
-  before(() => {
-    ensureBuilt();
-    tmp = mkdtempSync(join(tmpdir(), 'dcl-hardening-'));
-    file = join(tmp, 'p.yaml');
-    writeFileSync(file, PIPELINE);
-  }, { timeout: 120_000 });
-  after(() => {
-    killAll(children);
-    rmSync(tmp, { recursive: true, force: true });
-  });
+  const fx = cliFixture('dcl-hardening-', TEST_PATTERN_PIPELINE);
 
   /** Raw HTTP/1.1 exchange: the status line of the answer. */
   const statusOf = (port: number, request: string) =>
@@ -127,8 +91,8 @@ describe('hostile requests against the real CLI', () => {
     `GET /ws HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`;
 
   test("DNS rebinding: a page on another name gets 403 for the viewer, /metrics and /ws; the server's own names work", async () => {
-    const run = startCli(['run', file]);
-    children.push(run);
+    const run = startCli(['run', fx.file]);
+    fx.children.push(run);
     const { port } = await serving(run);
     const evil = `attacker.example:${port}`;
     assert.match(await statusOf(port, `GET / HTTP/1.1\r\nHost: ${evil}\r\n\r\n`), /^HTTP\/1\.1 403/);
@@ -142,8 +106,8 @@ describe('hostile requests against the real CLI', () => {
   });
 
   test('refused upgrades with 15,000-character Origins do not stall the event loop (a subscriber keeps its frame rate)', async () => {
-    const run = startCli(['run', file]);
-    children.push(run);
+    const run = startCli(['run', fx.file]);
+    fx.children.push(run);
     const { ws, port } = await serving(run);
     const client = new WebSocket(ws);
     let frames = 0;
@@ -171,14 +135,24 @@ describe('hostile requests against the real CLI', () => {
     assert.equal((await within(10_000, 'exit', run.exit)).code, 0);
   });
 
+  test('binding an address other machines can reach is logged as a warning', async () => {
+    const run = startCli(['run', fx.file, '--set', 'server.host=0.0.0.0']);
+    fx.children.push(run);
+    await serving(run);
+    const warn = run.lines.find((l) => l.level === 40 && /reachable from other machines/.test(String(l.msg)));
+    assert.ok(warn, run.stderr.slice(-2000));
+    run.child.kill('SIGTERM');
+    assert.equal((await within(10_000, 'exit', run.exit)).code, 0);
+  });
+
   test('an empty DCL_TOKEN is an error, not silently no authentication; whether auth is on is logged', async () => {
-    const empty = startCli(['run', file], { DCL_TOKEN: '' });
-    children.push(empty);
+    const empty = startCli(['run', fx.file], { DCL_TOKEN: '' });
+    fx.children.push(empty);
     const { code } = await within(20_000, 'exit', empty.exit);
     assert.equal(code, 2, empty.stderr);
     assert.match(empty.stderr, /DCL_TOKEN is set but empty/);
-    const open = startCli(['run', file], { DCL_TOKEN: undefined });
-    children.push(open);
+    const open = startCli(['run', fx.file], { DCL_TOKEN: undefined });
+    fx.children.push(open);
     await serving(open);
     assert.ok(open.lines.some((l) => l.auth === 'none' && /no token required/.test(String(l.msg))), open.stderr);
     open.child.kill('SIGTERM');

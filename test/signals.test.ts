@@ -1,11 +1,9 @@
-import { test, describe, before, after } from 'node:test';
+import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureBuilt } from './helpers/build-cli.js';
-import { killAll, serving, startCli, type CliProcess } from './helpers/cli-process.js';
+import { cliFixture, serving, startCli } from './helpers/cli-process.js';
 import { until, within } from './helpers/wait.js';
 
 // Signals at every phase, to the real CLI, with real output files checked by real readers
@@ -25,16 +23,8 @@ function mp4Plays(path: string): boolean {
 }
 
 describe('signals to `run` with file sinks', () => {
-  let tmp: string;
-  const children: CliProcess[] = [];
-  before(() => {
-    ensureBuilt();
-    tmp = mkdtempSync(join(tmpdir(), 'dcl-signals-'));
-  }, { timeout: 120_000 });
-  after(() => {
-    killAll(children);
-    rmSync(tmp, { recursive: true, force: true });
-  });
+  const fx = cliFixture('dcl-signals-');
+  const children = fx.children;
 
   const pipeline = (out: string) => `
 name: signals
@@ -54,7 +44,7 @@ edges:
 
   for (const [name, signals] of [['one SIGTERM: drains, every output complete', ['SIGTERM']], ['SIGTERM twice: exits at once (143), nothing partial under a final name', ['SIGTERM', 'SIGTERM']], ['SIGINT then SIGTERM while draining: 143', ['SIGINT', 'SIGTERM']]] as const) {
     test(name, { skip: numpyOk ? false : 'needs python3-numpy' }, async () => {
-      const out = mkdtempSync(join(tmp, 'out-'));
+      const out = mkdtempSync(join(fx.tmp, 'out-'));
       const file = join(out, 'p.yaml');
       writeFileSync(file, pipeline(out));
       const run = startCli(['run', file]);
@@ -99,7 +89,7 @@ edges:
   }
 
   test('SIGTERM during start-up exits promptly', async () => {
-    const out = mkdtempSync(join(tmp, 'out-'));
+    const out = mkdtempSync(join(fx.tmp, 'out-'));
     const file = join(out, 'p.yaml');
     writeFileSync(file, pipeline(out));
     const run = startCli(['run', file]);
@@ -112,23 +102,17 @@ edges:
 });
 
 describe('signals to `infer`', () => {
-  let tmp: string;
+  const fx = cliFixture('dcl-infer-signals-');
+  const children = fx.children;
   let clip: string;
-  const children: CliProcess[] = [];
   before(() => {
-    ensureBuilt();
-    tmp = mkdtempSync(join(tmpdir(), 'dcl-infer-signals-'));
-    clip = join(tmp, 'long.mp4');
+    clip = join(fx.tmp, 'long.mp4');
     execFileSync('gst-launch-1.0', ['-q', 'videotestsrc', 'num-buffers=240', 'pattern=ball', '!', 'video/x-raw,width=512,height=256,framerate=30/1', '!', 'videoconvert', '!', 'x264enc', 'speed-preset=ultrafast', '!', 'mp4mux', '!', 'filesink', `location=${clip}`]);
   }, { timeout: 120_000 });
-  after(() => {
-    killAll(children);
-    rmSync(tmp, { recursive: true, force: true });
-  });
 
   for (const phase of ['inferring', 'writing outputs'] as const) {
     test(`SIGTERM while ${phase}: exit 143 with a message, no outputs, no temporaries, no empty folder`, async () => {
-      const out = join(tmp, `out-${phase.replace(' ', '-')}`);
+      const out = join(fx.tmp, `out-${phase.replace(' ', '-')}`);
       const run = startCli(['infer', clip, '--out', out, '--window', '12', '--overlap', '4', '--steps', '1', '--max-res', '512']);
       children.push(run);
       const mark = phase === 'inferring' ? 'model pack loaded' : 'writing outputs';

@@ -1,5 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { CLI, ROOT } from './build-cli.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before } from 'node:test';
+import { CLI, ROOT, ensureBuilt } from './build-cli.js';
 import { until } from './wait.js';
 
 // The real CLI as a long-running child process, with its JSON log lines parsed as they arrive.
@@ -52,4 +56,34 @@ export async function serving(run: CliProcess, ms = 20_000): Promise<{ http: str
 
 export function killAll(children: readonly CliProcess[]): void {
   for (const c of children) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
+}
+
+/** The smallest live pipeline served on an ephemeral port: a test pattern broadcast on /ws. */
+export const TEST_PATTERN_PIPELINE = `
+name: test-pattern
+server: { host: 127.0.0.1, port: 0 }
+nodes:
+  source: { kind: test-pattern, options: { pattern: ball, width: 160, height: 120, fps: 30 } }
+  ws: { kind: websocket }
+edges:
+  - { from: source.video, to: ws.frames, queue: { capacity: 4, policy: drop-oldest } }
+`;
+
+/**
+ * For a describe block: builds the CLI, gives it a temporary folder (with `pipeline` written to
+ * `file` when given) and kills every child and removes the folder afterwards.
+ */
+export function cliFixture(prefix: string, pipeline?: string): { readonly tmp: string; readonly file: string; readonly children: CliProcess[] } {
+  const fx = { tmp: '', file: '', children: [] as CliProcess[] };
+  before(() => {
+    ensureBuilt();
+    fx.tmp = mkdtempSync(join(tmpdir(), prefix));
+    fx.file = join(fx.tmp, 'p.yaml');
+    if (pipeline !== undefined) writeFileSync(fx.file, pipeline);
+  }, { timeout: 120_000 });
+  after(() => {
+    killAll(fx.children);
+    rmSync(fx.tmp, { recursive: true, force: true });
+  });
+  return fx;
 }
