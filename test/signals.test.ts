@@ -42,7 +42,7 @@ edges:
   - { from: depth, to: png, queue: { capacity: 64, policy: block } }
 `;
 
-  for (const [name, signals] of [['one SIGTERM: drains, every output complete', ['SIGTERM']], ['SIGTERM twice: exits at once (143), nothing partial under a final name', ['SIGTERM', 'SIGTERM']], ['SIGINT then SIGTERM while draining: 143', ['SIGINT', 'SIGTERM']]] as const) {
+  for (const [name, signals] of [['one SIGTERM: drains, every output complete', ['SIGTERM']], ['SIGTERM twice: dies at once by the signal (143), nothing partial under a final name', ['SIGTERM', 'SIGTERM']], ['SIGINT then SIGTERM while draining: dies by SIGTERM', ['SIGINT', 'SIGTERM']]] as const) {
     test(name, { skip: numpyOk ? false : 'needs python3-numpy' }, async () => {
       const out = mkdtempSync(join(fx.tmp, 'out-'));
       const file = join(out, 'p.yaml');
@@ -58,10 +58,11 @@ edges:
         assert.ok(!run.lines.some((l) => l.msg === 'pipeline finished'), 'still draining when the second signal comes');
         run.child.kill(signals[1]);
       }
-      const { code } = await within(20_000, `exit after ${signals.join(' + ')}`, run.exit);
+      const { code, signal } = await within(30_000, `exit after ${signals.join(' + ')}`, run.exit);
       if (signals.length === 1) assert.equal(code, 0, run.stderr.slice(-3000));
       else {
-        assert.equal(code, 143, run.stderr.slice(-3000));
+        // It dies by the second signal (status 143 in a shell).
+        assert.ok(signal === signals[1] && code === null, `${code} ${signal}: ${run.stderr.slice(-3000)}`);
         assert.ok(run.lines.some((l) => String(l.msg).startsWith('second signal: exiting')), run.stderr.slice(-3000));
       }
       assert.doesNotMatch(run.stderr, /Napi::Error|uncaught|\n\s+at /i, 'no crash trace');
@@ -91,12 +92,14 @@ edges:
   test('SIGTERM during start-up exits promptly', async () => {
     const out = mkdtempSync(join(fx.tmp, 'out-'));
     const file = join(out, 'p.yaml');
-    writeFileSync(file, pipeline(out));
+    writeFileSync(file, pipeline(out).replace('window: 16, overlap: 4, steps: 8, maxRes: 256', 'window: 6, overlap: 2, steps: 1, maxRes: 128'));
     const run = startCli(['run', file]);
     children.push(run);
     await until(() => run.stderr.length > 0 || run.lines.length > 0, 20_000, 'the process to log something');
     run.child.kill('SIGTERM');
-    const { code, signal } = await within(20_000, 'exit after an early SIGTERM', run.exit);
+    const { code, signal } = await within(30_000, 'exit after an early SIGTERM', run.exit).catch((e: Error) => {
+      throw new Error(`${e.message}; stderr:\n${run.stderr.slice(-3000)}`);
+    });
     assert.ok(code === 0 || code === 143 || signal === 'SIGTERM', `exit ${code} ${signal}:\n${run.stderr.slice(-2000)}`);
   });
 });

@@ -22,6 +22,24 @@ export function exitNow(code: number, log?: Logger): never {
 }
 
 /**
+ * Leave at once because of a (second) signal, the way a shell expects: die by that signal with its
+ * default action (status 128 + n). Unlike process.exit this does not tear down worker threads, so
+ * a model run in progress in an inference worker cannot abort the exit, and no blocked GStreamer
+ * thread is joined.
+ */
+export function exitBySignal(sig: NodeJS.Signals, log?: Logger): never {
+  try {
+    log?.flush?.();
+  } catch {
+    /* the log destination may be gone */
+  }
+  process.removeAllListeners(sig);
+  process.kill(process.pid, sig);
+  // Delivery is immediate on Linux; should it not be, leave the ordinary way.
+  return exitNow(signalExitCode(sig), log);
+}
+
+/**
  * A fault nobody handled leaves the process in an unknown state: log it once, then exit 1
  * promptly instead of printing a trace and hanging on a blocked thread.
  */

@@ -227,6 +227,8 @@ export class Graph {
     let attempt = 0;
     this.metrics.nodeUp.set({ node: rt.spec.name }, 1);
     for (;;) {
+      // A stop asked for while the graph was still starting (a signal during model loading) ends the source at once.
+      if (this.abort.signal.aborted) break;
       try {
         await rt.instance!.run?.();
         break;

@@ -74,6 +74,7 @@ export function readAppSink(opts: AppSinkReaderOptions): Promise<AppSinkResult> 
     };
     const onAbort = () => finish(null, 'stopped');
     opts.signal.addEventListener('abort', onAbort, { once: true });
+    if (opts.signal.aborted) queueMicrotask(onAbort); // aborted before we listened
 
     const watchdog = setInterval(() => {
       const now = performance.now();

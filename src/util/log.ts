@@ -25,7 +25,8 @@ export function createLogger(opts: LogOptions = {}): Logger {
   if (pretty) {
     return pino({ ...base, transport: { target: 'pino-pretty', options: { destination: 2, colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true } } });
   }
-  return pino(base, pino.destination(2));
+  // Synchronous: log volume is low, and a line written just before a hard exit must not be lost in a buffer.
+  return pino(base, pino.destination({ dest: 2, sync: true }));
 }
 
 function redactError(e: Error): Error {

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { inferVideo, InputError } from '../../inference/offline/infer.js';
 import { createLogger } from '../../util/log.js';
 import { UsageError } from '../usage-error.js';
-import { exitNow, signalExitCode } from '../exit.js';
+import { exitBySignal } from '../exit.js';
 import { DEFAULT_PACK } from '../../inference/pack/default-pack.js';
 import { ModelPackError } from '../../inference/pack/manifest.js';
 import type { PackDevice } from '../../inference/pack/load-pack.js';
@@ -47,7 +47,7 @@ export function registerInfer(program: Command): void {
       // First signal: stop and remove partial outputs; a second one exits at once.
       const stop = new AbortController();
       const onSignal = (sig: NodeJS.Signals) => {
-        if (stop.signal.aborted) exitNow(signalExitCode(sig), log);
+        if (stop.signal.aborted) exitBySignal(sig, log);
         log.warn({ signal: sig }, 'stopping: removing partial outputs');
         stop.abort(sig);
       };

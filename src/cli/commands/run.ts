@@ -5,7 +5,7 @@ import { Graph } from '../../graph/runtime.js';
 import { checkPipeline } from '../../graph/check.js';
 import { createLogger } from '../../util/log.js';
 import { collectSet } from '../options.js';
-import { exitNow, exitOnFatalError, signalExitCode } from '../exit.js';
+import { exitBySignal, exitNow, exitOnFatalError } from '../exit.js';
 
 export function registerRun(program: Command): void {
   program
@@ -25,7 +25,7 @@ export function registerRun(program: Command): void {
         signals++;
         if (signals > 1) {
           log.warn({ signal: sig }, 'second signal: exiting without draining (unfinished outputs are left only as hidden temporaries)');
-          exitNow(signalExitCode(sig), log);
+          exitBySignal(sig, log);
         }
         log.info({ signal: sig }, 'stopping: draining in-flight frames');
         void graph.stop();
