@@ -1,20 +1,17 @@
-import type { Worker } from 'node:worker_threads';
-import { spawnWorker } from '../../util/spawn-worker.js';
-import type { FromWorker, OpenRequest, ResolvedSettings, ToWorker, WorkerDepth } from './protocol.js';
+import type { FromWorker, OpenRequest, ResolvedSettings, WorkerDepth } from './protocol.js';
 import type { SessionChoices } from './session-config.js';
 import type { PackDevice } from '../pack/load-pack.js';
 import type { StageStats } from './stages.js';
 import type { Resolution } from '../math/resolution.js';
-import { ModelPackError } from '../pack/manifest.js';
+import { EngineHost, type StreamEndpoint } from './engine-host.js';
 
-// The main-thread handle on the inference worker. Frames go in with push() (which waits only
-// when too many frames are in flight), depth frames come out through onDepth in input order.
-// Both the offline `infer` command and the live depth node are policies around this one engine.
+// One stream's handle on an inference worker (EngineHost). Frames go in with push() (which waits
+// only when too many of this stream's frames are in flight), depth frames come out through
+// onDepth in input order. Both the offline `infer` command and the live depth node are policies
+// around this one engine; a live pipeline's depth nodes on the same pack and device share one
+// host (EnginePool), each with its own stream.
 
-export interface EngineOptions {
-  readonly packDir: string;
-  readonly device?: PackDevice;
-  readonly threads?: number;
+export interface StreamOptions {
   readonly choices?: SessionChoices;
   readonly noise?: OpenRequest['noise'];
   /** Frames handed to the worker but not yet processed before push() waits. */
@@ -23,6 +20,12 @@ export interface EngineOptions {
   readonly live?: OpenRequest['live'];
   /** Frames will carry fill fractions (frames skipped by stride get interpolated depth). */
   readonly fill?: boolean;
+}
+
+export interface EngineOptions extends StreamOptions {
+  readonly packDir: string;
+  readonly device?: PackDevice;
+  readonly threads?: number;
 }
 
 /** One frame's work in the worker. */
@@ -44,7 +47,7 @@ export interface SequenceInfo {
   readonly guidance: number;
 }
 
-export class DepthEngine {
+export class DepthEngine implements StreamEndpoint {
   /** Called for each final depth frame, in input order. */
   onDepth: (d: EngineDepth) => void = () => {};
   /** Called when a sequence's model resolution and settings are fixed (first frame). */
@@ -53,41 +56,40 @@ export class DepthEngine {
   onWork: (w: EngineWork) => void = () => {};
   /** Window, overlap, steps... as the sessions run them (the pack's defaults where none were chosen). */
   settings: ResolvedSettings = { window: 0, overlap: 0, steps: 0, guidance: 1, decodeChunk: 8 };
-  packName = '';
-  packDescription = '';
-  /** Latent channels and spatial downsampling of the pack (the shape of `EngineDepth.latent`). */
-  latentLayout = { channels: 4, downsample: 8 };
   sequence: SequenceInfo | null = null;
-  private readonly worker: Worker;
-  private inFlight = 0;
   /** Frames handed to the worker but not yet processed before push() waits. */
   maxInFlight: number;
+  private readonly id: number;
+  private inFlight = 0;
   private spaceWaiters: Array<() => void> = [];
   private pending: Array<{ expect: FromWorker['type']; resolve: (m: FromWorker) => void; reject: (e: Error) => void }> = [];
   private failure: Error | null = null;
   private closed = false;
 
-  private constructor(opts: EngineOptions) {
+  private constructor(
+    private readonly host: EngineHost,
+    opts: StreamOptions,
+    /** Close the host with the stream (a private engine). */
+    private readonly ownsHost: boolean,
+  ) {
     this.maxInFlight = opts.maxInFlight ?? 2;
-    this.worker = spawnWorker(import.meta.url, 'engine-worker');
-    this.worker.on('message', (m: FromWorker) => this.onMessage(m));
-    this.worker.on('error', (e) => this.fail(e));
-    this.worker.on('exit', (code) => {
-      if (!this.closed) this.fail(new Error(`inference worker exited unexpectedly (code ${code})`));
-    });
+    this.id = host.attach(this);
   }
 
+  /** A private engine: its own worker and model copy (offline infer, eval, tests). */
   static async open(opts: EngineOptions): Promise<DepthEngine> {
-    const engine = new DepthEngine(opts);
-    const req: OpenRequest = { type: 'open', packDir: opts.packDir, device: opts.device ?? 'cpu', threads: opts.threads, choices: opts.choices ?? {}, noise: opts.noise, live: opts.live, fill: opts.fill };
+    const host = await EngineHost.start(opts);
+    return DepthEngine.onHost(host, opts, true);
+  }
+
+  /** A stream on a shared worker. */
+  static async onHost(host: EngineHost, opts: StreamOptions, ownsHost = false): Promise<DepthEngine> {
+    const engine = new DepthEngine(host, opts, ownsHost);
+    if (host.error) engine.fail(host.error);
+    const req: OpenRequest = { type: 'open', stream: engine.id, choices: opts.choices ?? {}, noise: opts.noise, live: opts.live, fill: opts.fill };
     try {
       const m = await engine.request(req, 'opened');
-      if (m.type === 'opened') {
-        engine.packName = m.packName;
-        engine.packDescription = m.description;
-        engine.latentLayout = { channels: m.latentChannels, downsample: m.downsample };
-        engine.settings = m.settings;
-      }
+      if (m.type === 'opened') engine.settings = m.settings;
     } catch (e) {
       await engine.close();
       throw e;
@@ -95,9 +97,27 @@ export class DepthEngine {
     return engine;
   }
 
+  get packName(): string {
+    return this.host.info.packName;
+  }
+
+  get packDescription(): string {
+    return this.host.info.description;
+  }
+
+  /** Latent channels and spatial downsampling of the pack (the shape of `EngineDepth.latent`). */
+  get latentLayout(): { channels: number; downsample: number } {
+    return { channels: this.host.info.latentChannels, downsample: this.host.info.downsample };
+  }
+
   /** Frames sent to the worker and not yet handled. */
   get backlog(): number {
     return this.inFlight;
+  }
+
+  /** Fraction of the worker this stream can count on (1 when it is alone on it). */
+  get share(): number {
+    return this.host.share.shareOf(this.id);
   }
 
   /**
@@ -108,7 +128,7 @@ export class DepthEngine {
   async push(rgb: Uint8Array, width: number, height: number, stride = width * 3, fill?: readonly number[]): Promise<void> {
     if (this.failure) throw this.failure;
     this.inFlight++;
-    this.post({ type: 'frame', rgb, width, height, stride, ...(fill && fill.length > 0 ? { fill } : {}) });
+    this.host.post({ type: 'frame', stream: this.id, rgb, width, height, stride, ...(fill && fill.length > 0 ? { fill } : {}) });
     while (this.inFlight >= this.maxInFlight && !this.failure) {
       await new Promise<void>((resolve) => this.spaceWaiters.push(resolve));
     }
@@ -117,45 +137,27 @@ export class DepthEngine {
 
   /** End the current sequence: the remaining frames are computed and delivered before this resolves. */
   async end(): Promise<void> {
-    await this.request({ type: 'end' }, 'ended');
+    await this.request({ type: 'end', stream: this.id }, 'ended');
   }
 
-  async stats(): Promise<{ stats: StageStats; rssBytes: number }> {
-    const m = await this.request({ type: 'stats' }, 'stats');
-    if (m.type !== 'stats') throw new Error('unexpected reply');
-    return { stats: m.stats, rssBytes: m.rssBytes };
+  stats(): Promise<{ stats: StageStats; rssBytes: number }> {
+    return this.host.stats();
   }
 
+  /** Leave the worker (and close it when this engine owns it). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
-    this.post({ type: 'close' });
-    const timer = setTimeout(() => void this.worker.terminate(), 5000);
-    await exited;
-    clearTimeout(timer);
+    if (!this.failure && !this.host.error) {
+      await this.request({ type: 'release', stream: this.id }, 'released').catch(() => {});
+    } else if (!this.host.error) {
+      this.host.post({ type: 'release', stream: this.id });
+    }
+    this.host.detach(this.id);
+    if (this.ownsHost) await this.host.close();
   }
 
-  private post(msg: ToWorker): void {
-    // Frames move to the worker without a copy when they own their buffer (never detach a shared pool).
-    const transfer = msg.type === 'frame' && msg.rgb.byteLength === msg.rgb.buffer.byteLength ? [msg.rgb.buffer as ArrayBuffer] : [];
-    this.worker.postMessage(msg, transfer);
-  }
-
-  private request(msg: ToWorker, expect: FromWorker['type']): Promise<FromWorker> {
-    if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => {
-      this.pending.push({ expect, resolve, reject });
-      this.post(msg);
-    });
-  }
-
-  private deliver(outputs: WorkerDepth[]): void {
-    const res = this.sequence?.resolution;
-    for (const o of outputs) this.onDepth({ ...o, width: res?.width ?? 0, height: res?.height ?? 0 });
-  }
-
-  private onMessage(m: FromWorker): void {
+  receive(m: FromWorker): void {
     switch (m.type) {
       case 'started':
         this.sequence = { resolution: m.resolution, window: m.window, overlap: m.overlap, steps: m.steps, guidance: m.guidance };
@@ -171,30 +173,28 @@ export class DepthEngine {
         this.deliver(m.outputs);
         this.sequence = null;
         break;
-      case 'error':
-        this.fail(workerError(m.name, m.message));
-        return;
     }
     const i = this.pending.findIndex((p) => p.expect === m.type);
     if (i >= 0) this.pending.splice(i, 1)[0].resolve(m);
   }
 
-  private fail(e: Error): void {
+  fail(e: Error): void {
     if (this.failure) return;
     this.failure = e;
     this.pending.splice(0).forEach((p) => p.reject(e));
     this.spaceWaiters.splice(0).forEach((w) => w());
   }
-}
 
-/**
- * Errors cross the worker boundary as name + message: rebuild the classes callers branch on with
- * instanceof (the CLI maps RangeError and ModelPackError to exit code 2).
- */
-function workerError(name: string, message: string): Error {
-  if (name === 'RangeError') return new RangeError(message);
-  if (name === 'ModelPackError' || name === 'ExecutionProviderError') {
-    return Object.assign(new ModelPackError(message, { packDir: '' }), { name });
+  private request(msg: Parameters<EngineHost['post']>[0], expect: FromWorker['type']): Promise<FromWorker> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.pending.push({ expect, resolve, reject });
+      this.host.post(msg);
+    });
   }
-  return Object.assign(new Error(message), { name });
+
+  private deliver(outputs: WorkerDepth[]): void {
+    const res = this.sequence?.resolution;
+    for (const o of outputs) this.onDepth({ ...o, width: res?.width ?? 0, height: res?.height ?? 0 });
+  }
 }

@@ -3,13 +3,22 @@ import type { PackDevice } from '../pack/load-pack.js';
 import type { StageStats } from './stages.js';
 import type { Resolution } from '../math/resolution.js';
 
-// Messages between the main thread and the inference worker.
+// Messages between the main thread and an inference worker. One worker holds one model pack on
+// one device and serves any number of streams: every stream message names its stream, and each
+// stream has its own session state (windows, noise, stitching, live normalisation, fill).
 
-export interface OpenRequest {
-  readonly type: 'open';
+/** Load the pack (once per worker). */
+export interface LoadRequest {
+  readonly type: 'load';
   readonly packDir: string;
   readonly device: PackDevice;
   readonly threads?: number;
+}
+
+/** Open a stream on the loaded pack. */
+export interface OpenRequest {
+  readonly type: 'open';
+  readonly stream: number;
   readonly choices: SessionChoices;
   /** External noise (infer --noise): pixel [N,3,H,W] and latent [1,W,4,h,w]. */
   readonly noise?: { pixel: Float32Array; pixelFrames: number; latent: Float32Array; latentFrames: number };
@@ -19,20 +28,20 @@ export interface OpenRequest {
   readonly fill?: boolean;
 }
 
-export type ToWorker =
-  | OpenRequest
-  | {
-      readonly type: 'frame';
-      readonly rgb: Uint8Array;
-      readonly width: number;
-      readonly height: number;
-      readonly stride: number;
-      /** Frames skipped before this one (by stride): where each lies in time between the previous computed frame (0) and this one (1). */
-      readonly fill?: readonly number[];
-    }
-  | { readonly type: 'end' }
-  | { readonly type: 'stats' }
-  | { readonly type: 'close' };
+export interface FrameRequest {
+  readonly type: 'frame';
+  readonly stream: number;
+  readonly rgb: Uint8Array;
+  readonly width: number;
+  readonly height: number;
+  readonly stride: number;
+  /** Frames skipped before this one (by stride): where each lies in time between the previous computed frame (0) and this one (1). */
+  readonly fill?: readonly number[];
+}
+
+export type StreamRequest = OpenRequest | FrameRequest | { readonly type: 'end'; readonly stream: number } | { readonly type: 'release'; readonly stream: number };
+
+export type ToWorker = LoadRequest | StreamRequest | { readonly type: 'stats' } | { readonly type: 'close' };
 
 export interface WorkerDepth {
   readonly index: number;
@@ -56,11 +65,22 @@ export interface ResolvedSettings {
   readonly decodeChunk: number;
 }
 
+export interface PackInfo {
+  readonly packName: string;
+  readonly dtype: string;
+  readonly description: string;
+  readonly latentChannels: number;
+  readonly downsample: number;
+}
+
 export type FromWorker =
-  | { readonly type: 'opened'; readonly packName: string; readonly dtype: string; readonly description: string; readonly latentChannels: number; readonly downsample: number; readonly settings: ResolvedSettings }
-  | { readonly type: 'started'; readonly resolution: Resolution; readonly window: number; readonly overlap: number; readonly steps: number; readonly guidance: number }
+  | ({ readonly type: 'loaded' } & PackInfo)
+  | { readonly type: 'opened'; readonly stream: number; readonly settings: ResolvedSettings }
+  | { readonly type: 'started'; readonly stream: number; readonly resolution: Resolution; readonly window: number; readonly overlap: number; readonly steps: number; readonly guidance: number }
   /** A frame was handled: `busyMs` of work (encode, and the window when one ran), the depth frames that became final. */
-  | { readonly type: 'accepted'; readonly outputs: WorkerDepth[]; readonly busyMs: number; readonly windowRan: boolean }
-  | { readonly type: 'ended'; readonly outputs: WorkerDepth[] }
+  | { readonly type: 'accepted'; readonly stream: number; readonly outputs: WorkerDepth[]; readonly busyMs: number; readonly windowRan: boolean }
+  | { readonly type: 'ended'; readonly stream: number; readonly outputs: WorkerDepth[] }
+  | { readonly type: 'released'; readonly stream: number }
   | { readonly type: 'stats'; readonly stats: StageStats; readonly rssBytes: number }
-  | { readonly type: 'error'; readonly message: string; readonly name: string };
+  /** `stream` set: that stream failed (the others go on); unset: the worker failed. */
+  | { readonly type: 'error'; readonly stream?: number; readonly message: string; readonly name: string };

@@ -1,0 +1,151 @@
+import type { Worker } from 'node:worker_threads';
+import { spawnWorker } from '../../util/spawn-worker.js';
+import type { FromWorker, PackInfo, ToWorker } from './protocol.js';
+import type { PackDevice } from '../pack/load-pack.js';
+import type { StageStats } from './stages.js';
+import { ModelPackError } from '../pack/manifest.js';
+import { EngineShare } from './engine-share.js';
+
+// The main-thread handle on one inference worker: one model pack on one device, loaded once,
+// serving any number of streams (DepthEngine is one stream's handle). Messages from the worker
+// are routed to their stream; a stream's failure reaches that stream alone, the worker's own
+// failure (it died, the pack did not load) reaches every stream.
+
+export interface HostOptions {
+  readonly packDir: string;
+  readonly device?: PackDevice;
+  readonly threads?: number;
+}
+
+/** What a stream handle on the host implements to receive its messages. */
+export interface StreamEndpoint {
+  receive(m: FromWorker): void;
+  fail(e: Error): void;
+}
+
+export class EngineHost {
+  info: PackInfo = { packName: '', dtype: '', description: '', latentChannels: 4, downsample: 8 };
+  /** How busy each stream keeps the worker: a stream's share of it for rate adaptation. */
+  readonly share = new EngineShare();
+  /** Called with the stream id each time a stream's window ran (scheduling tests and traces). */
+  onWindow: (stream: number) => void = () => {};
+  private readonly worker: Worker;
+  private readonly streams = new Map<number, StreamEndpoint>();
+  private nextStream = 1;
+  private pending: Array<{ expect: FromWorker['type']; resolve: (m: FromWorker) => void; reject: (e: Error) => void }> = [];
+  private failure: Error | null = null;
+  private closed = false;
+
+  private constructor() {
+    this.worker = spawnWorker(import.meta.url, 'engine-worker');
+    this.worker.on('message', (m: FromWorker) => this.onMessage(m));
+    this.worker.on('error', (e) => this.fail(e));
+    this.worker.on('exit', (code) => {
+      if (!this.closed) this.fail(new Error(`inference worker exited unexpectedly (code ${code})`));
+    });
+  }
+
+  static async start(opts: HostOptions): Promise<EngineHost> {
+    const host = new EngineHost();
+    try {
+      const m = await host.request({ type: 'load', packDir: opts.packDir, device: opts.device ?? 'cpu', threads: opts.threads }, 'loaded');
+      if (m.type === 'loaded') host.info = { packName: m.packName, dtype: m.dtype, description: m.description, latentChannels: m.latentChannels, downsample: m.downsample };
+    } catch (e) {
+      await host.close();
+      throw e;
+    }
+    return host;
+  }
+
+  get error(): Error | null {
+    return this.failure;
+  }
+
+  /** Streams attached now. */
+  get streamCount(): number {
+    return this.streams.size;
+  }
+
+  /** Give a new stream its id; its messages reach `endpoint` from now on. */
+  attach(endpoint: StreamEndpoint): number {
+    const id = this.nextStream++;
+    this.streams.set(id, endpoint);
+    this.share.add(id);
+    return id;
+  }
+
+  detach(id: number): void {
+    this.streams.delete(id);
+    this.share.remove(id);
+  }
+
+  post(msg: ToWorker): void {
+    if (this.closed) return;
+    // Frames move to the worker without a copy when they own their buffer (never detach a shared pool).
+    const transfer = msg.type === 'frame' && msg.rgb.byteLength === msg.rgb.buffer.byteLength ? [msg.rgb.buffer as ArrayBuffer] : [];
+    this.worker.postMessage(msg, transfer);
+  }
+
+  async stats(): Promise<{ stats: StageStats; rssBytes: number }> {
+    const m = await this.request({ type: 'stats' }, 'stats');
+    if (m.type !== 'stats') throw new Error('unexpected reply');
+    return { stats: m.stats, rssBytes: m.rssBytes };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    this.worker.postMessage({ type: 'close' } satisfies ToWorker);
+    const timer = setTimeout(() => void this.worker.terminate(), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  private request(msg: ToWorker, expect: FromWorker['type']): Promise<FromWorker> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.pending.push({ expect, resolve, reject });
+      this.post(msg);
+    });
+  }
+
+  private onMessage(m: FromWorker): void {
+    if ('stream' in m && m.stream !== undefined) {
+      if (m.type === 'accepted') {
+        this.share.record(m.stream, m.busyMs);
+        if (m.windowRan) this.onWindow(m.stream);
+      }
+      const s = this.streams.get(m.stream);
+      if (!s) return;
+      if (m.type === 'error') s.fail(workerError(m.name, m.message));
+      else s.receive(m);
+      return;
+    }
+    if (m.type === 'error') {
+      this.fail(workerError(m.name, m.message));
+      return;
+    }
+    const i = this.pending.findIndex((p) => p.expect === m.type);
+    if (i >= 0) this.pending.splice(i, 1)[0].resolve(m);
+  }
+
+  private fail(e: Error): void {
+    if (this.failure) return;
+    this.failure = e;
+    this.pending.splice(0).forEach((p) => p.reject(e));
+    for (const s of this.streams.values()) s.fail(e);
+  }
+}
+
+/**
+ * Errors cross the worker boundary as name + message: rebuild the classes callers branch on with
+ * instanceof (the CLI maps RangeError and ModelPackError to exit code 2).
+ */
+export function workerError(name: string, message: string): Error {
+  if (name === 'RangeError') return new RangeError(message);
+  if (name === 'ModelPackError' || name === 'ExecutionProviderError') {
+    return Object.assign(new ModelPackError(message, { packDir: '' }), { name });
+  }
+  return Object.assign(new Error(message), { name });
+}
