@@ -1,4 +1,4 @@
-import { isFrame as isFramePacket, type FramePacket, type Packet } from './packets.js';
+import { EOS, isFrame as isFramePacket, type FramePacket, type Packet } from './packets.js';
 
 // A bounded queue between two nodes, with the overflow policy made explicit (as GStreamer's
 // queue element has leaky modes). Control packets (EOS, discontinuities) are never dropped:
@@ -42,6 +42,7 @@ export class EdgeQueue {
    * the producer must await it (that is how a file source gets paused). Drop policies never wait.
    */
   offer(p: Packet): void | Promise<void> {
+    if (this.closed) return;
     const isControl = p.type === 'eos' || p.type === 'discontinuity';
     if (!isControl && this.policy === 'drop-newest' && !this.waitingTaker && this.frameCount() >= this.capacity) {
       this.drop();
@@ -105,7 +106,22 @@ export class EdgeQueue {
   }
 
   private push(p: Packet): void {
-    this.items.push(p);
+    if (!this.closed) this.items.push(p);
+  }
+
+  private closed = false;
+
+  /**
+   * Nobody will take from this queue any more (its consumer failed): what is queued is discarded,
+   * later offers are ignored, a blocked producer goes on, a waiting taker gets end of stream.
+   */
+  close(): void {
+    this.closed = true;
+    this.items.length = 0;
+    const taker = this.waitingTaker;
+    this.waitingTaker = null;
+    taker?.(EOS);
+    this.spaceWaiters.splice(0).forEach((w) => w());
   }
 
   private drop(): void {

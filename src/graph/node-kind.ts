@@ -4,6 +4,7 @@ import type { Packet, PortType } from './packets.js';
 import type { GraphMetrics } from './metrics.js';
 import type { HttpHub } from '../server/http-hub.js';
 import type { NodeStatus } from './status.js';
+import type { SharedResources } from './shared-resources.js';
 
 // A node kind declares everything the graph needs to know before any frame flows, in the
 // manner of a MediaPipe calculator contract: its ports with their types, its options schema,
@@ -12,8 +13,14 @@ import type { NodeStatus } from './status.js';
 export type NodeRole = 'source' | 'transform' | 'sink';
 
 export interface NodeContext {
-  /** The node's name in the pipeline file. */
+  /** The node's name in the pipeline file (STREAM/NODE for a per-stream copy). */
   readonly name: string;
+  /** The stream this node serves: its stream in a multi-stream pipeline, else its own name. Sources stamp it on frames. */
+  readonly stream: string;
+  /** Resources shared by the nodes of the graph (one inference worker per model and device). */
+  readonly shared: SharedResources;
+  /** The streams the graph serves now (for subscribers choosing streams). */
+  readonly streams: { names(): string[] };
   readonly log: Logger;
   readonly metrics: GraphMetrics;
   /** The pipeline's HTTP/WebSocket server, for nodes that serve subscribers. */
@@ -66,6 +73,11 @@ export interface NodeKind<Schema extends z.ZodType = z.ZodType> {
   readonly options: Schema;
   /** Live sources are restarted on failure (with backoff) instead of stopping the whole graph. */
   readonly restart?: RestartPolicy;
+  /**
+   * The node takes the frames of every stream of a multi-stream pipeline on each input (one edge
+   * per stream; packets carry their stream id) instead of being copied per stream.
+   */
+  readonly multiStream?: boolean;
   /** The node reports its own state with ctx.setStatus (otherwise the runtime calls it ok once created). */
   readonly reportsStatus?: boolean;
   /** Resources only one node of a pipeline may hold (a WebSocket path), checked before anything starts. */

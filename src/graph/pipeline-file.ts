@@ -7,6 +7,7 @@ import type { NodeRegistry } from './registry.js';
 import type { NodeKind } from './node-kind.js';
 import { QUEUE_POLICIES, type QueuePolicy } from './edge-queue.js';
 import { portsCompatible } from './packets.js';
+import { expandStreams, streamEntrySchema, type StreamEntry } from './streams.js';
 
 // Loading a pipeline file is: parse YAML, apply --set overrides, substitute ${ENV} references,
 // check the file's shape, then check every node and edge against the registry's contracts.
@@ -30,9 +31,11 @@ const fileSchema = z
         enabled: z.boolean().default(true),
         /** Host names (the HTTP Host header) the server answers besides IP addresses and localhost; "*" for any (see http-hub.ts). */
         allowedHosts: z.array(z.string().min(1)).default([]),
+        /** POST /streams and DELETE /streams/NAME add and remove streams at run time (loopback clients only; DCL_TOKEN when set). */
+        admin: z.boolean().default(false),
       })
       .strict()
-      .default({ host: '127.0.0.1', port: 8080, enabled: true, allowedHosts: [] }),
+      .default({ host: '127.0.0.1', port: 8080, enabled: true, allowedHosts: [], admin: false }),
     log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).strict().optional(),
     nodes: z.record(
       z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'node names are letters, digits, "_" and "-"'),
@@ -41,13 +44,19 @@ const fileSchema = z
     edges: z
       .array(z.object({ from: z.string(), to: z.string(), queue: queueSchema.optional() }).strict())
       .default([]),
+    /** Streams sharing the nodes fed from the pseudo-node `streams` (see streams.ts). */
+    streams: z.array(streamEntrySchema).optional(),
   })
   .strict();
+
+type FileSpec = z.infer<typeof fileSchema>;
 
 export interface ResolvedNode {
   readonly name: string;
   readonly kind: NodeKind;
   readonly options: unknown;
+  /** The stream of a per-stream node of a multi-stream pipeline. */
+  readonly stream?: string;
 }
 
 export interface ResolvedEdge {
@@ -62,11 +71,22 @@ export interface ResolvedEdge {
 export interface Pipeline {
   readonly file: string;
   readonly name: string;
-  readonly server: { host: string; port: number; enabled: boolean; allowedHosts: readonly string[] };
+  readonly server: { host: string; port: number; enabled: boolean; allowedHosts: readonly string[]; admin: boolean };
   readonly logLevel: string;
   /** Nodes in topological order (sources first). */
   readonly nodes: ResolvedNode[];
   readonly edges: ResolvedEdge[];
+  /** A multi-stream pipeline's streams (null for a plain graph). */
+  readonly streams: StreamsPlan | null;
+}
+
+export interface StreamsPlan {
+  readonly entries: readonly StreamEntry[];
+  /** The template nodes copied per stream. */
+  readonly perStream: readonly string[];
+  /** The same pipeline with one more stream (validated like the file; throws PipelineError). */
+  withStream(entry: unknown): Pipeline;
+  withoutStream(name: string): Pipeline;
 }
 
 export interface LoadOptions {
@@ -135,11 +155,15 @@ export function parsePipeline(text: string, file: string, registry: NodeRegistry
     }
     throw new PipelineError(file, detail, undefined, path.join('.') || undefined);
   }
-  const spec = parsed.data;
+  return buildPipeline(parsed.data, file, registry, texts);
+}
+
+function buildPipeline(spec: FileSpec, file: string, registry: NodeRegistry, texts: RawTexts): Pipeline {
   if (Object.keys(spec.nodes).length === 0) throw new PipelineError(file, 'the pipeline has no nodes', undefined, 'nodes');
+  const expanded = expandStreams(spec, registry, file, texts);
 
   const nodes = new Map<string, ResolvedNode>();
-  for (const [name, n] of Object.entries(spec.nodes)) {
+  for (const [name, n] of Object.entries(expanded.nodes)) {
     const kind = registry.get(n.kind);
     if (!kind) {
       throw new PipelineError(file, `unknown node kind "${clipText(n.kind, 60)}" (known kinds: ${registry.names().join(', ')})`, name, 'kind');
@@ -151,10 +175,10 @@ export function parsePipeline(text: string, file: string, registry: NodeRegistry
       const fromEnv = texts.get(pathKey(['nodes', name, 'options', ...(issue.path as (string | number)[])]))?.from === 'env';
       throw new PipelineError(file, `${describeIssue(issue, fromEnv)} (kind ${kind.kind})`, name, field);
     }
-    nodes.set(name, { name, kind, options: opt.data });
+    nodes.set(name, { name, kind, options: opt.data, ...(n.stream !== undefined ? { stream: n.stream } : {}) });
   }
 
-  const edges: ResolvedEdge[] = spec.edges.map((e, i) => {
+  const edges: ResolvedEdge[] = expanded.edges.map((e, i) => {
     const from = resolveEndpoint(e.from, 'outputs', nodes, file, i);
     const to = resolveEndpoint(e.to, 'inputs', nodes, file, i);
     const fromType = nodes.get(from.node)!.kind.outputs[from.port];
@@ -167,7 +191,7 @@ export function parsePipeline(text: string, file: string, registry: NodeRegistry
         `edges[${i}].to`,
       );
     }
-    const queue = e.queue ?? queueSchema.parse({});
+    const queue = (e.queue as z.infer<typeof queueSchema> | undefined) ?? queueSchema.parse({});
     return {
       from,
       to,
@@ -180,12 +204,15 @@ export function parsePipeline(text: string, file: string, registry: NodeRegistry
   const seenInputs = new Map<string, number>();
   edges.forEach((e, i) => {
     const key = `${e.to.node}.${e.to.port}`;
-    if (seenInputs.has(key)) {
+    // A multi-stream node takes one edge from each stream on the same input.
+    if (seenInputs.has(key) && !nodes.get(e.to.node)!.kind.multiStream) {
       throw new PipelineError(file, `input "${e.to.port}" is fed by two edges (edges[${seenInputs.get(key)}] and edges[${i}]); an input takes exactly one edge`, e.to.node, `edges[${i}].to`);
     }
     seenInputs.set(key, i);
   });
   for (const n of nodes.values()) {
+    // With no stream listed yet (added at run time), a multi-stream node has nothing feeding it.
+    if (n.kind.multiStream && spec.streams) continue;
     for (const port of Object.keys(n.kind.inputs)) {
       if (!seenInputs.has(`${n.name}.${port}`)) {
         throw new PipelineError(file, `input "${port}" is not connected: add an edge to ${n.name}.${port}`, n.name, 'edges');
@@ -201,6 +228,21 @@ export function parsePipeline(text: string, file: string, registry: NodeRegistry
     logLevel: spec.log?.level ?? 'info',
     nodes: order.map((n) => nodes.get(n)!),
     edges,
+    streams: spec.streams
+      ? {
+          entries: spec.streams,
+          perStream: expanded.perStream,
+          withStream: (entry: unknown) => {
+            const r = streamEntrySchema.safeParse(entry);
+            if (!r.success) {
+              const issue = r.error.issues[0];
+              throw new PipelineError(file, `new stream: ${describeIssue(issue)}`, undefined, issue.path.map(String).join('.') || undefined);
+            }
+            return buildPipeline({ ...spec, streams: [...spec.streams!, r.data] }, file, registry, texts);
+          },
+          withoutStream: (name: string) => buildPipeline({ ...spec, streams: spec.streams!.filter((s) => s.name !== name) }, file, registry, texts),
+        }
+      : null,
   };
 }
 

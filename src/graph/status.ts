@@ -25,6 +25,10 @@ export class StatusBoard {
     this.nodes.set(node, { kind, ...status });
   }
 
+  delete(node: string): void {
+    this.nodes.delete(node);
+  }
+
   get(node: string): NodeStatus | undefined {
     return this.nodes.get(node);
   }

@@ -70,6 +70,8 @@ export interface Subscription {
   colormap: string;
   /** Also send ground-truth disparity (kind "gt", f32) with accuracy figures, when the source knows depth. */
   gt: boolean;
+  /** The streams whose frames to send (null: every stream). */
+  streams: string[] | null;
 }
 
-export const DEFAULT_SUBSCRIPTION: Subscription = { depthFormat: 'u16', rgb: false, rgbFormat: 'rgb24', colormap: 'inferno', gt: false };
+export const DEFAULT_SUBSCRIPTION: Subscription = { depthFormat: 'u16', rgb: false, rgbFormat: 'rgb24', colormap: 'inferno', gt: false, streams: null };

@@ -30,12 +30,33 @@ export function parseSubscription(src: URLSearchParams | Record<string, unknown>
     if (typeof cm !== 'string' || !(COLORMAP_NAMES as readonly string[]).includes(cm)) throw new SubscriptionError(`colormap must be one of ${COLORMAP_NAMES.join(', ')}`);
     out.colormap = cm;
   }
+  const streams = src instanceof URLSearchParams ? (src.has('stream') ? src.getAll('stream') : undefined) : src.stream;
+  if (streams !== undefined) out.streams = parseStreams(streams);
   if (!(src instanceof URLSearchParams)) {
     for (const k of Object.keys(src)) {
-      if (!['type', 'format', 'rgb', 'rgbFormat', 'colormap', 'gt'].includes(k)) throw new SubscriptionError(`unknown field "${k}"`);
+      if (!['type', 'format', 'rgb', 'rgbFormat', 'colormap', 'gt', 'stream'].includes(k)) throw new SubscriptionError(`unknown field "${k}"`);
     }
   }
   return out;
+}
+
+/**
+ * `stream=a&stream=b`, `stream=a,b` or `{"stream": ["a","b"]}` choose streams; `*` (or "all")
+ * means every stream, including streams added later.
+ */
+function parseStreams(v: unknown): string[] | null {
+  const list = typeof v === 'string' ? [v] : Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : null;
+  if (!list) throw new SubscriptionError('stream must be a stream name or a list of names');
+  const names = list.flatMap((x) => x.split(',')).map((x) => x.trim()).filter((x) => x !== '');
+  if (names.length === 0) throw new SubscriptionError('stream is empty: name a stream, or * for all');
+  if (names.includes('*') || names.includes('all')) return null;
+  if (names.length > 256) throw new SubscriptionError('at most 256 streams may be named');
+  return [...new Set(names)];
+}
+
+/** Names a subscriber asked for that the pipeline does not serve. */
+export function unknownStreams(sub: Subscription, known: readonly string[]): string[] {
+  return (sub.streams ?? []).filter((s) => !known.includes(s));
 }
 
 function flag(v: unknown, name: string, current: boolean): boolean {

@@ -14,6 +14,8 @@ export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer
 
 export class HttpHub {
   private readonly routes = new Map<string, RouteHandler>();
+  /** Routes for every path under a prefix ending in "/" (e.g. /streams/NAME). */
+  private readonly prefixes = new Map<string, RouteHandler>();
   private readonly upgrades = new Map<string, UpgradeHandler>();
   private server: Server | null = null;
   private readonly allowedHosts: ReadonlySet<string>;
@@ -30,6 +32,12 @@ export class HttpHub {
   route(path: string, handler: RouteHandler): void {
     if (this.routes.has(path)) throw new Error(`HTTP route ${path} is mounted twice`);
     this.routes.set(path, handler);
+  }
+
+  routePrefix(prefix: string, handler: RouteHandler): void {
+    if (!prefix.endsWith('/')) throw new Error(`route prefix ${prefix} must end with "/"`);
+    if (this.prefixes.has(prefix)) throw new Error(`HTTP route prefix ${prefix} is mounted twice`);
+    this.prefixes.set(prefix, handler);
   }
 
   upgrade(path: string, handler: UpgradeHandler): void {
@@ -49,7 +57,7 @@ export class HttpHub {
         return;
       }
       const path = (req.url ?? '/').split('?')[0];
-      const handler = this.routes.get(path);
+      const handler = this.routes.get(path) ?? [...this.prefixes].find(([p]) => path.startsWith(p) && path.length > p.length)?.[1];
       if (!handler) {
         res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: ${path}\n`);
         return;

@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { defineNode } from '../../graph/node-kind.js';
 import { nowMs, type DepthFrame, type Packet, type VideoFrame } from '../../graph/packets.js';
+import { resolve } from 'node:path';
 import { DepthEngine } from '../../inference/engine/depth-engine.js';
+import { EngineHost } from '../../inference/engine/engine-host.js';
 import { DEFAULT_PACK } from '../../inference/pack/default-pack.js';
 import { SourceRate } from '../../inference/live/source-rate.js';
 import { StrideController, ThroughputMeter } from '../../inference/live/stride-controller.js';
@@ -42,6 +44,8 @@ export const depthOptions = z
     maxGapMs: z.number().min(1).default(2000),
     /** Frames handed to the inference worker before the node waits (default: one window). */
     maxInFlight: z.number().int().min(1).max(256).optional(),
+    /** `shared`: depth nodes naming the same model, device and threads share one inference worker (one copy of the weights, windows scheduled fairly); `own`: a worker of its own. */
+    engine: z.enum(['shared', 'own']).default('shared'),
     /** Live normalisation: EMA weight of each frame's robust range. */
     rangeAlpha: z.number().gt(0).max(1).default(0.05),
     /** Attach the RGB frame to each depth frame (for viewers that show both). */
@@ -77,15 +81,27 @@ export const depthNode = defineNode({
   },
   async create(o, ctx) {
     const node = ctx.name;
-    const m = depthMetrics(ctx.metrics.registry, node);
-    const engine = await DepthEngine.open({
-      packDir: o.model,
-      device: o.device,
-      threads: o.threads,
-      choices: { window: o.window, overlap: o.overlap, steps: o.steps, guidance: o.guidance, seed: o.seed, maxRes: o.maxRes },
-      live: { alpha: o.rangeAlpha },
-      fill: o.fill !== 'none',
-    });
+    const L = { node, stream: ctx.stream };
+    const m = depthMetrics(ctx.metrics.registry, L);
+    const hostOptions = { packDir: o.model, device: o.device, threads: o.threads };
+    // Depth nodes on the same pack and device share one worker and one copy of the weights (streams of a multi-camera pipeline).
+    const lease =
+      o.engine === 'shared'
+        ? await ctx.shared.acquire(`depth-engine:${resolve(o.model)}|${o.device}|${o.threads ?? ''}`, () => EngineHost.start(hostOptions), (h) => h.close())
+        : null;
+    let engine: DepthEngine;
+    try {
+      const streamOptions = {
+        choices: { window: o.window, overlap: o.overlap, steps: o.steps, guidance: o.guidance, seed: o.seed, maxRes: o.maxRes },
+        live: { alpha: o.rangeAlpha },
+        fill: o.fill !== 'none',
+      };
+      engine = lease ? await DepthEngine.onHost(lease.value, streamOptions) : await DepthEngine.open({ ...hostOptions, ...streamOptions });
+    } catch (e) {
+      await lease?.release();
+      throw e;
+    }
+    if (lease && !lease.created) ctx.log.info({ pack: engine.packName, streams: lease.value.streamCount }, 'sharing the depth engine of an earlier node (one worker, one copy of the model)');
     const { window: W, overlap: O, steps, decodeChunk } = engine.settings;
     // A window's worth of frames may wait in the worker while it denoises the previous one.
     engine.maxInFlight = o.maxInFlight ?? W;
@@ -93,10 +109,11 @@ export const depthNode = defineNode({
     ctx.log.info({ pack: engine.packName, window: W, overlap: O, steps, stride: o.stride, fill: o.fill }, 'depth engine ready');
 
     const rate = new SourceRate();
+    const recentLatency = new RecentValues(200);
     const meter = new ThroughputMeter();
     const controller = o.stride === 'auto' ? new StrideController({ maxStride: o.maxStride }) : null;
     let k = o.stride === 'auto' ? 1 : o.stride;
-    m.stride.set({ node }, k);
+    m.stride.set(L, k);
 
     // The current sequence: frames not yet answered (in order), and those skipped since the last computed one.
     const waiting: Array<{ frame: VideoFrame; computed: boolean }> = [];
@@ -121,12 +138,14 @@ export const depthNode = defineNode({
 
     const report = () => {
       const fps = rate.fps;
-      const thr = meter.fps;
+      // On a shared worker the stream can count on its share of it, not the whole.
+      const share = engine.share;
+      const thr = meter.fps * share;
       const dropped = recentDrops();
       const expected = fps > 0 && thr > 0 ? expectedLatency({ window: W, overlap: O, chunk: decodeChunk, stride: k }, fps, thr, o.fill === 'none').p95 : NaN;
-      if (Number.isFinite(fps)) m.sourceFps.set({ node }, fps);
-      if (Number.isFinite(thr)) m.throughput.set({ node }, thr);
-      if (Number.isFinite(expected)) m.expectedLatency.set({ node }, expected);
+      if (Number.isFinite(fps)) m.sourceFps.set(L, fps);
+      if (Number.isFinite(thr)) m.throughput.set(L, thr);
+      if (Number.isFinite(expected)) m.expectedLatency.set(L, expected);
       const slower = k > 1 ? `model slower than the camera: every ${ordinal(k)} frame computed${o.fill === 'none' ? '' : ', the others interpolated'}` : 'every frame computed';
       const message = dropped > 0 ? `overloaded: ${dropped} frames dropped in front of the model in the last ${DROP_MEMORY_MS / 1000} s (${slower})` : slower;
       const total = counts.computed + counts.interpolated;
@@ -137,6 +156,8 @@ export const depthNode = defineNode({
           stride: k,
           sourceFps: round(fps),
           throughputFps: round(thr),
+          engineShare: round(share),
+          latencyP95S: round(recentLatency.p95()),
           computedFps: round(fps / k),
           sequences,
           framesComputed: counts.computed,
@@ -169,8 +190,10 @@ export const depthNode = defineNode({
       };
       if (interpolated) counts.interpolated++;
       else counts.computed++;
-      m.frames.inc({ node, kind: interpolated ? 'interpolated' : 'computed' });
-      m.latency.observe({ node }, Math.max(0, nowMs() - src.arrivalMs) / 1000);
+      m.frames.inc({ ...L, kind: interpolated ? 'interpolated' : 'computed' });
+      const latencyS = Math.max(0, nowMs() - src.arrivalMs) / 1000;
+      m.latency.observe(L, latencyS);
+      recentLatency.add(latencyS);
       // A window's frames come out together (with k - 1 interpolated before each computed one): give the
       // consumer a turn after each, so a fast sink behind a drop-oldest edge is not flooded by the burst.
       emitting = emitting.then(() => ctx.emit('depth', out)).then(yieldTurn);
@@ -196,7 +219,7 @@ export const depthNode = defineNode({
     const sendToEngine = async (p: VideoFrame) => {
       if (engineFrames === 0) {
         sequences++;
-        m.sequences.inc({ node, reason: nextReason });
+        m.sequences.inc({ ...L, reason: nextReason });
         ctx.log.info({ sequence: sequences, reason: nextReason, stride: k }, `depth sequence ${sequences} started (${nextReason}: ${nextReasonText})`);
       }
       const from = lastComputed;
@@ -214,9 +237,12 @@ export const depthNode = defineNode({
     const atWindowBoundary = () => {
       if (controller) {
         const before = k;
-        k = controller.next({ sourceFps: rate.fps, throughputFps: meter.fps, backlog: engine.backlog, period });
-        m.stride.set({ node }, k);
-        if (k !== before) ctx.log.info({ stride: k, was: before, sourceFps: round(rate.fps), throughputFps: round(meter.fps), backlog: engine.backlog }, `stride ${before} -> ${k}`);
+        const share = engine.share;
+        // On a shared worker up to a window of frames waits for the other streams' turns in steady state: only more is falling behind.
+        const backlog = share < 1 ? Math.max(0, engine.backlog - period) : engine.backlog;
+        k = controller.next({ sourceFps: rate.fps, throughputFps: meter.fps * share, backlog, period });
+        m.stride.set(L, k);
+        if (k !== before) ctx.log.info({ stride: k, was: before, sourceFps: round(rate.fps), throughputFps: round(meter.fps), engineShare: round(engine.share), backlog: engine.backlog }, `stride ${before} -> ${k}`);
       }
       report();
     };
@@ -237,7 +263,7 @@ export const depthNode = defineNode({
         nextReason = reason;
         nextReasonText = text;
         if (reason === 'discontinuity') rate.reset();
-        await ctx.emit('depth', { type: 'discontinuity', streamId: node, reason: text });
+        await ctx.emit('depth', { type: 'discontinuity', streamId: ctx.stream, reason: text });
       }
     };
 
@@ -266,7 +292,7 @@ export const depthNode = defineNode({
         if (lastComputed && p.seq - lastComputed.seq < k) {
           counts.skipped++;
           if (o.fill === 'none') {
-            ctx.metrics.framesDropped.inc({ node, reason: 'stride' });
+            ctx.metrics.framesDropped.inc({ ...L, reason: 'stride' });
             return;
           }
           waiting.push({ frame: p, computed: false });
@@ -281,10 +307,26 @@ export const depthNode = defineNode({
       },
       async close() {
         await engine.close();
+        await lease?.release();
       },
     };
   },
 });
+
+/** The last n values, for a percentile of recent latency (the histogram metric covers the whole run). */
+class RecentValues {
+  private readonly values: number[] = [];
+  constructor(private readonly n: number) {}
+  add(v: number): void {
+    this.values.push(v);
+    if (this.values.length > this.n) this.values.shift();
+  }
+  p95(): number {
+    if (this.values.length === 0) return NaN;
+    const sorted = [...this.values].sort((a, b) => a - b);
+    return sorted[Math.min(sorted.length - 1, Math.floor(0.95 * sorted.length))];
+  }
+}
 
 function yieldTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));

@@ -8,7 +8,7 @@ import { COLORMAP_NAMES, colormapByName } from '../../io/colormap.js';
 import { FrameEncoder, defaultEncodeWorkers, type EncodeJob } from './frame-encoder.js';
 import { nowMs, type DepthFrame, type Packet, type VideoFrame } from '../../graph/packets.js';
 import { DEFAULT_SUBSCRIPTION, encodeFrameMessage, type FrameHeader, type Subscription } from '../../protocol/frame-message.js';
-import { parseSubscription, SubscriptionError } from '../../protocol/subscription.js';
+import { parseSubscription, SubscriptionError, unknownStreams } from '../../protocol/subscription.js';
 import { Counter } from 'prom-client';
 import { refuseUpgrade } from '../../server/http-hub.js';
 import { clipForLog } from '../../util/redact.js';
@@ -39,8 +39,8 @@ export const websocketOptions = z
     jpegQuality: z.number().int().min(1).max(100).default(80),
     /** Encoder threads for u16/jpeg/png payloads (default: one per spare core, at most 2). */
     encodeWorkers: z.number().int().min(1).max(16).optional(),
-    /** Frames being encoded or waiting for an encoder thread; beyond it frames are dropped for subscribers that need encoding. */
-    encodeQueue: z.number().int().min(1).max(256).default(8),
+    /** Frames being encoded or waiting for an encoder thread; beyond it frames are dropped for subscribers that need encoding (a window of several streams comes out at once: room for the burst). */
+    encodeQueue: z.number().int().min(1).max(256).default(64),
     /** How long a frame may wait for room in the encoder queue before it is dropped (0: drop at once, never slowing the pipeline). */
     encodeWaitMs: z.number().int().min(0).max(60_000).default(0),
   })
@@ -72,6 +72,8 @@ export const websocketNode = defineNode({
   inputs: { frames: 'any' },
   outputs: {},
   options: websocketOptions,
+  // One sink serves every stream of a multi-stream pipeline; subscribers choose with ?stream=.
+  multiStream: true,
   claims: (o) => [{ resource: `ws-path:${o.path}`, what: `WebSocket path ${o.path}`, field: 'options.path' }],
   create(o, ctx) {
     const tokenValue = process.env[o.tokenEnv];
@@ -103,6 +105,12 @@ export const websocketNode = defineNode({
     let encodeFailures = 0;
     let sawDepth = false;
 
+    const checkStreams = (sub: Subscription) => {
+      const known = ctx.streams.names();
+      const unknown = unknownStreams(sub, known);
+      if (unknown.length > 0) throw new SubscriptionError(`unknown stream${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `"${clipForLog(u, 60)}"`).join(', ')} (streams: ${known.join(', ') || 'none'})`);
+    };
+
     if (o.viewer && !ctx.http.hasRoute('/')) mountViewer(ctx.http);
     ctx.http.upgrade(o.path, (req, socket, head) => {
       const refusal = checkAccess(req, token, o.allowedOrigins);
@@ -114,6 +122,7 @@ export const websocketNode = defineNode({
       let sub: Subscription;
       try {
         sub = parseSubscription(new URL(req.url ?? '/', 'http://x').searchParams, DEFAULT_SUBSCRIPTION);
+        checkStreams(sub);
       } catch (e) {
         refuseUpgrade(socket, 400, (e as Error).message);
         return;
@@ -135,7 +144,9 @@ export const websocketNode = defineNode({
             if (msg === null || typeof msg !== 'object' || (msg as { type?: unknown }).type !== 'subscribe') {
               throw new SubscriptionError('expected {"type":"subscribe", ...}');
             }
-            s.sub = parseSubscription(msg as Record<string, unknown>, s.sub);
+            const next = parseSubscription(msg as Record<string, unknown>, s.sub);
+            checkStreams(next);
+            s.sub = next;
           } catch (e) {
             const reason = e instanceof SubscriptionError ? e.message : 'malformed JSON';
             ctx.log.warn({ reason }, 'closing subscriber after a malformed message');
@@ -172,6 +183,7 @@ export const websocketNode = defineNode({
         const toEncode = new Map<string, Want>();
         for (const s of subscribers) {
           if (s.ws.readyState !== s.ws.OPEN) continue;
+          if (s.sub.streams && !s.sub.streams.includes(p.streamId)) continue;
           if (s.ws.bufferedAmount > o.maxBufferedBytes) {
             drop(s);
             continue;

@@ -84,7 +84,7 @@ export const cameraNode = defineNode({
   create(o, ctx) {
     checkCameraDevice(o.device);
     const launch = cameraLaunch(o);
-    const streamId = o.streamId ?? ctx.name;
+    const streamId = o.streamId ?? ctx.stream;
     const { connected } = sourceMetrics(ctx.metrics.registry);
     connected.set({ node: ctx.name }, 0);
     return {

@@ -71,7 +71,7 @@ export const fileNode = defineNode({
       if (!isFile) throw new Error(`file ${shown}: not a regular file`);
     }
     const launch = fileLaunch(o);
-    const streamId = o.streamId ?? ctx.name;
+    const streamId = o.streamId ?? ctx.stream;
     return {
       async run() {
         let ptsBase = 0;

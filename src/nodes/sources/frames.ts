@@ -35,7 +35,7 @@ export const framesNode = defineNode({
   async create(o, ctx) {
     const files = await listFrames(o.dir);
     if (files.length === 0) throw new Error(`frames ${o.dir}: no PNG or JPEG images in the folder`);
-    const streamId = o.streamId ?? ctx.name;
+    const streamId = o.streamId ?? ctx.stream;
     const frameMs = 1000 / o.fps;
     return {
       async run() {

@@ -143,7 +143,7 @@ export const rtspNode = defineNode({
     const secrets = [target.password, target.user];
     const safeUrl = target.location;
     const launch = rtspLaunch(o);
-    const streamId = o.streamId ?? ctx.name;
+    const streamId = o.streamId ?? ctx.stream;
     const node = ctx.name;
     const m = sourceMetrics(ctx.metrics.registry);
     m.connected.set({ node }, 0);

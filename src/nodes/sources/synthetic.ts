@@ -47,7 +47,7 @@ export const syntheticNode = defineNode({
     const scene = generateScene(o.seed, o.scene);
     const job: RenderJob = { scene, width: o.width, height: o.height, fovDeg: o.fov, fps: o.fps };
     const end = o.frames < 0 ? Infinity : o.frames;
-    const streamId = o.streamId ?? ctx.name;
+    const streamId = o.streamId ?? ctx.stream;
     let source: FrameSource | null = null;
     ctx.log.info({ seed: o.seed, scene: scene.kind, objects: scene.objects.length, size: `${o.width}x${o.height}` }, 'synthetic scene');
     return {

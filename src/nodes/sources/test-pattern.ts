@@ -39,7 +39,7 @@ export const testPatternNode = defineNode({
       async run() {
         await readAppSink({
           launch,
-          streamId: o.streamId ?? ctx.name,
+          streamId: o.streamId ?? ctx.stream,
           log: ctx.log,
           signal: ctx.signal,
           maxBuffers: o.queue,
