@@ -2,7 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { DEFAULT_SUBSCRIPTION, MAGIC, decodeFrameMessage, encodeFrameMessage, type FrameHeader } from '../src/protocol/frame-message.js';
-import { SubscriptionError, parseSubscription } from '../src/protocol/subscription.js';
+import { SubscriptionError, parseSubscription, unknownStreams } from '../src/protocol/subscription.js';
 import { COLORMAP_NAMES } from '../src/io/colormap.js';
 
 describe('frame message', () => {
@@ -70,13 +70,28 @@ describe('parseSubscription', () => {
   test('valid query-string values', () => {
     const cm = COLORMAP_NAMES[COLORMAP_NAMES.length - 1];
     const s = parseSubscription(new URLSearchParams(`format=f32&rgb=1&rgbFormat=jpeg&colormap=${cm}`));
-    assert.deepEqual(s, { depthFormat: 'f32', rgb: true, rgbFormat: 'jpeg', colormap: cm, gt: false });
+    assert.deepEqual(s, { depthFormat: 'f32', rgb: true, rgbFormat: 'jpeg', colormap: cm, gt: false, streams: null });
     for (const f of ['u16', 'f32', 'jpeg', 'png'] as const) {
       assert.equal(parseSubscription(new URLSearchParams(`format=${f}`)).depthFormat, f);
     }
     assert.equal(parseSubscription(new URLSearchParams('rgb=true')).rgb, true);
     assert.equal(parseSubscription(new URLSearchParams('rgb=0'), { ...DEFAULT_SUBSCRIPTION, rgb: true }).rgb, false);
     assert.equal(parseSubscription(new URLSearchParams('rgb=false'), { ...DEFAULT_SUBSCRIPTION, rgb: true }).rgb, false);
+  });
+
+  test('streams: repeated or comma-separated names, * for all, from a query or a message', () => {
+    assert.deepEqual(parseSubscription(new URLSearchParams('stream=a&stream=b')).streams, ['a', 'b']);
+    assert.deepEqual(parseSubscription(new URLSearchParams('stream=a,b,a')).streams, ['a', 'b']);
+    assert.equal(parseSubscription(new URLSearchParams('stream=*')).streams, null);
+    assert.equal(parseSubscription(new URLSearchParams('')).streams, null);
+    const one = parseSubscription({ type: 'subscribe', stream: ['cam2'] });
+    assert.deepEqual(one.streams, ['cam2']);
+    assert.equal(parseSubscription({ type: 'subscribe', stream: 'all' }, one).streams, null);
+    assert.deepEqual(parseSubscription({ type: 'subscribe', format: 'f32' }, one).streams, ['cam2'], 'a message without stream keeps the choice');
+    assert.throws(() => parseSubscription(new URLSearchParams('stream=')), SubscriptionError);
+    assert.throws(() => parseSubscription({ type: 'subscribe', stream: 7 }), /stream must be a stream name or a list/);
+    assert.throws(() => parseSubscription({ type: 'subscribe', stream: ['a', 3] }), SubscriptionError);
+    assert.deepEqual(unknownStreams(parseSubscription(new URLSearchParams('stream=a,x')), ['a', 'b']), ['x']);
   });
 
   test('valid JSON control messages update the base subscription', () => {

@@ -97,6 +97,11 @@ export class DepthEngine implements StreamEndpoint {
     return engine;
   }
 
+  /** This stream's id on its worker (EngineHost.onWindow reports it). */
+  get streamId(): number {
+    return this.id;
+  }
+
   get packName(): string {
     return this.host.info.packName;
   }
