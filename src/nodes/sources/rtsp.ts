@@ -94,13 +94,13 @@ export function scrubCredentials(text: string, secrets: readonly (string | undef
 }
 
 /** Per-graph source connection metrics (get-or-create: several source nodes share them). */
-export function sourceMetrics(registry: Registry): { connected: Gauge<'node'>; reconnects: Counter<'node'> } {
+export function sourceMetrics(registry: Registry): { connected: Gauge<'node' | 'stream'>; reconnects: Counter<'node' | 'stream'> } {
   const connected =
-    (registry.getSingleMetric('dcl_source_connected') as Gauge<'node'> | undefined) ??
-    new Gauge({ name: 'dcl_source_connected', help: '1 while a live source receives frames, 0 while it is connecting or reconnecting', labelNames: ['node'], registers: [registry] });
+    (registry.getSingleMetric('dcl_source_connected') as Gauge<'node' | 'stream'> | undefined) ??
+    new Gauge({ name: 'dcl_source_connected', help: '1 while a live source receives frames, 0 while it is connecting or reconnecting', labelNames: ['node', 'stream'], registers: [registry] });
   const reconnects =
-    (registry.getSingleMetric('dcl_source_reconnects_total') as Counter<'node'> | undefined) ??
-    new Counter({ name: 'dcl_source_reconnects_total', help: 'Reconnection attempts of a live source', labelNames: ['node'], registers: [registry] });
+    (registry.getSingleMetric('dcl_source_reconnects_total') as Counter<'node' | 'stream'> | undefined) ??
+    new Counter({ name: 'dcl_source_reconnects_total', help: 'Reconnection attempts of a live source', labelNames: ['node', 'stream'], registers: [registry] });
   return { connected, reconnects };
 }
 
@@ -145,9 +145,10 @@ export const rtspNode = defineNode({
     const launch = rtspLaunch(o);
     const streamId = o.streamId ?? ctx.stream;
     const node = ctx.name;
+    const labels = { node, stream: ctx.stream };
     const m = sourceMetrics(ctx.metrics.registry);
-    m.connected.set({ node }, 0);
-    m.reconnects.inc({ node }, 0);
+    m.connected.set(labels, 0);
+    m.reconnects.inc(labels, 0);
     ctx.setStatus({ state: 'starting', message: `connecting to ${safeUrl}`, details: { connected: false } });
 
     return {
@@ -182,7 +183,7 @@ export const rtspNode = defineNode({
                   if (sessionFrames === 0) {
                     sessionStart = performance.now();
                     authFailures = 0;
-                    m.connected.set({ node }, 1);
+                    m.connected.set(labels, 1);
                     // Timestamps continue across reconnects: time since the node's first frame.
                     firstArrivalMs ??= f.arrivalMs;
                     ptsOffset = f.arrivalMs - firstArrivalMs;
@@ -207,7 +208,7 @@ export const rtspNode = defineNode({
               // A launch string GStreamer cannot build (a missing plugin) will not get better by retrying.
               if (/GStreamer rejected the pipeline|cannot load the GStreamer binding/.test(reason)) throw new Error(`rtsp ${safeUrl}: ${reason}`);
             }
-            m.connected.set({ node }, 0);
+            m.connected.set(labels, 0);
             if (sessionFrames > 0 && performance.now() - sessionStart >= o.reconnect.healthyMs) retries = 0;
             if (framesSinceBreak > 0) {
               framesSinceBreak = 0;
@@ -235,10 +236,10 @@ export const rtspNode = defineNode({
               );
             }
             if (!(await abortableSleep(delayMs, ctx.signal))) return;
-            m.reconnects.inc({ node });
+            m.reconnects.inc(labels);
           }
         } finally {
-          m.connected.set({ node }, 0);
+          m.connected.set(labels, 0);
         }
       },
     };
