@@ -131,7 +131,10 @@ edges:
   - { from: source, to: depth, queue: { capacity: 4, policy: drop-oldest } }
   - { from: depth, to: ws, queue: { capacity: 16, policy: drop-oldest } }
 `);
-  await page.waitForFunction(`window.dclViewer.frames >= 20 && document.getElementById('stride').textContent === '3'`, undefined, { timeout: 60_000 });
+  // framesComputed > 0: the /healthz answer shown was taken after the first depth came out (before it, the
+  // depth node says it waits for its first window, and 20 frames can arrive between two polls).
+  await page.waitForFunction(`window.dclViewer.frames >= 20 && document.getElementById('stride').textContent === '3'
+    && window.dclViewer.health?.nodes?.depth?.details?.framesComputed > 0`, undefined, { timeout: 60_000 });
   const shown = (await page.evaluate(`({ status: document.getElementById('status').textContent, cls: document.getElementById('status').className,
     interpolated: document.getElementById('interpolated').textContent, sequences: document.getElementById('sequences').textContent,
     sourceFps: document.getElementById('sourceFps').textContent })`)) as Record<string, string>;
@@ -165,6 +168,101 @@ edges:
   assert.equal(body.status, 'down');
   assert.equal(body.nodes.source.state, 'down');
   assert.deepEqual(errors, []);
+  await page.close();
+  await g.stop();
+});
+
+test('the viewer shows every stream of a multi-stream pipeline as a grid, and one stream large on a click', { skip, timeout: 240_000 }, async () => {
+  const { page, errors, g } = await openViewer(`
+name: viewer-grid
+server: { host: 127.0.0.1, port: 0 }
+streams:
+  - { name: a, source: { kind: synthetic, options: { seed: 1, width: 128, height: 128, fps: 10 } } }
+  - { name: b, source: { kind: synthetic, options: { seed: 2, width: 128, height: 128, fps: 10 } } }
+  - { name: c, source: { kind: synthetic, options: { seed: 3, width: 128, height: 128, fps: 10 } } }
+nodes:
+  depth: { kind: depth, options: { window: 6, overlap: 2, steps: 1, stride: 1 } }
+  ws: { kind: websocket }
+edges:
+  - { from: streams.video, to: depth.video, queue: { capacity: 16, policy: drop-oldest } }
+  - { from: depth.depth, to: ws.frames, queue: { capacity: 64, policy: drop-oldest } }
+`);
+  await page.setViewportSize({ width: 1100, height: 520 });
+  // The grid: a tile per stream, each drawing its stream's JPEG depth.
+  await page.waitForFunction(`window.dclViewer.mode === 'grid' && ['a', 'b', 'c'].every((s) => window.dclViewer.tiles[s] >= 2)`, undefined, { timeout: 120_000 });
+  // A string, not a function: tsx would wrap named helpers with __name, which the page lacks.
+  const tiles = (await page.evaluate(`Array.from(document.querySelectorAll('.tile'), (el) => {
+    const c = el.querySelector('canvas');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    const colours = new Set();
+    for (let i = 0; i < d.length; i += 4) colours.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+    return { name: el.dataset.stream, state: el.querySelector('.state').textContent, info: el.querySelector('.info').textContent,
+      w: c.width, h: c.height, colours: colours.size };
+  })`)) as Array<{ name: string; state: string; info: string; w: number; h: number; colours: number }>;
+  assert.deepEqual(tiles.map((t) => t.name), ['a', 'b', 'c']);
+  for (const t of tiles) {
+    assert.ok(['starting', 'ok', 'degraded'].includes(t.state), `tile ${t.name} shows its state (${t.state})`);
+    assert.match(t.info, /fps · stride\u00a0(\d+|–) · p95\u00a0/, `tile ${t.name} shows its rates`);
+    assert.equal(t.w, 128, `tile ${t.name} holds the depth image`);
+    assert.equal(t.h, 128);
+    assert.ok(t.colours > 20, `tile ${t.name} shows many colours (${t.colours})`);
+  }
+  assert.match((await page.textContent('#status')) ?? '', /^3 streams/);
+  const dir = join(process.cwd(), '.tmp');
+  mkdirSync(dir, { recursive: true });
+  await page.screenshot({ path: join(dir, 'viewer-grid.png') });
+  // The grid's colour map is the server's: switching it asks for gray JPEGs (R = G = B, give or take JPEG rounding).
+  await page.selectOption('#colormap', 'gray');
+  await page.waitForFunction(`(() => {
+    const d = document.querySelector('.tile[data-stream="a"] canvas').getContext('2d').getImageData(0, 0, 128, 128).data;
+    for (let i = 0; i < d.length; i += 4 * 97) if (Math.abs(d[i] - d[i + 1]) > 3 || Math.abs(d[i + 1] - d[i + 2]) > 3) return false;
+    return true;
+  })()`, undefined, { timeout: 30_000 });
+
+  // A click opens stream b large: RGB and f32 depth of b only, its depth node's stats in the header.
+  await page.click('.tile[data-stream="b"]');
+  await page.waitForFunction(`window.dclViewer.mode === 'one' && window.dclViewer.selected === 'b' && !window.dclViewer.switching && window.dclViewer.frames >= 8
+    && document.getElementById('stride').textContent === '1'`, undefined, { timeout: 60_000 });
+  const one = (await page.evaluate(`(() => {
+    const c = document.getElementById('depth');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    const colours = new Set();
+    for (let i = 0; i < d.length; i += 4) colours.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+    return { streams: [...window.dclViewer.lastStreams], colours: colours.size, gridHidden: document.getElementById('grid').hidden,
+      back: !document.getElementById('back').hidden, title: document.getElementById('selected').textContent,
+      sourceFps: document.getElementById('sourceFps').textContent, url: location.search };
+  })()`)) as { streams: string[]; colours: number; gridHidden: boolean; back: boolean; title: string; sourceFps: string; url: string };
+  assert.deepEqual(one.streams, ['b'], 'only stream b arrives after the click');
+  assert.ok(one.colours > 20, `the large depth canvas shows many colours (${one.colours})`);
+  assert.equal(one.gridHidden, true);
+  assert.equal(one.back, true);
+  assert.equal(one.title, '· b');
+  assert.ok(Math.abs(Number(one.sourceFps) - 10) < 1.5, `b's source fps shown (${one.sourceFps})`);
+  assert.equal(one.url, '?stream=b');
+
+  // "Back" returns to the grid and its subscription: every stream's tiles draw again.
+  const counts = (await page.evaluate(`({ ...window.dclViewer.tiles })`)) as Record<string, number>;
+  await page.click('#back');
+  await page.waitForFunction(
+    `window.dclViewer.mode === 'grid' && window.dclViewer.selected === null && ['a', 'b', 'c'].every((s) => window.dclViewer.tiles[s] >= ${JSON.stringify(counts)}[s] + 2)`,
+    undefined,
+    { timeout: 60_000 },
+  );
+  assert.deepEqual(((await page.evaluate(`[...window.dclViewer.lastStreams]`)) as string[]).sort(), ['a', 'b', 'c']);
+  // Escape closes the large view too.
+  await page.click('.tile[data-stream="c"]');
+  await page.waitForFunction(`window.dclViewer.mode === 'one' && window.dclViewer.selected === 'c'`, undefined, { timeout: 30_000 });
+  await page.keyboard.press('Escape');
+  await page.waitForFunction(`window.dclViewer.mode === 'grid'`, undefined, { timeout: 30_000 });
+
+  // ?stream=NAME opens that stream large directly.
+  const direct = await browser!.newPage({ viewport: { width: 1100, height: 420 } });
+  direct.on('pageerror', (e) => errors.push(e.message));
+  await direct.goto(`http://127.0.0.1:${g.address!.port}/?stream=c`);
+  await direct.waitForFunction(`window.dclViewer.mode === 'one' && window.dclViewer.selected === 'c' && window.dclViewer.frames >= 5`, undefined, { timeout: 60_000 });
+  assert.deepEqual(await direct.evaluate(`[...window.dclViewer.lastStreams]`), ['c']);
+  assert.deepEqual(errors, []);
+  await direct.close();
   await page.close();
   await g.stop();
 });
