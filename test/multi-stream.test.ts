@@ -130,6 +130,17 @@ edges:
     assert.deepEqual(p.streams?.perStream, ['depth']);
   });
 
+  test('--set reaches a stream entry by name (streams.NAME.field=value), keeping text where a string is wanted', () => {
+    const text = `streams:\n${synthetic('a', 1)}\n  - { name: cam, source: { kind: rtsp, options: { url: "rtsp://h/x" } } }\nnodes:\n  depth: ${DEPTH}\n  ws: { kind: websocket }\nedges:\n  - { from: streams.video, to: depth.video }\n  - { from: depth, to: ws }\n`;
+    const p = parsePipeline(text, 'x.yaml', registry(), { env: {}, overrides: ['streams.a.source.options.fps=5', 'streams.cam.source.options.password=604791', 'depth.steps=2'] });
+    const opt = (n: string) => p.nodes.find((x) => x.name === n)!.options as Record<string, unknown>;
+    assert.equal(opt('a/source').fps, 5);
+    assert.equal(opt('cam/source').password, '604791');
+    assert.equal(opt('a/depth').steps, 2);
+    assert.equal(opt('cam/depth').steps, 2);
+    assert.throws(() => parsePipeline(text, 'x.yaml', registry(), { env: {}, overrides: ['streams.nope.source.kind=x'] }), /no stream named "nope"/);
+  });
+
   const bad = (text: string, re: RegExp) => assert.throws(() => parsePipeline(text, 'bad.yaml', registry(), { env: {} }), (e: unknown) => e instanceof PipelineError && re.test(e.message));
   const body = `nodes:\n  depth: ${DEPTH}\n  ws: { kind: websocket }\nedges:\n  - { from: streams.video, to: depth.video }\n  - { from: depth, to: ws }\n`;
   test('mistakes in a streams: list are named', () => {

@@ -326,6 +326,15 @@ function applyOverrides(raw: Record<string, unknown>, overrides: readonly string
       texts.set(pathKey(path), { text, from: 'set' });
       continue;
     }
+    if (path[0] === 'streams' && Array.isArray(out.streams)) {
+      // --set streams.NAME.source.options.url=...: a field of the stream entry with that name.
+      const list = out.streams as Array<Record<string, unknown>>;
+      const index = list.findIndex((e) => e !== null && typeof e === 'object' && e.name === path[1]);
+      if (index < 0 || path.length < 3) throw new PipelineError(file, `--set "${clipText(o)}": no stream named "${clipText(path[1] ?? '', 60)}" (write streams.NAME.field=value)`);
+      setPath(list[index], path.slice(2), value);
+      texts.set(pathKey(['streams', index, ...path.slice(2)]), { text, from: 'set' });
+      continue;
+    }
     const nodes = out.nodes as Record<string, Record<string, unknown>> | undefined;
     if (path.length < 2 || !nodes || typeof nodes !== 'object' || !Object.hasOwn(nodes, path[0])) {
       throw new PipelineError(file, `--set "${clipText(o)}": no node named "${clipText(path[0], 60)}"`, path[0]);

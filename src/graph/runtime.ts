@@ -349,9 +349,12 @@ export class Graph {
     const stream = this.streams.get(name as string)!;
     try {
       for (const rt of rts) await this.createInstance(rt);
+      // The graph may have begun to stop while the nodes were starting (a model loading): the shared nodes are draining.
+      if (this.abort.signal.aborted || this.failure) throw new StreamChangeError(409, 'the pipeline is stopping');
     } catch (e) {
       await this.closeStreamNodes(stream);
       this.forgetStream(stream);
+      if (e instanceof StreamChangeError) throw e;
       throw new StreamChangeError(400, `stream "${name}" could not start: ${asError(e).message}`);
     }
     this.pipeline = next;
