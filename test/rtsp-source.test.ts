@@ -262,9 +262,9 @@ edges:
     );
     await until(async () => (await g.metrics.value('dcl_source_reconnects_total', { node: 'cam' })) >= 4, 10_000, '4 reconnect attempts');
     const text = await (await fetch(`http://127.0.0.1:${g.address!.port}/metrics`)).text();
-    const reconnects = Number(/^dcl_source_reconnects_total\{node="cam"\} (\d+)/m.exec(text)?.[1]);
+    const reconnects = Number(/^dcl_source_reconnects_total\{node="cam",stream="cam"\} (\d+)/m.exec(text)?.[1]);
     assert.ok(reconnects >= 4, `dcl_source_reconnects_total in /metrics: ${reconnects}`);
-    assert.match(text, /^dcl_source_connected\{node="cam"\} 0$/m);
+    assert.match(text, /^dcl_source_connected\{node="cam",stream="cam"\} 0$/m);
     await stopGraph(g);
 
     // The delays follow exponential backoff with jitter: attempt k waits in [base/2, base], base = min(400, 100 * 2^(k-1)).
@@ -421,6 +421,6 @@ edges:
     assert.match(logs, /RTSP stream lost/, 'the crash is logged');
     assert.ok(!logs.includes('s3cret'), `a password reached the logs:\n${lines.filter((l) => l.includes('s3cret')).join('')}`);
     assert.ok(!metricsText.includes('s3cret') && !metricsText.includes('alice'), 'no credential in /metrics');
-    assert.match(metricsText, /dcl_source_reconnects_total\{node="unreachable"\} [1-9]/);
+    assert.match(metricsText, /dcl_source_reconnects_total\{node="unreachable",stream="unreachable"\} [1-9]/);
   });
 });
