@@ -42,7 +42,28 @@ const flakyNode = defineNode({
   },
 });
 
-const registry = () => new NodeRegistry([...BUILTIN_NODES, flakyNode]);
+/** A source whose frame size changes after `changeAfter` frames (a camera switching resolution). */
+const resizingNode = defineNode({
+  kind: 'resizing',
+  role: 'source',
+  description: 'test source that changes its frame size',
+  inputs: {},
+  outputs: { video: 'video' },
+  options: z.object({ changeAfter: z.number().int().default(10), frames: z.number().int().default(30) }).strict(),
+  create(o, ctx) {
+    return {
+      async run() {
+        for (let i = 0; i < o.frames && !ctx.signal.aborted; i++) {
+          const [w, h] = i < o.changeAfter ? [64, 64] : [48, 32];
+          await ctx.emit('video', { type: 'video', streamId: ctx.stream, seq: ctx.sequence.value++, ptsMs: i * 50, arrivalMs: nowMs(), width: w, height: h, data: new Uint8Array(w * h * 3).fill(i * 7) });
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      },
+    };
+  },
+});
+
+const registry = () => new NodeRegistry([...BUILTIN_NODES, flakyNode, resizingNode]);
 const graphs: Graph[] = [];
 after(async () => {
   for (const g of graphs) await g.stop();
@@ -246,6 +267,23 @@ describe('a multi-stream pipeline serving one WebSocket', () => {
     } finally {
       delete process.env.DCL_TOKEN;
     }
+  });
+
+  test("one stream's frame size change restarts its own sequence only", { timeout: 120_000 }, async () => {
+    const { graph, base, port } = await startGraph(pipelineText([synthetic('steady', 1), '  - { name: switcher, source: { kind: resizing, options: { changeAfter: 10, frames: 30 } } }']));
+    const sub = await client(port, 'format=f32');
+    await until(async () => (await graph.metrics.value('dcl_depth_sequences_total', { node: 'switcher/depth', reason: 'size' })) === 1, 60_000, 'a new sequence at the size change');
+    await until(() => depthOf(sub, 'switcher').length >= 20, 60_000, 'depth of the new size');
+    const steadyAt = depthOf(sub, 'steady').length;
+    await until(() => depthOf(sub, 'steady').length >= steadyAt + 12, 60_000, 'steady goes on');
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    assert.match(metrics, /dcl_depth_sequences_total\{node="switcher\/depth",stream="switcher",reason="size"\} 1\n/);
+    assert.match(metrics, /dcl_depth_sequences_total\{node="steady\/depth",stream="steady",reason="size"\} 0\n/);
+    assert.match(metrics, /dcl_depth_sequences_total\{node="steady\/depth",stream="steady",reason="start"\} 1\n/);
+    const seqs = depthOf(sub, 'steady').map((h) => h.seq);
+    assert.ok(seqs.every((q, i) => i === 0 || q > seqs[i - 1]), 'steady: increasing seqs, one sequence');
+    sub.close();
+    await graph.stop();
   });
 
   test('a stream whose source fails stops alone: the others go on, /streams and /healthz say so', { timeout: 120_000 }, async () => {
