@@ -137,16 +137,21 @@ describe('pipeline validation: one test per kind of mistake', () => {
     assert.match(e.message, /invalid YAML at line 3/);
   });
 
-  test('unknown node kind', () => {
+  test('unknown node kind, with "did you mean" and the line', () => {
     const e = mistake(GOOD.replace('kind: t-pass', 'kind: t-pas'));
-    assertNames(e, 'mid', 'kind', /unknown node kind "t-pas" \(known kinds: .*t-pass/);
+    assertNames(e, 'mid', 'kind', /unknown node kind "t-pas": did you mean "t-pass"\? \(known kinds: .*t-pass.*\) \(line 9\)$/);
+    assert.equal(e.line, 9);
+    assert.doesNotMatch(mistake(GOOD.replace('kind: t-pass', 'kind: zzzzzz')).message, /did you mean/, 'no guess when nothing is close');
   });
 
   test('unknown option', () => {
     const e = mistake(GOOD.replace('{ count: 3 }', '{ count: 3, colour: red }'));
     assert.equal(e.node, 'src');
     assert.ok(e.field?.startsWith('options'), e.message);
-    assert.match(e.message, /node "src", field "options[^"]*": unknown option "colour" \(kind t-count\)/);
+    assert.match(e.message, /node "src", field "options[^"]*": unknown option "colour" \(options: count, label\) \(kind t-count\) \(line 7\)/);
+    const typo = mistake(GOOD.replace('{ count: 3 }', '{ count: 3, lable: y }'));
+    assert.match(typo.message, /unknown option "lable": did you mean "label"\? \(kind t-count\)/);
+    assert.match(mistake(GOOD.replace('edges:', 'edgs:')).message, /unknown option "edgs": did you mean "edges"\?/);
   });
 
   test('ill-typed option (a string for a number)', () => {
@@ -208,7 +213,7 @@ edges:
   - { from: a.out, to: join.right }
 `);
     // "join" is downstream of the cycle, not on it.
-    assertNames(e, 'a', 'edges', /the edges form a cycle through nodes "a", "b"; a pipeline must be acyclic$/);
+    assertNames(e, 'a', 'edges', /the edges form a cycle through nodes "a", "b"; a pipeline must be acyclic \(line \d+\)$/);
   });
 
   test('an output type that does not fit the input type (video -> depth)', () => {

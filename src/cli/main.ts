@@ -5,6 +5,7 @@ import { registerValidate } from './commands/validate.js';
 import { registerInfer } from './commands/infer.js';
 import { registerEval } from './commands/eval.js';
 import { registerSynth } from './commands/synth.js';
+import { registerNodes } from './commands/nodes.js';
 import { PipelineError } from '../graph/pipeline-error.js';
 import { UsageError } from './usage-error.js';
 import { NodeFailure } from '../graph/runtime.js';
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerInfer(program);
   registerEval(program);
   registerSynth(program);
+  registerNodes(program);
   for (const extra of extraCommands) extra(program);
   return program;
 }

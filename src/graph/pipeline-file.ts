@@ -8,6 +8,7 @@ import type { NodeKind } from './node-kind.js';
 import { QUEUE_POLICIES, type QueuePolicy } from './edge-queue.js';
 import { portsCompatible } from './packets.js';
 import { expandStreams, streamEntrySchema, type StreamEntry } from './streams.js';
+import { didYouMean } from '../util/did-you-mean.js';
 
 // Loading a pipeline file is: parse YAML, apply --set overrides, substitute ${ENV} references,
 // check the file's shape, then check every node and edge against the registry's contracts.
@@ -149,13 +150,47 @@ export function parsePipeline(text: string, file: string, registry: NodeRegistry
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const path = issue.path.map(String);
-    const detail = describeIssue(issue, texts.get(pathKey(issue.path as (string | number)[]))?.from === 'env');
+    const detail = describeIssue(issue, texts.get(pathKey(issue.path as (string | number)[]))?.from === 'env', knownKeysAt(fileSchema, issue.path));
     if (path[0] === 'nodes' && path.length >= 2) {
       throw new PipelineError(file, detail, path[1], path.slice(2).join('.') || undefined);
     }
     throw new PipelineError(file, detail, undefined, path.join('.') || undefined);
   }
-  return buildPipeline(parsed.data, file, registry, texts);
+  try {
+    return buildPipeline(parsed.data, file, registry, texts);
+  } catch (e) {
+    if (!(e instanceof PipelineError) || e.line !== undefined) throw e;
+    const line = lineOfMistake(doc, text, parsed.data.streams ?? [], e);
+    throw line === undefined ? e : new PipelineError(e.file, e.detail, e.node, e.field, line);
+  }
+}
+
+/** Where in the file a node/field mistake is: the node's entry (or its stream's), the field, an unknown key itself. */
+function lineOfMistake(doc: ReturnType<typeof parseDocument>, text: string, streams: readonly StreamEntry[], e: PipelineError): number | undefined {
+  if (e.node === undefined) return undefined;
+  let base: (string | number)[];
+  const slash = e.node.indexOf('/');
+  if (slash < 0) base = ['nodes', e.node];
+  else {
+    const stream = e.node.slice(0, slash);
+    const node = e.node.slice(slash + 1);
+    const i = streams.findIndex((s) => s.name === stream);
+    base = node === 'source' && i >= 0 ? ['streams', i, 'source'] : ['nodes', node];
+  }
+  const field = e.field !== undefined && !e.field.startsWith('edges') ? e.field.split('.') : [];
+  const unknown = /^unknown option "([^"]+)"/.exec(e.detail)?.[1];
+  for (let n = field.length; n >= 0; n--) {
+    const path = [...base, ...field.slice(0, n)];
+    const target = doc.getIn(path, true) as YamlNode | undefined;
+    if (!target) continue;
+    if (unknown !== undefined && n === field.length && isMap(target)) {
+      const pair = target.items.find((p) => isScalar(p.key) && String(p.key.value) === unknown);
+      const at = (pair?.key as YamlNode | undefined)?.range?.[0];
+      if (at !== undefined) return lineAt(text, at);
+    }
+    if (target.range) return lineAt(text, target.range[0]);
+  }
+  return undefined;
 }
 
 function buildPipeline(spec: FileSpec, file: string, registry: NodeRegistry, texts: RawTexts): Pipeline {
@@ -166,14 +201,14 @@ function buildPipeline(spec: FileSpec, file: string, registry: NodeRegistry, tex
   for (const [name, n] of Object.entries(expanded.nodes)) {
     const kind = registry.get(n.kind);
     if (!kind) {
-      throw new PipelineError(file, `unknown node kind "${clipText(n.kind, 60)}" (known kinds: ${registry.names().join(', ')})`, name, 'kind');
+      throw new PipelineError(file, `unknown node kind "${clipText(n.kind, 60)}"${didYouMean(n.kind, registry.names())} (known kinds: ${registry.names().join(', ')})`, name, 'kind');
     }
     const opt = parseKeepingTexts(kind.options, n.options, ['nodes', name, 'options'], texts);
     if (!opt.success) {
       const issue = opt.error.issues[0];
       const field = ['options', ...issue.path.map(String)].join('.');
       const fromEnv = texts.get(pathKey(['nodes', name, 'options', ...(issue.path as (string | number)[])]))?.from === 'env';
-      throw new PipelineError(file, `${describeIssue(issue, fromEnv)} (kind ${kind.kind})`, name, field);
+      throw new PipelineError(file, `${describeIssue(issue, fromEnv, optionNames(kind, issue.path))} (kind ${kind.kind})`, name, field);
     }
     nodes.set(name, { name, kind, options: opt.data, ...(n.stream !== undefined ? { stream: n.stream } : {}) });
   }
@@ -398,8 +433,11 @@ function splitPath(path: string): [string | undefined, string | undefined] {
 }
 
 /** Values may be secrets (from the environment) or huge: never quote those, quote others briefly. */
-function describeIssue(issue: z.core.$ZodIssue, fromEnv = false): string {
-  if (issue.code === 'unrecognized_keys') return `unknown option${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${clipText(k, 60)}"`).join(', ')}`;
+function describeIssue(issue: z.core.$ZodIssue, fromEnv = false, known: readonly string[] = []): string {
+  if (issue.code === 'unrecognized_keys') {
+    const hint = issue.keys.length === 1 ? didYouMean(issue.keys[0], known) : '';
+    return `unknown option${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${clipText(k, 60)}"`).join(', ')}${hint}${known.length > 0 && !hint ? ` (options: ${known.join(', ')})` : ''}`;
+  }
   if (issue.code === 'invalid_type') {
     const input = (issue as { input?: unknown }).input;
     if (input === undefined) return `required ${issue.expected} is missing`;
@@ -408,6 +446,26 @@ function describeIssue(issue: z.core.$ZodIssue, fromEnv = false): string {
     return `expected ${issue.expected}, got ${what}${what === 'object' || what === 'array' ? '' : ` ${clipText(JSON.stringify(input) ?? String(input), 60)}`}`;
   }
   return clipText(issue.message, 300);
+}
+
+/** The option names of a node kind at a path inside its options (for "did you mean"). */
+function optionNames(kind: NodeKind, path: readonly PropertyKey[]): string[] {
+  return knownKeysAt(kind.options, path);
+}
+
+/** Keys an object schema accepts at `path` (empty when the schema there is not a plain object). */
+function knownKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
+  try {
+    let js = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as { properties?: Record<string, unknown> };
+    for (const key of path) {
+      const next = js.properties?.[String(key)] as { properties?: Record<string, unknown>; items?: unknown } | undefined;
+      if (!next) return [];
+      js = (typeof key === 'number' ? next.items : next) as typeof js;
+    }
+    return Object.keys(js?.properties ?? {});
+  } catch {
+    return [];
+  }
 }
 
 function clipText(text: string, max = 120): string {

@@ -24,32 +24,23 @@ import { sessionConfig } from '../../inference/engine/session-config.js';
 
 export const depthOptions = z
   .object({
-    model: z.string().default(DEFAULT_PACK),
-    device: z.enum(['cpu', 'cuda', 'tensorrt', 'webgpu']).default('cpu'),
-    threads: z.number().int().min(1).max(64).optional(),
-    /** Pack-owned settings: the pack's manifest defaults unless set here. */
-    window: z.number().int().min(1).max(110).optional(),
-    overlap: z.number().int().min(0).max(109).optional(),
-    steps: z.number().int().min(1).max(100).optional(),
-    guidance: z.number().min(1).max(100).optional(),
-    seed: z.number().int().min(0).default(42),
-    maxRes: z.number().int().min(64).max(4096).optional(),
-    /** Compute every k-th source frame: `auto` adapts k to the engine's measured throughput; a number fixes it (1 = every frame). */
-    stride: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default('auto'),
-    /** Largest stride `auto` may choose; beyond it the edge in front sheds frames. */
-    maxStride: z.number().int().min(1).max(64).default(16),
-    /** Depth for frames skipped by the stride: `linear` in time between the computed neighbours, `hold` the previous one, `none` (no output for them). */
-    fill: z.enum(['none', 'hold', 'linear']).default('linear'),
-    /** A gap in presentation time longer than this starts a new sequence (a stream that stalled or jumped). */
-    maxGapMs: z.number().min(1).default(2000),
-    /** Frames handed to the inference worker before the node waits (default: one window). */
-    maxInFlight: z.number().int().min(1).max(256).optional(),
-    /** `shared`: depth nodes naming the same model, device and threads share one inference worker (one copy of the weights, windows scheduled fairly); `own`: a worker of its own. */
-    engine: z.enum(['shared', 'own']).default('shared'),
-    /** Live normalisation: EMA weight of each frame's robust range. */
-    rangeAlpha: z.number().gt(0).max(1).default(0.05),
-    /** Attach the RGB frame to each depth frame (for viewers that show both). */
-    keepSource: z.boolean().default(true),
+    model: z.string().default(DEFAULT_PACK).describe('Model pack folder (manifest.json + ONNX files).'),
+    device: z.enum(['cpu', 'cuda', 'tensorrt', 'webgpu']).default('cpu').describe('Execution provider; a provider that cannot load is an error, never a silent fall-back to CPU.'),
+    threads: z.number().int().min(1).max(64).optional().describe('ONNX Runtime intra-op threads per model (default: ONNX Runtime\'s choice).'),
+    window: z.number().int().min(1).max(110).optional().describe('Frames per sliding window (the pack\'s default unless set; at most the pack\'s maxWindow and 110).'),
+    overlap: z.number().int().min(0).max(109).optional().describe('Frames shared by consecutive windows, stitched mortise-and-tenon (the pack\'s default unless set).'),
+    steps: z.number().int().min(1).max(100).optional().describe('Denoising steps per window (the pack\'s default unless set).'),
+    guidance: z.number().min(1).max(100).optional().describe('Classifier-free guidance scale; 1 disables it (the pack\'s default unless set).'),
+    seed: z.number().int().min(0).default(42).describe('Seed of the initial and pixel noise (the same seed and frames give the same depth).'),
+    maxRes: z.number().int().min(64).max(4096).optional().describe('Longest side of the model resolution (multiples of 64); unset: the pack\'s native resolution or default.'),
+    stride: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default('auto').describe('Compute every k-th source frame: `auto` adapts k to the engine\'s measured throughput; a number fixes it (1 = every frame).'),
+    maxStride: z.number().int().min(1).max(64).default(16).describe('Largest stride `auto` may choose; beyond it the edge in front sheds frames.'),
+    fill: z.enum(['none', 'hold', 'linear']).default('linear').describe('Depth for frames skipped by the stride: `linear` in time between the computed neighbours, `hold` the previous one, `none` (no output for them).'),
+    maxGapMs: z.number().min(1).default(2000).describe('A gap in presentation time longer than this starts a new sequence (a stream that stalled or jumped).'),
+    maxInFlight: z.number().int().min(1).max(256).optional().describe('Frames handed to the inference worker before the node waits (default: one window).'),
+    engine: z.enum(['shared', 'own']).default('shared').describe('`shared`: depth nodes naming the same model, device and threads share one inference worker (one copy of the weights, windows scheduled fairly); `own`: a worker of its own.'),
+    rangeAlpha: z.number().gt(0).max(1).default(0.05).describe('Live normalisation: EMA weight of each frame\'s robust range.'),
+    keepSource: z.boolean().default(true).describe('Attach the RGB frame to each depth frame (for viewers that show both).'),
   })
   .strict()
   .refine((o) => o.window === undefined || o.overlap === undefined || o.overlap < o.window, { message: 'overlap must be smaller than window', path: ['overlap'] });

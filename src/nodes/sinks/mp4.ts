@@ -16,11 +16,10 @@ import { removeStalePartials } from '../../io/partial-file.js';
 
 export const mp4Options = z
   .object({
-    path: z.string().min(1),
-    fps: z.number().positive().max(1000).default(15),
-    colormap: z.enum(COLORMAP_NAMES as [ColormapName, ...ColormapName[]]).default('inferno'),
-    /** x264 constant quantizer (0 = lossless, 51 = worst). */
-    quantizer: z.number().int().min(0).max(51).default(18),
+    path: z.string().min(1).describe('Output .mp4 file (written under a hidden temporary name, renamed when complete).'),
+    fps: z.number().positive().max(1000).default(15).describe('Frame rate written into the file.'),
+    colormap: z.enum(COLORMAP_NAMES as [ColormapName, ...ColormapName[]]).default('inferno').describe('Colour map for the depth video.'),
+    quantizer: z.number().int().min(0).max(51).default(18).describe('x264 constant quantizer (0 = lossless, 51 = worst).'),
   })
   .strict();
 

@@ -14,10 +14,9 @@ import { removeStalePartials } from '../../io/partial-file.js';
 
 export const npzOptions = z
   .object({
-    path: z.string().min(1),
-    /** Deflate the member (like numpy.savez_compressed); float depth gains little. */
-    compress: z.boolean().default(false),
-    key: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('depth'),
+    path: z.string().min(1).describe('Output .npz file (written under a hidden temporary name, renamed when complete).'),
+    compress: z.boolean().default(false).describe('Deflate the member (like numpy.savez_compressed); float depth gains little.'),
+    key: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('depth').describe('Array name in the archive (the reference uses depth).'),
   })
   .strict();
 

@@ -24,25 +24,16 @@ import { clipForLog } from '../../util/redact.js';
 
 export const websocketOptions = z
   .object({
-    path: z.string().startsWith('/').default('/ws'),
-    /** Per-subscriber send buffer bound, in bytes; beyond it frames are dropped for that subscriber. */
-    maxBufferedBytes: z.number().int().min(1024).default(8 * 1024 * 1024),
-    /** Largest message a client may send (control messages are small JSON). */
-    maxClientMessageBytes: z.number().int().min(64).max(1 << 20).default(4096),
-    /** Name of the environment variable holding the access token; when that variable is set, clients must present it. */
-    tokenEnv: z.string().default('DCL_TOKEN'),
-    /** Allowed browser origins; empty means same-origin and non-browser clients only. */
-    allowedOrigins: z.array(z.string()).default([]),
-    /** Serve the browser viewer at / (and its colour maps at /colormaps.json). */
-    viewer: z.boolean().default(true),
-    /** JPEG quality (1..100) of jpeg depth and RGB payloads. */
-    jpegQuality: z.number().int().min(1).max(100).default(80),
-    /** Encoder threads for u16/jpeg/png payloads (default: one per spare core, at most 2). */
-    encodeWorkers: z.number().int().min(1).max(16).optional(),
-    /** Frames being encoded or waiting for an encoder thread; beyond it frames are dropped for subscribers that need encoding (a window of several streams comes out at once: room for the burst). */
-    encodeQueue: z.number().int().min(1).max(256).default(64),
-    /** How long a frame may wait for room in the encoder queue before it is dropped (0: drop at once, never slowing the pipeline). */
-    encodeWaitMs: z.number().int().min(0).max(60_000).default(0),
+    path: z.string().startsWith('/').default('/ws').describe('WebSocket path on the pipeline\'s server (one sink per path).'),
+    maxBufferedBytes: z.number().int().min(1024).default(8 * 1024 * 1024).describe('Per-subscriber send buffer bound, in bytes; beyond it frames are dropped for that subscriber.'),
+    maxClientMessageBytes: z.number().int().min(64).max(1 << 20).default(4096).describe('Largest message a client may send (control messages are small JSON).'),
+    tokenEnv: z.string().default('DCL_TOKEN').describe('Name of the environment variable holding the access token; when that variable is set, clients must present it.'),
+    allowedOrigins: z.array(z.string()).default([]).describe('Allowed browser origins; empty means same-origin and non-browser clients only.'),
+    viewer: z.boolean().default(true).describe('Serve the browser viewer at / (and its colour maps at /colormaps.json).'),
+    jpegQuality: z.number().int().min(1).max(100).default(80).describe('JPEG quality (1..100) of jpeg depth and RGB payloads.'),
+    encodeWorkers: z.number().int().min(1).max(16).optional().describe('Encoder threads for u16/jpeg/png payloads (default: one per spare core, at most 2).'),
+    encodeQueue: z.number().int().min(1).max(256).default(64).describe('Frames being encoded or waiting for an encoder thread; beyond it frames are dropped for subscribers that need encoding (a window of several streams comes out at once: room for the burst).'),
+    encodeWaitMs: z.number().int().min(0).max(60_000).default(0).describe('How long a frame may wait for room in the encoder queue before it is dropped (0: drop at once, never slowing the pipeline).'),
   })
   .strict();
 

@@ -14,17 +14,14 @@ import { sourceMetrics } from './rtsp.js';
 
 export const cameraOptions = z
   .object({
-    device: z.string().min(1).default('/dev/video0'),
-    width: z.number().int().min(8).max(8192).default(640),
-    height: z.number().int().min(8).max(8192).default(480),
-    fps: z.number().positive().max(1000).default(30),
-    /** Appsink bound (frames). */
-    queue: z.number().int().min(1).max(256).default(2),
-    /** No first frame this long after start = error (and a restart). */
-    firstFrameTimeoutMs: z.number().int().min(100).default(10_000),
-    /** No frame for this long = stall (and a restart). */
-    stallTimeoutMs: z.number().int().min(100).default(5000),
-    streamId: z.string().min(1).optional(),
+    device: z.string().min(1).default('/dev/video0').describe('V4L2 device.'),
+    width: z.number().int().min(8).max(8192).default(640).describe('Requested frame width.'),
+    height: z.number().int().min(8).max(8192).default(480).describe('Requested frame height.'),
+    fps: z.number().positive().max(1000).default(30).describe('Requested frame rate.'),
+    queue: z.number().int().min(1).max(256).default(2).describe('Appsink bound (frames).'),
+    firstFrameTimeoutMs: z.number().int().min(100).default(10_000).describe('No first frame this long after start = error (and a restart).'),
+    stallTimeoutMs: z.number().int().min(100).default(5000).describe('No frame for this long = stall (and a restart).'),
+    streamId: z.string().min(1).optional().describe('Stream id stamped on frames (default: the stream or node name).'),
   })
   .strict();
 

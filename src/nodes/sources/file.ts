@@ -16,15 +16,13 @@ import { redactUrls } from '../../util/redact.js';
 
 export const fileOptions = z
   .object({
-    /** Local path, or a URI (file://, http://, rtsp://...) opened with uridecodebin. */
-    path: z.string().min(1),
-    loop: z.boolean().default(false),
-    realtime: z.boolean().default(false),
-    width: z.number().int().min(8).max(8192).optional(),
-    height: z.number().int().min(8).max(8192).optional(),
-    /** Appsink bound (frames). */
-    queue: z.number().int().min(1).max(256).default(4),
-    streamId: z.string().min(1).optional(),
+    path: z.string().min(1).describe('Local path, or a URI (file://, http://, rtsp://...) opened with uridecodebin.'),
+    loop: z.boolean().default(false).describe('Start again at the end (a discontinuity in between; seq and timestamps keep increasing).'),
+    realtime: z.boolean().default(false).describe('Pace frames at the file\'s rate instead of as fast as downstream takes them.'),
+    width: z.number().int().min(8).max(8192).optional().describe('Scale to this width (keeps the aspect when height is unset).'),
+    height: z.number().int().min(8).max(8192).optional().describe('Scale to this height.'),
+    queue: z.number().int().min(1).max(256).default(4).describe('Appsink bound (frames).'),
+    streamId: z.string().min(1).optional().describe('Stream id stamped on frames (default: the stream or node name).'),
   })
   .strict();
 

@@ -11,11 +11,11 @@ import { abortableSleep } from './rtsp.js';
 
 export const framesOptions = z
   .object({
-    dir: z.string().min(1),
-    fps: z.number().positive().max(1000).default(30),
-    loop: z.boolean().default(false),
-    realtime: z.boolean().default(false),
-    streamId: z.string().min(1).optional(),
+    dir: z.string().min(1).describe('Folder of PNG/JPEG images, read in name order.'),
+    fps: z.number().positive().max(1000).default(30).describe('Frame rate for timestamps (and pacing when realtime).'),
+    loop: z.boolean().default(false).describe('Start again after the last image.'),
+    realtime: z.boolean().default(false).describe('Pace frames at fps instead of as fast as downstream takes them.'),
+    streamId: z.string().min(1).optional().describe('Stream id stamped on frames (default: the stream or node name).'),
   })
   .strict();
 

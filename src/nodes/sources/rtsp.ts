@@ -17,38 +17,31 @@ import { redactUrls } from '../../util/redact.js';
 
 export const rtspOptions = z
   .object({
-    /** rtsp://[user:pass@]host[:port]/path (rtsps:// for TLS). */
     url: z
       .string()
       .regex(/^rtsps?:\/\/[^\s]+$/i, 'must be an rtsp:// or rtsps:// URL')
-      .refine((u) => URL.canParse(u), 'is not a valid URL'),
-    /** User name and password; override the ones in the URL. */
-    user: z.string().min(1).optional(),
-    password: z.string().optional(),
-    transport: z.enum(['tcp', 'udp']).default('tcp'),
-    /** rtspsrc jitter buffer, in milliseconds. */
-    latencyMs: z.number().int().min(0).max(60_000).default(200),
-    width: z.number().int().min(8).max(8192).optional(),
-    height: z.number().int().min(8).max(8192).optional(),
-    /** No frame for this long while connected = stall: reconnect. */
-    stallTimeoutMs: z.number().int().min(100).default(5000),
-    /** No first frame this long after connecting = failed attempt. */
-    firstFrameTimeoutMs: z.number().int().min(100).default(10_000),
+      .refine((u) => URL.canParse(u), 'is not a valid URL')
+      .describe('rtsp://[user:pass@]host[:port]/path (rtsps:// for TLS); credentials are never logged.'),
+    user: z.string().min(1).optional().describe('RTSP user name (overrides the one in the URL).'),
+    password: z.string().optional().describe('RTSP password (or in the URL); never logged.'),
+    transport: z.enum(['tcp', 'udp']).default('tcp').describe('RTP transport.'),
+    latencyMs: z.number().int().min(0).max(60_000).default(200).describe('rtspsrc jitter buffer, in milliseconds.'),
+    width: z.number().int().min(8).max(8192).optional().describe('Scale to this width (keeps the aspect when height is unset).'),
+    height: z.number().int().min(8).max(8192).optional().describe('Scale to this height.'),
+    stallTimeoutMs: z.number().int().min(100).default(5000).describe('No frame for this long while connected = stall: reconnect.'),
+    firstFrameTimeoutMs: z.number().int().min(100).default(10_000).describe('No first frame this long after connecting = failed attempt.'),
     reconnect: z
       .object({
-        initialDelayMs: z.number().int().min(0).default(250),
-        /** Cap of the delay between attempts: a live camera that comes back is picked up within about this long. */
-        maxDelayMs: z.number().int().min(0).default(2000),
-        /** A session that delivered frames this long resets the backoff (a flapping stream keeps backing off). */
-        healthyMs: z.number().int().min(0).default(5000),
-        /** Failed attempts since the last healthy session before the node gives up (and fails the pipeline); -1 = forever. */
-        maxAttempts: z.number().int().min(-1).default(-1),
+        initialDelayMs: z.number().int().min(0).default(250).describe('First delay between reconnect attempts (doubles per failure, with jitter).'),
+        maxDelayMs: z.number().int().min(0).default(2000).describe('Cap of the delay between attempts: a live camera that comes back is picked up within about this long.'),
+        healthyMs: z.number().int().min(0).default(5000).describe('A session that delivered frames this long resets the backoff (a flapping stream keeps backing off).'),
+        maxAttempts: z.number().int().min(-1).default(-1).describe('Failed attempts since the last healthy session before the node gives up (and fails its pipeline, or its stream in a multi-stream pipeline); -1 = forever.'),
       })
       .strict()
-      .prefault({}),
-    /** Appsink bound (frames); a live source drops the oldest when downstream is slower. */
-    queue: z.number().int().min(1).max(256).default(2),
-    streamId: z.string().min(1).optional(),
+      .prefault({})
+      .describe('Reconnection with exponential backoff and jitter.'),
+    queue: z.number().int().min(1).max(256).default(2).describe('Appsink bound (frames); a live source drops the oldest when downstream is slower.'),
+    streamId: z.string().min(1).optional().describe('Stream id stamped on frames (default: the stream or node name).'),
   })
   .strict();
 

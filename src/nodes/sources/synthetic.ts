@@ -17,21 +17,17 @@ export const WORKER_THRESHOLD_MS = 4;
 
 export const syntheticOptions = z
   .object({
-    seed: z.number().int().default(1),
-    scene: z.enum(['auto', 'indoor', 'outdoor']).default('auto'),
-    width: z.number().int().min(8).max(4096).default(256),
-    height: z.number().int().min(8).max(4096).default(256),
-    fps: z.number().positive().max(1000).default(30),
-    /** Number of frames, or -1 for an endless stream. */
-    frames: z.number().int().min(-1).default(-1),
-    live: z.boolean().default(true),
-    /** Horizontal field of view, degrees. */
-    fov: z.number().gt(1).lt(179).default(60),
-    streamId: z.string().min(1).optional(),
-    /** Where to render: 'auto' measures, 'always' / 'never' force a worker thread or the main thread. */
-    worker: z.enum(['auto', 'always', 'never']).default('auto'),
-    /** Frames a worker renders in advance. */
-    ahead: z.number().int().min(1).max(64).default(4),
+    seed: z.number().int().default(1).describe('Scene seed: the same seed renders the same scene and motion.'),
+    scene: z.enum(['auto', 'indoor', 'outdoor']).default('auto').describe('Scene family (auto picks from the seed).'),
+    width: z.number().int().min(8).max(4096).default(256).describe('Frame width.'),
+    height: z.number().int().min(8).max(4096).default(256).describe('Frame height.'),
+    fps: z.number().positive().max(1000).default(30).describe('Frame rate (scene time t = i / fps).'),
+    frames: z.number().int().min(-1).default(-1).describe('Number of frames, or -1 for an endless stream.'),
+    live: z.boolean().default(true).describe('Pace frames in real time (false: as fast as downstream takes them).'),
+    fov: z.number().gt(1).lt(179).default(60).describe('Horizontal field of view, degrees.'),
+    streamId: z.string().min(1).optional().describe('Stream id stamped on frames (default: the stream or node name).'),
+    worker: z.enum(['auto', 'always', 'never']).default('auto').describe('Where to render: \'auto\' measures, \'always\' / \'never\' force a worker thread or the main thread.'),
+    ahead: z.number().int().min(1).max(64).default(4).describe('Frames a worker renders in advance.'),
   })
   .strict();
 

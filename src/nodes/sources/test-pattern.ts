@@ -9,15 +9,14 @@ const PATTERNS = ['smpte', 'snow', 'black', 'white', 'red', 'green', 'blue', 'ch
 
 export const testPatternOptions = z
   .object({
-    pattern: z.enum(PATTERNS).default('ball'),
-    width: z.number().int().min(8).max(8192).default(320),
-    height: z.number().int().min(8).max(8192).default(240),
-    fps: z.number().positive().max(1000).default(30),
-    /** Number of frames, or -1 for an endless stream. */
-    frames: z.number().int().min(-1).default(-1),
-    live: z.boolean().default(true),
-    streamId: z.string().min(1).optional(),
-    queue: z.number().int().min(1).max(256).default(4),
+    pattern: z.enum(PATTERNS).default('ball').describe('GStreamer videotestsrc pattern.'),
+    width: z.number().int().min(8).max(8192).default(320).describe('Frame width.'),
+    height: z.number().int().min(8).max(8192).default(240).describe('Frame height.'),
+    fps: z.number().positive().max(1000).default(30).describe('Frame rate.'),
+    frames: z.number().int().min(-1).default(-1).describe('Number of frames, or -1 for an endless stream.'),
+    live: z.boolean().default(true).describe('Pace frames in real time (false: as fast as downstream takes them).'),
+    streamId: z.string().min(1).optional().describe('Stream id stamped on frames (default: the stream or node name).'),
+    queue: z.number().int().min(1).max(256).default(4).describe('Appsink bound (frames).'),
   })
   .strict();
 

@@ -6,7 +6,7 @@ import type { Packet } from '../../graph/packets.js';
 // Keep every Nth frame (a temporal sub-sampler, like the reference's target_fps stride).
 // Written as an RxJS operator chain: control packets always pass, frames are filtered.
 
-export const strideOptions = z.object({ every: z.number().int().min(1).default(2) }).strict();
+export const strideOptions = z.object({ every: z.number().int().min(1).default(2).describe('Keep frame 0, N, 2N, ... (control packets always pass).') }).strict();
 
 export function strideFrames(every: number) {
   let i = 0;
