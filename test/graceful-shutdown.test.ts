@@ -133,6 +133,24 @@ describe('the CLI stops gracefully on a signal', () => {
     }
   });
 
+  test('a port in use is reported before any model loads', async () => {
+    const blocker: Server = createServer();
+    await new Promise<void>((res) => blocker.listen(0, '127.0.0.1', res));
+    const port = (blocker.address() as AddressInfo).port;
+    const withDepth = join(tmp, 'depth.yaml');
+    writeFileSync(withDepth, PIPELINE.replace('  ws:\n', '  depth: { kind: depth, options: { model: models/synthetic-small, steps: 1 } }\n  ws:\n').replace('to: ws.frames', 'to: depth.video\n  - from: depth.depth\n    to: ws.frames'));
+    try {
+      const run = runCli(['run', withDepth, '--set', `server.port=${port}`]);
+      children.push(run.child);
+      const { code } = await within(15_000, 'exit', run.exit);
+      assert.equal(code, 1, run.stderr);
+      assert.ok(run.stderr.includes('the port is in use'), run.stderr);
+      assert.doesNotMatch(run.stderr, /depth engine ready/, 'the model was never loaded');
+    } finally {
+      await new Promise((res) => blocker.close(res));
+    }
+  });
+
   test('a pipeline file with a mistake exits 2 before starting anything', async () => {
     const bad = join(tmp, 'bad.yaml');
     writeFileSync(bad, PIPELINE.replace('width: 160', 'width: 2'));

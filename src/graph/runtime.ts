@@ -224,6 +224,17 @@ export class Graph {
     if (this.started) throw new Error('graph already started');
     this.started = true;
     this.mountBuiltins();
+    // Listen first: a port in use is reported at once, not after the models have loaded. Until every
+    // node is created, paths no node has mounted yet answer 503 (starting), not 404.
+    if (!this.noServer) {
+      this.http.starting = true;
+      try {
+        this.address = await this.http.listen(this.pipeline.server.host, this.pipeline.server.port);
+      } catch (e) {
+        await this.closeAll();
+        throw e;
+      }
+    }
     for (const rt of this.nodes.values()) {
       try {
         await this.createInstance(rt);
@@ -239,13 +250,8 @@ export class Graph {
         throw err;
       }
     }
-    if (!this.noServer) {
-      try {
-        this.address = await this.http.listen(this.pipeline.server.host, this.pipeline.server.port);
-      } catch (e) {
-        await this.closeAll();
-        throw e;
-      }
+    if (this.address) {
+      this.http.starting = false;
       if (!isLoopback(this.address.address)) {
         this.log.warn({ address: this.address.address }, `serving on ${this.address.address}, which is reachable from other machines: set DCL_TOKEN to require a token for the WebSocket`);
       }

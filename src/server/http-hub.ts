@@ -18,6 +18,8 @@ export class HttpHub {
   private readonly prefixes = new Map<string, RouteHandler>();
   private readonly upgrades = new Map<string, UpgradeHandler>();
   private server: Server | null = null;
+  /** While the pipeline's nodes are being created, paths nobody has mounted yet answer 503 instead of 404. */
+  starting = false;
   private readonly allowedHosts: ReadonlySet<string>;
 
   constructor(private readonly log: Logger, opts: { allowedHosts?: readonly string[] } = {}) {
@@ -59,7 +61,8 @@ export class HttpHub {
       const path = (req.url ?? '/').split('?')[0];
       const handler = this.routes.get(path) ?? [...this.prefixes].find(([p]) => path.startsWith(p) && path.length > p.length)?.[1];
       if (!handler) {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: ${path}\n`);
+        if (this.starting) res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' }).end('the pipeline is starting (loading models); try again shortly\n');
+        else res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: ${path}\n`);
         return;
       }
       Promise.resolve(handler(req, res)).catch((err: unknown) => {
@@ -80,7 +83,8 @@ export class HttpHub {
       const path = (req.url ?? '/').split('?')[0];
       const handler = this.upgrades.get(path);
       if (!handler) {
-        refuseUpgrade(socket, 404, `no WebSocket endpoint at ${path}`);
+        if (this.starting) refuseUpgrade(socket, 503, 'the pipeline is starting (loading models); try again shortly');
+        else refuseUpgrade(socket, 404, `no WebSocket endpoint at ${path}`);
         return;
       }
       handler(req, socket, head);
