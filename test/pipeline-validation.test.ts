@@ -1,7 +1,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -468,3 +468,29 @@ describe('CLI validate, --help, --version', () => {
     }
   });
 });
+
+describe('input paths in a pipeline file', () => {
+  test('resolve next to the file first, then the current folder, then (packs) the project and its models/', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dcl-paths-'));
+    try {
+      mkdirSync(join(dir, 'frames-here'));
+      mkdirSync(join(dir, 'mypack'));
+      const file = join(dir, 'copied.yaml');
+      const text = (model: string, frames: string) => `nodes:\n  src: { kind: frames, options: { dir: ${frames} } }\n  depth: { kind: depth, options: { model: ${model} } }\n  ws: { kind: websocket }\nedges:\n  - { from: src, to: depth }\n  - { from: depth, to: ws }\n`;
+      const opt = (p: ReturnType<typeof parsePipeline>, n: string) => p.nodes.find((x) => x.name === n)!.options as Record<string, unknown>;
+      const next = parsePipeline(text('mypack', 'frames-here'), file, builtinRegistry(), { env: {} });
+      assert.equal(opt(next, 'depth').model, join(dir, 'mypack'), 'a pack next to the pipeline file');
+      assert.equal(opt(next, 'src').dir, join(dir, 'frames-here'), 'a folder next to the pipeline file');
+      const bare = parsePipeline(text('synthetic-small', 'frames-here'), file, builtinRegistry(), { env: {} });
+      assert.equal(opt(bare, 'depth').model, join(ROOT, 'models', 'synthetic-small'), "a bare pack name is one of the project's models/");
+      const cwdRelative = parsePipeline(text('models/tiny-random', 'frames-here'), file, builtinRegistry(), { env: {} });
+      assert.equal(opt(cwdRelative, 'depth').model, resolve('models/tiny-random'), 'the current folder as before');
+      const missing = parsePipeline(text('nowhere', '/abs/frames'), file, builtinRegistry(), { env: {} });
+      assert.equal(opt(missing, 'depth').model, 'nowhere', 'left as written when nothing exists (the checks name it)');
+      assert.equal(opt(missing, 'src').dir, '/abs/frames');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+

@@ -5,6 +5,7 @@ import type { GraphMetrics } from './metrics.js';
 import type { HttpHub } from '../server/http-hub.js';
 import type { NodeStatus } from './status.js';
 import type { SharedResources } from './shared-resources.js';
+import type { InputPathKind } from './input-paths.js';
 
 // A node kind declares everything the graph needs to know before any frame flows, in the
 // manner of a MediaPipe calculator contract: its ports with their types, its options schema,
@@ -78,6 +79,8 @@ export interface NodeKind<Schema extends z.ZodType = z.ZodType> {
    * per stream; packets carry their stream id) instead of being copied per stream.
    */
   readonly multiStream?: boolean;
+  /** Options that name an input on disk: resolved next to the pipeline file first (see input-paths.ts). */
+  readonly inputPaths?: Readonly<Record<string, InputPathKind>>;
   /** The node reports its own state with ctx.setStatus (otherwise the runtime calls it ok once created). */
   readonly reportsStatus?: boolean;
   /** Resources only one node of a pipeline may hold (a WebSocket path), checked before anything starts. */

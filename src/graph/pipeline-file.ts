@@ -9,6 +9,7 @@ import { QUEUE_POLICIES, type QueuePolicy } from './edge-queue.js';
 import { portsCompatible } from './packets.js';
 import { expandStreams, streamEntrySchema, type StreamEntry } from './streams.js';
 import { didYouMean } from '../util/did-you-mean.js';
+import { resolveInputPath } from './input-paths.js';
 
 // Loading a pipeline file is: parse YAML, apply --set overrides, substitute ${ENV} references,
 // check the file's shape, then check every node and edge against the registry's contracts.
@@ -210,7 +211,11 @@ function buildPipeline(spec: FileSpec, file: string, registry: NodeRegistry, tex
       const fromEnv = texts.get(pathKey(['nodes', name, 'options', ...(issue.path as (string | number)[])]))?.from === 'env';
       throw new PipelineError(file, `${describeIssue(issue, fromEnv, optionNames(kind, issue.path))} (kind ${kind.kind})`, name, field);
     }
-    nodes.set(name, { name, kind, options: opt.data, ...(n.stream !== undefined ? { stream: n.stream } : {}) });
+    const options = { ...(opt.data as Record<string, unknown>) };
+    for (const [key, pathKind] of Object.entries(kind.inputPaths ?? {})) {
+      if (typeof options[key] === 'string') options[key] = resolveInputPath(options[key] as string, file, pathKind);
+    }
+    nodes.set(name, { name, kind, options, ...(n.stream !== undefined ? { stream: n.stream } : {}) });
   }
 
   const edges: ResolvedEdge[] = expanded.edges.map((e, i) => {

@@ -54,6 +54,7 @@ export const depthNode = defineNode({
   description: 'DepthCrafter video depth over sliding windows (ONNX model pack, inference in a worker thread)',
   inputs: { video: 'video' },
   outputs: { depth: 'depth' },
+  inputPaths: { model: 'pack' },
   options: depthOptions,
   reportsStatus: true,
   async check(o) {

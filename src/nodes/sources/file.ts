@@ -44,6 +44,7 @@ export const fileNode = defineNode({
   description: 'Video file or URL decoded to RGB (lossless behind a block edge)',
   inputs: {},
   outputs: { video: 'video' },
+  inputPaths: { path: 'file' },
   options: fileOptions,
   check(o) {
     if (isUri(o.path)) return;

@@ -25,6 +25,7 @@ export const framesNode = defineNode({
   description: 'Folder of PNG/JPEG images, in name order',
   inputs: {},
   outputs: { video: 'video' },
+  inputPaths: { dir: 'folder' },
   options: framesOptions,
   async check(o) {
     const files = await listFrames(o.dir).catch((e: Error) => {
