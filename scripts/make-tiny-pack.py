@@ -339,6 +339,7 @@ def manifest(dtype: str = "float32") -> dict:
         "dtype": dtype,
         "files": {key: fname for key, (fname, _) in FILES.items()},
         "addedTimeIds": [7, 127, 0.02],
+        "randomWeights": True,
     }
 
 

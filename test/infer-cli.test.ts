@@ -199,6 +199,16 @@ describe('depthcrafter-live infer (built CLI, tiny-random pack)', () => {
     assert.deepEqual(d.shape, [10, RES.height, RES.width]);
   });
 
+  it('a pack with random weights (the default) says so on stderr; a trained pack does not', async () => {
+    const args = (out: string, model: string[]) => [clip, '-o', out, '--window', '12', '--overlap', '4', '--steps', '1', '--max-res', '128', '--process-length', '6', '--no-videos', ...model];
+    const random = await runCli(args(path.join(tmp, 'out-rw1'), []));
+    assert.equal(random.code, 0, random.stderr);
+    assert.match(random.stderr, /pack \\?"tiny-random\\?" has random weights .*its depth is noise/);
+    const trained = await runCli(args(path.join(tmp, 'out-rw2'), ['--model', 'models/synthetic-small', '--window', '12']));
+    assert.equal(trained.code, 0, trained.stderr);
+    assert.doesNotMatch(trained.stderr, /random weights/);
+  });
+
   it('--save-latents writes the stitched latents [N,4,h,w] next to the depth, and changes nothing else', async () => {
     const out = path.join(tmp, 'out-lat');
     const res = await infer(clip, out, ['--process-length', '10', '--no-videos', '--save-latents']);

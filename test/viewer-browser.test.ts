@@ -55,6 +55,9 @@ edges:
   await page.waitForFunction(() => (window as unknown as { dclViewer: { frames: number } }).dclViewer.frames >= 5, undefined, { timeout: 60_000 });
   const status = await page.textContent('#status');
   assert.equal(status, 'live');
+  // The default pack has random weights: the page says so in a banner.
+  await page.waitForSelector('#banner:not([hidden])', { timeout: 10_000 });
+  assert.match((await page.textContent('#banner')) ?? '', /tiny-random" has random weights .*its depth is noise/);
   // Canvas pixels: the depth canvas holds colour-mapped values (not all one colour), the RGB canvas the test pattern.
   // A string, not a function: tsx would wrap named helpers with __name, which the page lacks.
   const stats = (await page.evaluate(`(() => {

@@ -28,6 +28,10 @@ export interface EngineOptions extends StreamOptions {
   readonly threads?: number;
 }
 
+/** What to tell a user whose pack has random weights. */
+export const RANDOM_WEIGHTS = (pack: string): string =>
+  `pack "${pack}" has random weights (it only exercises the model contract): its depth is noise. For depth on synthetic scenes use models/synthetic-small; for real video the real DepthCrafter weights (README: Real DepthCrafter weights)`;
+
 /** One frame's work in the worker. */
 export interface EngineWork {
   readonly busyMs: number;
@@ -104,6 +108,11 @@ export class DepthEngine implements StreamEndpoint {
 
   get packName(): string {
     return this.host.info.packName;
+  }
+
+  /** The pack's weights are random: its depth means nothing. */
+  get randomWeights(): boolean {
+    return this.host.info.randomWeights;
   }
 
   get packDescription(): string {

@@ -24,7 +24,7 @@ export interface StreamEndpoint {
 }
 
 export class EngineHost {
-  info: PackInfo = { packName: '', dtype: '', description: '', latentChannels: 4, downsample: 8 };
+  info: PackInfo = { packName: '', dtype: '', description: '', latentChannels: 4, downsample: 8, randomWeights: false };
   /** How busy each stream keeps the worker: a stream's share of it for rate adaptation. */
   readonly share = new EngineShare();
   /** Called with the stream id each time a stream's window ran (scheduling tests and traces). */
@@ -49,7 +49,7 @@ export class EngineHost {
     const host = new EngineHost();
     try {
       const m = await host.request({ type: 'load', packDir: opts.packDir, device: opts.device ?? 'cpu', threads: opts.threads }, 'loaded');
-      if (m.type === 'loaded') host.info = { packName: m.packName, dtype: m.dtype, description: m.description, latentChannels: m.latentChannels, downsample: m.downsample };
+      if (m.type === 'loaded') host.info = { packName: m.packName, dtype: m.dtype, description: m.description, latentChannels: m.latentChannels, downsample: m.downsample, randomWeights: m.randomWeights };
     } catch (e) {
       await host.close();
       throw e;

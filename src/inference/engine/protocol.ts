@@ -71,6 +71,8 @@ export interface PackInfo {
   readonly description: string;
   readonly latentChannels: number;
   readonly downsample: number;
+  /** The manifest says the weights are random (its depth means nothing). */
+  readonly randomWeights: boolean;
 }
 
 export type FromWorker =

@@ -110,6 +110,8 @@ export const PackManifestSchema = z
     files: PackFilesSchema,
     /** UNet added_time_ids: [fps, motion_bucket_id, noise_aug_strength]. DepthCrafter passes 7 (not fps-1). */
     addedTimeIds: triple.default([7, 127, 0.02]),
+    /** The weights are random (a pack that only exercises the I/O contract): its depth means nothing, and using it warns. */
+    randomWeights: z.boolean().default(false),
     /** Free-form provenance notes. */
     notes: z.string().optional(),
     /** Where the weights came from (URLs, repositories, commits). */
