@@ -204,6 +204,9 @@ describe('depthcrafter-live infer (built CLI, tiny-random pack)', () => {
     const random = await runCli(args(path.join(tmp, 'out-rw1'), []));
     assert.equal(random.code, 0, random.stderr);
     assert.match(random.stderr, /pack \\?"tiny-random\\?" has random weights .*its depth is noise/);
+    // Not a terminal: plain progress lines, the writing phase included.
+    assert.match(random.stderr, /^inferring: depth \d+\/6 \d+% \(decoded \d+\), [\d.]+ frames\/s/m);
+    assert.match(random.stderr, /^writing ball_depth\.npz \(6 frames\)/m);
     const trained = await runCli(args(path.join(tmp, 'out-rw2'), ['--model', 'models/synthetic-small', '--window', '12']));
     assert.equal(trained.code, 0, trained.stderr);
     assert.doesNotMatch(trained.stderr, /random weights/);

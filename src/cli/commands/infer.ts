@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { basename } from 'node:path';
+import { progressLine } from '../progress.js';
 import { inferVideo, InputError } from '../../inference/offline/infer.js';
 import { createLogger } from '../../util/log.js';
 import { UsageError } from '../usage-error.js';
@@ -43,7 +45,12 @@ export function registerInfer(program: Command): void {
     .action(async (input: string, o: Record<string, unknown>) => {
       const log = createLogger({ level: (o.json ? 'warn' : undefined) });
       const tty = process.stderr.isTTY === true;
-      let lastDraw = 0;
+      let lastDraw = -Infinity;
+      const started = performance.now();
+      let writeStarted = started;
+      let writeTimer: NodeJS.Timeout | undefined;
+      let last = { fin: 0, fout: 0, total: undefined as number | undefined };
+      const say = (line: string) => process.stderr.write(tty ? `\r  ${line}\x1b[K` : `${line}\n`);
       // First signal: stop and remove partial outputs; a second one exits at once.
       const stop = new AbortController();
       const onSignal = (sig: NodeJS.Signals) => {
@@ -79,16 +86,23 @@ export function registerInfer(program: Command): void {
           writeVideos: o.videos as boolean,
           compressNpz: o.compress as boolean,
           log,
-          onProgress: tty
-            ? (fin, fout, total) => {
-                const now = performance.now();
-                if (now - lastDraw < 200 && fout !== total) return;
-                lastDraw = now;
-                const pct = total ? ` ${Math.min(100, Math.round((100 * fout) / total))}%` : '';
-                process.stderr.write(`\r  frames in ${fin}${total ? `/${total}` : ''}, depth out ${fout}${pct}   `);
-              }
-            : undefined,
+          onProgress: (fin, fout, total) => {
+            last = { fin, fout, total };
+            const now = performance.now();
+            // A terminal gets one line redrawn; a log or pipe a plain line every 10 s (not with --json).
+            if (tty ? now - lastDraw < 200 && fout !== total : o.json || now - lastDraw < 10_000) return;
+            lastDraw = now;
+            say(progressLine({ phase: 'infer', framesIn: fin, framesOut: fout, total, elapsedS: (now - started) / 1000 }));
+          },
+          onWriting: (files) => {
+            writeStarted = performance.now();
+            const line = () => progressLine({ phase: 'write', framesIn: last.fin, framesOut: last.fout, elapsedS: (performance.now() - writeStarted) / 1000, writing: files.map((f) => basename(f)) });
+            if (!o.json) say(line());
+            // Writing a long video's npz and MP4s takes a while: keep saying so.
+            if (!o.json) writeTimer = setInterval(() => say(line()), tty ? 500 : 10_000);
+          },
         });
+        clearInterval(writeTimer);
         if (tty) process.stderr.write('\n');
         if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);
         else {
@@ -98,7 +112,8 @@ export function registerInfer(program: Command): void {
           );
         }
       } catch (e) {
-        if (tty && lastDraw > 0) process.stderr.write('\n');
+        clearInterval(writeTimer);
+        if (tty && lastDraw > -Infinity) process.stderr.write('\n');
         if (e instanceof InputError || e instanceof ModelPackError || e instanceof RangeError) throw new UsageError((e as Error).message);
         throw e;
       } finally {

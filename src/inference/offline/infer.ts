@@ -39,6 +39,8 @@ export interface InferOptions {
   readonly colormap?: string;
   readonly log: Logger;
   readonly onProgress?: (framesIn: number, framesOut: number, total: number | undefined) => void;
+  /** The outputs are being written (after the last depth frame); `files` are their paths. */
+  readonly onWriting?: (files: readonly string[]) => void;
   /** Aborting stops the run: partial outputs are removed and inferVideo rejects with InterruptedError. */
   readonly signal?: AbortSignal;
 }
@@ -228,6 +230,7 @@ async function runInfer(o: InferOptions, t0: number, input: string, isFolder: bo
   try {
     interrupted();
     o.log.info({ frames: framesOut, files: Object.values(files) }, 'writing outputs');
+    o.onWriting?.(Object.values(files).filter((f): f is string => typeof f === 'string' && f !== files.latents));
     await finalize({
       rawPath,
       frames: framesOut,
