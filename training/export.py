@@ -78,6 +78,7 @@ def manifest(name: str, m: Models, height: int, width: int, info: dict) -> dict:
         "addedTimeIds": [7, 127, 0.02],
         "notes": info.get("notes", ""),
         "sources": ["training/ (this repository): make_data.py, model.py, train.py, export.py"],
+        "trainingDomain": "synthetic",
     }
 
 

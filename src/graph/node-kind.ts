@@ -22,6 +22,8 @@ export interface NodeContext {
   readonly shared: SharedResources;
   /** The streams the graph serves now (for subscribers choosing streams). */
   readonly streams: { names(): string[] };
+  /** Kinds of the sources that feed this node, directly or through other nodes (e.g. to warn about a model's domain). */
+  readonly upstreamSources: readonly string[];
   readonly log: Logger;
   readonly metrics: GraphMetrics;
   /** The pipeline's HTTP/WebSocket server, for nodes that serve subscribers. */

@@ -161,6 +161,7 @@ export class Graph {
           stream: streamName ?? ((spec.options as { streamId?: unknown })?.streamId as string | undefined) ?? spec.name,
           shared: this.shared,
           streams: { names: () => this.streamViews().map((v) => v.name) },
+          upstreamSources: upstreamSourceKinds(spec.name, specs, edges, this.nodes),
           log,
           metrics: this.metrics,
           http: this.http,
@@ -680,6 +681,25 @@ function asError(e: unknown): Error {
 
 function round(v: number): number {
   return Math.round(v * 100) / 100;
+}
+
+/** Kinds of the sources upstream of a node (walking the edges back; nodes from `specs` or already in the graph). */
+function upstreamSourceKinds(name: string, specs: readonly ResolvedNode[], edges: readonly ResolvedEdge[], existing: Map<string, NodeRuntime>): string[] {
+  const kindOf = (n: string) => specs.find((s) => s.name === n)?.kind ?? existing.get(n)?.spec.kind;
+  const kinds = new Set<string>();
+  const seen = new Set<string>([name]);
+  const frontier = [name];
+  while (frontier.length > 0) {
+    const n = frontier.pop()!;
+    for (const e of edges) {
+      if (e.to.node !== n || seen.has(e.from.node)) continue;
+      seen.add(e.from.node);
+      const k = kindOf(e.from.node);
+      if (k?.role === 'source') kinds.add(k.kind);
+      else frontier.push(e.from.node);
+    }
+  }
+  return [...kinds].sort();
 }
 
 function isLoopback(address: string): boolean {

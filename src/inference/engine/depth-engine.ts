@@ -32,6 +32,10 @@ export interface EngineOptions extends StreamOptions {
 export const RANDOM_WEIGHTS = (pack: string): string =>
   `pack "${pack}" has random weights (it only exercises the model contract): its depth is noise. For depth on synthetic scenes use models/synthetic-small; for real video the real DepthCrafter weights (README: Real DepthCrafter weights)`;
 
+/** What to tell a user who runs a pack trained on synthetic scenes on real video. */
+export const SYNTHETIC_ONLY = (pack: string, sources: readonly string[]): string =>
+  `pack "${pack}" was trained on synthetic scenes only: on ${sources.join('/')} input its depth is not reliable. For real video use the real DepthCrafter weights (README: Real DepthCrafter weights)`;
+
 /** One frame's work in the worker. */
 export interface EngineWork {
   readonly busyMs: number;
@@ -113,6 +117,11 @@ export class DepthEngine implements StreamEndpoint {
   /** The pack's weights are random: its depth means nothing. */
   get randomWeights(): boolean {
     return this.host.info.randomWeights;
+  }
+
+  /** What the pack was trained on, when its manifest says. */
+  get trainingDomain(): 'synthetic' | 'real' | undefined {
+    return this.host.info.trainingDomain;
   }
 
   get packDescription(): string {

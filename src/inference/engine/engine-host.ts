@@ -49,7 +49,7 @@ export class EngineHost {
     const host = new EngineHost();
     try {
       const m = await host.request({ type: 'load', packDir: opts.packDir, device: opts.device ?? 'cpu', threads: opts.threads }, 'loaded');
-      if (m.type === 'loaded') host.info = { packName: m.packName, dtype: m.dtype, description: m.description, latentChannels: m.latentChannels, downsample: m.downsample, randomWeights: m.randomWeights };
+      if (m.type === 'loaded') host.info = { packName: m.packName, dtype: m.dtype, description: m.description, latentChannels: m.latentChannels, downsample: m.downsample, randomWeights: m.randomWeights, ...(m.trainingDomain ? { trainingDomain: m.trainingDomain } : {}) };
     } catch (e) {
       await host.close();
       throw e;

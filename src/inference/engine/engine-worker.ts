@@ -39,7 +39,7 @@ async function handleControl(msg: ToWorker): Promise<void> {
       pack = await loadModelPack(msg.packDir, { device: msg.device, intraOpNumThreads: msg.threads });
       stages = new OrtStages(pack);
       const m = pack.manifest;
-      post({ type: 'loaded', packName: m.name, dtype: pack.dtype, description: m.description, latentChannels: m.latentChannels, downsample: m.spatialDownsample, randomWeights: m.randomWeights });
+      post({ type: 'loaded', packName: m.name, dtype: pack.dtype, description: m.description, latentChannels: m.latentChannels, downsample: m.spatialDownsample, randomWeights: m.randomWeights, ...(m.trainingDomain ? { trainingDomain: m.trainingDomain } : {}) });
       return;
     }
     case 'stats':

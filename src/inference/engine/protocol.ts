@@ -73,6 +73,8 @@ export interface PackInfo {
   readonly downsample: number;
   /** The manifest says the weights are random (its depth means nothing). */
   readonly randomWeights: boolean;
+  /** The manifest's training domain, when it names one. */
+  readonly trainingDomain?: 'synthetic' | 'real';
 }
 
 export type FromWorker =

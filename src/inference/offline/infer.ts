@@ -2,7 +2,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync, rena
 import { partialPath, removeStalePartials } from '../../io/partial-file.js';
 import { basename, extname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { DepthEngine, RANDOM_WEIGHTS, type EngineDepth } from '../engine/depth-engine.js';
+import { DepthEngine, RANDOM_WEIGHTS, SYNTHETIC_ONLY, type EngineDepth } from '../engine/depth-engine.js';
 import type { SessionChoices } from '../engine/session-config.js';
 import type { PackDevice } from '../pack/load-pack.js';
 import type { StageStats } from '../engine/stages.js';
@@ -97,6 +97,7 @@ async function runInfer(o: InferOptions, t0: number, input: string, isFolder: bo
   const engine = await DepthEngine.open({ packDir: o.packDir, device: o.device, threads: o.threads, choices: o.choices, noise });
   o.log.info({ pack: engine.packName }, 'model pack loaded');
   if (engine.randomWeights) o.log.warn({ pack: engine.packName }, `model ${RANDOM_WEIGHTS(engine.packName)}`);
+  else if (engine.trainingDomain === 'synthetic') o.log.warn({ pack: engine.packName }, `model ${SYNTHETIC_ONLY(engine.packName, [isFolder ? 'frame folder' : 'video'])}`);
 
   const rawPath = partialPath(join(o.outDir, `${name}.depth.raw`));
   const fd = openSync(rawPath, 'w');

@@ -110,6 +110,8 @@ export const PackManifestSchema = z
     files: PackFilesSchema,
     /** UNet added_time_ids: [fps, motion_bucket_id, noise_aug_strength]. DepthCrafter passes 7 (not fps-1). */
     addedTimeIds: triple.default([7, 127, 0.02]),
+    /** What the model was trained on, when narrower than real video: `synthetic` (rendered scenes only) warns on camera, RTSP and file input. */
+    trainingDomain: z.enum(['synthetic', 'real']).optional(),
     /** The weights are random (a pack that only exercises the I/O contract): its depth means nothing, and using it warns. */
     randomWeights: z.boolean().default(false),
     /** Free-form provenance notes. */

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { defineNode } from '../../graph/node-kind.js';
 import { nowMs, type DepthFrame, type Packet, type VideoFrame } from '../../graph/packets.js';
 import { resolve } from 'node:path';
-import { DepthEngine, RANDOM_WEIGHTS } from '../../inference/engine/depth-engine.js';
+import { DepthEngine, RANDOM_WEIGHTS, SYNTHETIC_ONLY } from '../../inference/engine/depth-engine.js';
 import { EngineHost } from '../../inference/engine/engine-host.js';
 import { DEFAULT_PACK } from '../../inference/pack/default-pack.js';
 import { SourceRate } from '../../inference/live/source-rate.js';
@@ -94,7 +94,13 @@ export const depthNode = defineNode({
       throw e;
     }
     if (lease && !lease.created) ctx.log.info({ pack: engine.packName, streams: lease.value.streamCount }, 'sharing the depth engine of an earlier node (one worker, one copy of the model)');
-    const packWarning = engine.randomWeights ? RANDOM_WEIGHTS(engine.packName) : null;
+    // Honest about the model: random weights draw noise; a pack trained on renders only is not reliable on real video.
+    const realSources = ctx.upstreamSources.filter((k) => k !== 'synthetic');
+    const packWarning = engine.randomWeights
+      ? RANDOM_WEIGHTS(engine.packName)
+      : engine.trainingDomain === 'synthetic' && realSources.length > 0
+        ? SYNTHETIC_ONLY(engine.packName, realSources)
+        : null;
     if (packWarning) ctx.log.warn({ pack: engine.packName }, `model ${packWarning}`);
     const { window: W, overlap: O, steps, decodeChunk } = engine.settings;
     // A window's worth of frames may wait in the worker while it denoises the previous one.
