@@ -6,7 +6,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -18,22 +17,13 @@ import { builtinRegistry } from '../src/nodes/index.js';
 import { DclClient, toFrame, type ClientFrame } from '../src/client/dcl-client.js';
 import { CLI, ROOT, ensureBuilt } from './helpers/build-cli.js';
 import { until } from './helpers/wait.js';
+import { freePort } from './helpers/net.js';
 
 const graphs: Graph[] = [];
 after(async () => {
   for (const g of graphs) await g.stop();
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function startGraph(port: number): Promise<Graph> {
   const yaml = `name: client-test

@@ -1,7 +1,6 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { Writable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { join } from 'node:path';
@@ -14,6 +13,7 @@ import type { Packet } from '../src/graph/packets.js';
 import { builtinRegistry } from '../src/nodes/index.js';
 import { rtspLaunch, rtspTarget, scrubCredentials } from '../src/nodes/sources/rtsp.js';
 import { createLogger } from '../src/util/log.js';
+import { freePort } from './helpers/net.js';
 
 // The `rtsp` source against a real loopback RTSP server (GStreamer's RTSP server, driven by
 // test/fixtures/rtsp_server.py): frames arrive, a killed and restarted server costs one
@@ -65,16 +65,6 @@ after(async () => {
   for (const s of servers) s.kill('SIGKILL');
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function startServerOnce(port: number, creds: readonly string[]): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PROJECT_ROOT } from '../util/project-root.js';
 
 // Where a relative input path in a pipeline file points (a model pack, a video, a folder of
 // frames): next to the pipeline file first, so a file copied to another folder with its inputs
@@ -10,8 +10,6 @@ import { fileURLToPath } from 'node:url';
 
 export type InputPathKind = 'file' | 'folder' | 'pack';
 
-/** The project's folder (where models/ and pipelines/ are). */
-export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '');
 
 export function resolveInputPath(value: string, pipelineFile: string, kind: InputPathKind): string {
   if (value === '' || isAbsolute(value) || /^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return value;

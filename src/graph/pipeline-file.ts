@@ -209,7 +209,7 @@ function buildPipeline(spec: FileSpec, file: string, registry: NodeRegistry, tex
       const issue = opt.error.issues[0];
       const field = ['options', ...issue.path.map(String)].join('.');
       const fromEnv = texts.get(pathKey(['nodes', name, 'options', ...(issue.path as (string | number)[])]))?.from === 'env';
-      throw new PipelineError(file, `${describeIssue(issue, fromEnv, optionNames(kind, issue.path))} (kind ${kind.kind})`, name, field);
+      throw new PipelineError(file, `${describeIssue(issue, fromEnv, knownKeysAt(kind.options, issue.path))} (kind ${kind.kind})`, name, field);
     }
     const options = { ...(opt.data as Record<string, unknown>) };
     for (const [key, pathKind] of Object.entries(kind.inputPaths ?? {})) {
@@ -451,11 +451,6 @@ function describeIssue(issue: z.core.$ZodIssue, fromEnv = false, known: readonly
     return `expected ${issue.expected}, got ${what}${what === 'object' || what === 'array' ? '' : ` ${clipText(JSON.stringify(input) ?? String(input), 60)}`}`;
   }
   return clipText(issue.message, 300);
-}
-
-/** The option names of a node kind at a path inside its options (for "did you mean"). */
-function optionNames(kind: NodeKind, path: readonly PropertyKey[]): string[] {
-  return knownKeysAt(kind.options, path);
 }
 
 /** Keys an object schema accepts at `path` (empty when the schema there is not a plain object). */

@@ -7,7 +7,7 @@ import { GraphMetrics } from './metrics.js';
 import { StatusBoard } from './status.js';
 import type { NodeContext, NodeInstance } from './node-kind.js';
 import type { Pipeline, ResolvedEdge, ResolvedNode } from './pipeline-file.js';
-import { HttpHub } from '../server/http-hub.js';
+import { HttpHub, isLoopback } from '../server/http-hub.js';
 import { backoffDelay } from './backoff.js';
 import { sleep } from '../util/sleep.js';
 import { SharedResources } from './shared-resources.js';
@@ -178,16 +178,20 @@ export class Graph {
     }
     const isNew = new Set(added.map((r) => r.spec.name));
     for (const e of edges) {
-      if (!isNew.has(e.from.node) && !isNew.has(e.to.node)) continue;
-      const q = new EdgeQueue(e.label, e.capacity, e.policy, (n) => this.metrics.edgeDropped.inc({ edge: e.label, reason: 'overflow' }, n));
-      this.metrics.edgeDropped.inc({ edge: e.label, reason: 'overflow' }, 0);
-      const to = this.nodes.get(e.to.node)!;
-      this.nodes.get(e.from.node)!.outputs.get(e.from.port)!.push(q);
-      this.edgeInputType.set(q, to.spec.kind.inputs[e.to.port]);
-      if (isNew.has(e.to.node) || !to.attach) to.inputs.push({ port: e.to.port, queue: q });
-      else to.attach(e.to.port, q);
+      if (isNew.has(e.from.node) || isNew.has(e.to.node)) this.wireEdge(e, isNew.has(e.to.node));
     }
     return added;
+  }
+
+  /** A queue for the edge; a running consumer (a shared node taking a new stream) starts draining it at once. */
+  private wireEdge(e: ResolvedEdge, toIsNew: boolean): void {
+    const q = new EdgeQueue(e.label, e.capacity, e.policy, (n) => this.metrics.edgeDropped.inc({ edge: e.label, reason: 'overflow' }, n));
+    this.metrics.edgeDropped.inc({ edge: e.label, reason: 'overflow' }, 0);
+    const to = this.nodes.get(e.to.node)!;
+    this.nodes.get(e.from.node)!.outputs.get(e.from.port)!.push(q);
+    this.edgeInputType.set(q, to.spec.kind.inputs[e.to.port]);
+    if (!toIsNew && to.attach) to.attach(e.to.port, q);
+    else to.inputs.push({ port: e.to.port, queue: q });
   }
 
   private emit(rt: NodeRuntime, port: string, packet: Packet): Promise<void> {
@@ -380,16 +384,7 @@ export class Graph {
 
   private attachDetached(rts: NodeRuntime[], edges: readonly ResolvedEdge[]): void {
     const names = new Set(rts.map((r) => r.spec.name));
-    for (const e of edges) {
-      if (!names.has(e.from.node) || names.has(e.to.node)) continue;
-      const q = new EdgeQueue(e.label, e.capacity, e.policy, (n) => this.metrics.edgeDropped.inc({ edge: e.label, reason: 'overflow' }, n));
-      this.metrics.edgeDropped.inc({ edge: e.label, reason: 'overflow' }, 0);
-      const to = this.nodes.get(e.to.node)!;
-      this.nodes.get(e.from.node)!.outputs.get(e.from.port)!.push(q);
-      this.edgeInputType.set(q, to.spec.kind.inputs[e.to.port]);
-      if (to.attach) to.attach(e.to.port, q);
-      else to.inputs.push({ port: e.to.port, queue: q });
-    }
+    for (const e of edges) if (names.has(e.from.node) && !names.has(e.to.node)) this.wireEdge(e, false);
   }
 
   private async doRemoveStream(name: string): Promise<void> {
@@ -702,6 +697,3 @@ function upstreamSourceKinds(name: string, specs: readonly ResolvedNode[], edges
   return [...kinds].sort();
 }
 
-function isLoopback(address: string): boolean {
-  return address === '::1' || address.startsWith('127.') || address === 'localhost' || address.startsWith('::ffff:127.');
-}

@@ -144,3 +144,12 @@ export function hostAllowed(host: string | undefined, allowed: ReadonlySet<strin
   if (name === 'localhost' || name.endsWith('.localhost')) return true;
   return allowed.has(name);
 }
+
+export function isLoopback(address: string): boolean {
+  return address === '::1' || address.startsWith('127.') || address === 'localhost' || address.startsWith('::ffff:127.');
+}
+
+/** The access token a request presents: `?token=` or `Authorization: Bearer TOKEN`. */
+export function presentedToken(req: IncomingMessage): string | undefined {
+  return new URL(req.url ?? '/', 'http://x').searchParams.get('token') ?? req.headers.authorization?.replace(/^Bearer\s+/i, '');
+}

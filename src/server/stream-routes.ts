@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { HttpHub } from './http-hub.js';
+import { isLoopback, presentedToken, type HttpHub } from './http-hub.js';
 import { clipForLog } from '../util/redact.js';
 
 // GET /streams lists the streams with their state; with server.admin on, POST /streams adds one
@@ -79,15 +79,14 @@ function allowedToChange(req: IncomingMessage, res: ServerResponse, c: StreamCon
     return false;
   }
   const remote = req.socket.remoteAddress ?? '';
-  if (!(remote === '::1' || remote.startsWith('127.') || remote.startsWith('::ffff:127.'))) {
+  if (!isLoopback(remote)) {
     c.log.warn({ remote }, 'stream change refused: not a loopback client');
     json(res, 403, { error: 'streams may be changed from this machine only' });
     return false;
   }
   const token = process.env.DCL_TOKEN;
   if (token !== undefined && token !== '') {
-    const presented = new URL(req.url ?? '/', 'http://x').searchParams.get('token') ?? req.headers.authorization?.replace(/^Bearer\s+/i, '');
-    if (presented !== token) {
+    if (presentedToken(req) !== token) {
       json(res, 401, { error: 'a valid access token is required (the one in DCL_TOKEN)' });
       return false;
     }

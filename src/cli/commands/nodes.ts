@@ -1,12 +1,10 @@
 import type { Command } from 'commander';
-import { fileURLToPath } from 'node:url';
+import { PROJECT_ROOT } from '../../util/project-root.js';
 import { builtinRegistry } from '../../nodes/index.js';
 import { kindReference, nodeReference } from '../../graph/node-reference.js';
 import { UsageError } from '../usage-error.js';
 import { didYouMean } from '../../util/did-you-mean.js';
 
-/** The project root, cut from default paths in the reference. */
-export const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '');
 
 export function registerNodes(program: Command): void {
   program

@@ -10,7 +10,7 @@ import { nowMs, type DepthFrame, type Packet, type VideoFrame } from '../../grap
 import { DEFAULT_SUBSCRIPTION, encodeFrameMessage, type FrameHeader, type Subscription } from '../../protocol/frame-message.js';
 import { parseSubscription, SubscriptionError, unknownStreams } from '../../protocol/subscription.js';
 import { Counter } from 'prom-client';
-import { refuseUpgrade } from '../../server/http-hub.js';
+import { presentedToken, refuseUpgrade } from '../../server/http-hub.js';
 import { clipForLog } from '../../util/redact.js';
 
 // Broadcasts frames to WebSocket subscribers on the pipeline's HTTP server. Each subscriber has
@@ -348,9 +348,7 @@ function checkAccess(req: IncomingMessage, token: string | undefined, allowedOri
     }
   }
   if (token !== undefined) {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const presented = url.searchParams.get('token') ?? req.headers.authorization?.replace(/^Bearer\s+/i, '');
-    if (presented !== token) return { status: 401, reason: 'a valid access token is required' };
+    if (presentedToken(req) !== token) return { status: 401, reason: 'a valid access token is required' };
   }
   return null;
 }
