@@ -67,6 +67,8 @@ fi
 # into npx's cache and running `prepare` (8-37 s measured): npm never links a package's own bin there.
 ln -sfn ../../bin/depthcrafter-live.js node_modules/.bin/depthcrafter-live
 
+bash scripts/setup-vulkan.sh  # lavapipe (software Vulkan) into .vulkan/ for the WebGPU tests
+
 log "compiling TypeScript (tsc -p tsconfig.json)"
 npx tsc -p tsconfig.json
 log "done"
