@@ -1,6 +1,17 @@
 // The typed messages that flow along edges. Frames carry their provenance (stream, sequence,
 // timestamps) so that latency and ordering can be checked at any sink.
 
+/**
+ * Pinhole intrinsics in pixels of the frame that carries them (OpenCV convention: x right, y down; pixel
+ * (u, v) has its centre at integer coordinates, so the centre of a W-wide image is at u = (W - 1) / 2).
+ */
+export interface Intrinsics {
+  readonly fx: number;
+  readonly fy: number;
+  readonly cx: number;
+  readonly cy: number;
+}
+
 /** Packed RGB, 8 bits per channel, rows tightly packed (stride = width * 3). */
 export interface VideoFrame {
   readonly type: 'video';
@@ -18,6 +29,8 @@ export interface VideoFrame {
   readonly gtDepth?: Float32Array;
   /** Frames of this stream dropped by a queue right before this one (GStreamer's DISCONT flag). */
   readonly droppedBefore?: number;
+  /** The camera's intrinsics for this frame's size, when the source knows them (its `K` option, K.txt, or a rendered camera). */
+  readonly intrinsics?: Intrinsics;
 }
 
 /** Relative disparity in [0, 1], near = large. */

@@ -6,6 +6,8 @@
 // A JSON header keeps the format extensible without versioning every field; it is tiny next to
 // the payload.
 
+import type { Intrinsics } from '../graph/packets.js';
+
 export const MAGIC = 'DCL1';
 
 export type PayloadFormat =
@@ -37,6 +39,22 @@ export interface FrameHeader {
   readonly delta1?: number;
   /** Frames dropped for this subscriber so far (its own backpressure). */
   readonly dropped?: number;
+  /**
+   * The source camera's pinhole intrinsics in pixels of THIS message's width x height (scaled when the depth is at
+   * another size than the source frame), when the source knows them. Pixel centres at integer coordinates.
+   */
+  readonly intrinsics?: Intrinsics;
+}
+
+/**
+ * Intrinsics of a frame resized (stretched) from `from` to `to` pixels. With pixel centres at integer
+ * coordinates, u + 0.5 scales with the width: cx' = (cx + 0.5) * sx - 0.5.
+ */
+export function scaleIntrinsics(k: Intrinsics, from: { width: number; height: number }, to: { width: number; height: number }): Intrinsics {
+  if (from.width === to.width && from.height === to.height) return k;
+  const sx = to.width / from.width;
+  const sy = to.height / from.height;
+  return { fx: k.fx * sx, fy: k.fy * sy, cx: (k.cx + 0.5) * sx - 0.5, cy: (k.cy + 0.5) * sy - 0.5 };
 }
 
 const encoder = new TextEncoder();

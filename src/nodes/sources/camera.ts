@@ -6,6 +6,7 @@ import { GStreamerError, readAppSink } from '../../media/appsink-reader.js';
 import { quoteProp } from '../../media/launch.js';
 import { toFraction } from './test-pattern.js';
 import { sourceMetrics } from './rtsp.js';
+import { FrameIntrinsics, kOption, kSizeOption, stampIntrinsics } from './intrinsics.js';
 
 // A local V4L2 camera. The device is checked before GStreamer sees it, so a missing or busy
 // camera gives one clear line instead of an element error. Frames are live: the appsink drops
@@ -22,6 +23,8 @@ export const cameraOptions = z
     firstFrameTimeoutMs: z.number().int().min(100).default(10_000).describe('No first frame this long after start = error (and a restart).'),
     stallTimeoutMs: z.number().int().min(100).default(5000).describe('No frame for this long = stall (and a restart).'),
     streamId: z.string().min(1).optional().describe('Stream id stamped on frames (default: the stream or node name).'),
+    K: kOption,
+    kSize: kSizeOption,
   })
   .strict();
 
@@ -82,6 +85,7 @@ export const cameraNode = defineNode({
     checkCameraDevice(o.device);
     const launch = cameraLaunch(o);
     const streamId = o.streamId ?? ctx.stream;
+    const K = FrameIntrinsics.fromOptions(o);
     const { connected } = sourceMetrics(ctx.metrics.registry);
     connected.set({ node: ctx.name }, 0);
     return {
@@ -103,7 +107,7 @@ export const cameraNode = defineNode({
             onFrame: (f) => {
               if (f.seq === firstSeq) connected.set({ node: ctx.name }, 1);
               ctx.sequence.value = f.seq + 1;
-              return ctx.emit('video', f);
+              return ctx.emit('video', stampIntrinsics(f, K));
             },
           });
         } catch (e) {

@@ -6,6 +6,7 @@ import type { VideoFrame } from '../../graph/packets.js';
 import { readAppSink } from '../../media/appsink-reader.js';
 import { decodeToRgbLaunch, isUri } from '../../media/launch.js';
 import { redactUrls } from '../../util/redact.js';
+import { FrameIntrinsics, kOption, kSizeOption, stampIntrinsics } from './intrinsics.js';
 
 // A video file (or a URL uridecodebin can open) as a source. The appsink never drops
 // (drop=false) and the next frame is pulled only when the downstream edge has taken the last
@@ -23,6 +24,8 @@ export const fileOptions = z
     height: z.number().int().min(8).max(8192).optional().describe('Scale to this height.'),
     queue: z.number().int().min(1).max(256).default(4).describe('Appsink bound (frames).'),
     streamId: z.string().min(1).optional().describe('Stream id stamped on frames (default: the stream or node name).'),
+    K: kOption,
+    kSize: kSizeOption,
   })
   .strict();
 
@@ -71,6 +74,7 @@ export const fileNode = defineNode({
     }
     const launch = fileLaunch(o);
     const streamId = o.streamId ?? ctx.stream;
+    const K = FrameIntrinsics.fromOptions(o);
     return {
       async run() {
         let ptsBase = 0;
@@ -94,7 +98,8 @@ export const fileNode = defineNode({
             onFrame: (f: VideoFrame) => {
               ctx.sequence.value = f.seq + 1;
               lastPts = f.ptsMs;
-              return ctx.emit('video', ptsBase === 0 ? f : { ...f, ptsMs: f.ptsMs + ptsBase });
+              const out = stampIntrinsics(f, K);
+              return ctx.emit('video', ptsBase === 0 ? out : { ...out, ptsMs: f.ptsMs + ptsBase });
             },
           });
           ctx.log.info({ path: shown, frames: res.frames, end: res.end }, 'video file ended');

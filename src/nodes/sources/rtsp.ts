@@ -8,6 +8,7 @@ import type { VideoFrame } from '../../graph/packets.js';
 import { readAppSink } from '../../media/appsink-reader.js';
 import { quoteProp } from '../../media/launch.js';
 import { redactUrls } from '../../util/redact.js';
+import { FrameIntrinsics, kOption, kSizeOption, stampIntrinsics } from './intrinsics.js';
 
 // An RTSP camera or server (H.264/H.265/MJPEG, whatever decodebin can decode), as a live source.
 // The node reconnects by itself, inside run(), with exponential backoff and jitter: a dropped
@@ -42,6 +43,8 @@ export const rtspOptions = z
       .describe('Reconnection with exponential backoff and jitter.'),
     queue: z.number().int().min(1).max(256).default(2).describe('Appsink bound (frames); a live source drops the oldest when downstream is slower.'),
     streamId: z.string().min(1).optional().describe('Stream id stamped on frames (default: the stream or node name).'),
+    K: kOption,
+    kSize: kSizeOption,
   })
   .strict();
 
@@ -137,6 +140,7 @@ export const rtspNode = defineNode({
     const safeUrl = target.location;
     const launch = rtspLaunch(o);
     const streamId = o.streamId ?? ctx.stream;
+    const K = FrameIntrinsics.fromOptions(o);
     const node = ctx.name;
     const labels = { node, stream: ctx.stream };
     const m = sourceMetrics(ctx.metrics.registry);
@@ -186,7 +190,8 @@ export const rtspNode = defineNode({
                   sessionFrames++;
                   framesSinceBreak++;
                   ctx.sequence.value = f.seq + 1;
-                  return ctx.emit('video', ptsOffset === 0 ? f : { ...f, ptsMs: f.ptsMs + ptsOffset }).catch((e: unknown) => {
+                  const out = stampIntrinsics(f, K);
+                  return ctx.emit('video', ptsOffset === 0 ? out : { ...out, ptsMs: f.ptsMs + ptsOffset }).catch((e: unknown) => {
                     emitError = e; // a graph error, not a network one: do not reconnect over it
                     throw e;
                   });

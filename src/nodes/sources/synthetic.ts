@@ -2,11 +2,13 @@ import { z } from 'zod';
 import { defineNode } from '../../graph/node-kind.js';
 import { nowMs, type VideoFrame } from '../../graph/packets.js';
 import { generateScene } from '../../synth/generate.js';
+import { intrinsics } from '../../synth/camera.js';
 import { InlineFrameSource, WorkerFrameSource, type FrameSource, type RenderJob } from '../../synth/frame-source.js';
 import { sleep } from '../../util/sleep.js';
 
 // Procedurally generated 3D scenes (src/synth) rendered with exact metric depth: every frame carries
-// `gtDepth` (planar depth in metres, 0 = sky / invalid). Deterministic from the seed: frame i always
+// `gtDepth` (planar depth in metres, 0 = sky / invalid) and the rendering camera's `intrinsics` (a pinhole of
+// horizontal field of view `fov`). Deterministic from the seed: frame i always
 // shows the scene at t = i / fps, also across restarts, where numbering resumes after the last frame
 // sent. `live: true` paces frames in real time; `live: false` produces as fast as downstream takes them.
 // Frames render on the main thread while that is cheap; above WORKER_THRESHOLD_MS per frame a worker
@@ -44,6 +46,7 @@ export const syntheticNode = defineNode({
     const job: RenderJob = { scene, width: o.width, height: o.height, fovDeg: o.fov, fps: o.fps };
     const end = o.frames < 0 ? Infinity : o.frames;
     const streamId = o.streamId ?? ctx.stream;
+    const K = intrinsics(o.width, o.height, o.fov); // the renderer's own camera (src/synth/camera.ts)
     let source: FrameSource | null = null;
     ctx.log.info({ seed: o.seed, scene: scene.kind, objects: scene.objects.length, size: `${o.width}x${o.height}` }, 'synthetic scene');
     return {
@@ -78,6 +81,7 @@ export const syntheticNode = defineNode({
             height: o.height,
             data: f.rgb,
             gtDepth: f.depth,
+            intrinsics: K,
           };
           ctx.sequence.value = i + 1;
           await ctx.emit('video', frame);
