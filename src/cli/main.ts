@@ -12,6 +12,7 @@ import { NodeFailure } from '../graph/runtime.js';
 import { ModelPackError } from '../inference/pack/manifest.js';
 import { InterruptedError } from '../inference/offline/infer.js';
 import { signalExitCode } from './exit.js';
+import { addBundledVulkanDriver } from '../inference/pack/vulkan-env.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -35,6 +36,8 @@ export function buildProgram(): Command {
 export const extraCommands: Array<(program: Command) => void> = [];
 
 export async function main(argv: string[]): Promise<void> {
+  // --device webgpu on a machine without a GPU: the lavapipe of scripts/setup-vulkan.sh, set before any WebGPU session.
+  addBundledVulkanDriver();
   try {
     await buildProgram().parseAsync(argv);
   } catch (e) {
