@@ -2,12 +2,15 @@ import { z } from 'zod';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { IncomingMessage } from 'node:http';
 import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineNode, type NodeContext } from '../../graph/node-kind.js';
 import { COLORMAP_NAMES, colormapByName } from '../../io/colormap.js';
 import { FrameEncoder, defaultEncodeWorkers, type EncodeJob } from './frame-encoder.js';
-import { nowMs, type DepthFrame, type Packet, type VideoFrame } from '../../graph/packets.js';
-import { DEFAULT_SUBSCRIPTION, encodeFrameMessage, type FrameHeader, type Subscription } from '../../protocol/frame-message.js';
+import { nowMs, type DepthFrame, type Intrinsics, type Packet, type VideoFrame } from '../../graph/packets.js';
+import { DEFAULT_SUBSCRIPTION, encodeFrameMessage, scaleIntrinsics, type FrameHeader, type Subscription } from '../../protocol/frame-message.js';
 import { parseSubscription, SubscriptionError, unknownStreams } from '../../protocol/subscription.js';
 import { Counter } from 'prom-client';
 import { presentedToken, refuseUpgrade } from '../../server/http-hub.js';
@@ -29,7 +32,7 @@ export const websocketOptions = z
     maxClientMessageBytes: z.number().int().min(64).max(1 << 20).default(4096).describe('Largest message a client may send (control messages are small JSON).'),
     tokenEnv: z.string().default('DCL_TOKEN').describe('Name of the environment variable holding the access token; when that variable is set, clients must present it.'),
     allowedOrigins: z.array(z.string()).default([]).describe('Allowed browser origins; empty means same-origin and non-browser clients only.'),
-    viewer: z.boolean().default(true).describe('Serve the browser viewer at / (and its colour maps at /colormaps.json).'),
+    viewer: z.boolean().default(true).describe('Serve the browser viewer at / (with its scripts, colour maps at /colormaps.json and the three.js build it uses for the 3D view).'),
     jpegQuality: z.number().int().min(1).max(100).default(80).describe('JPEG quality (1..100) of jpeg depth and RGB payloads.'),
     encodeWorkers: z.number().int().min(1).max(16).optional().describe('Encoder threads for u16/jpeg/png payloads (default: one per spare core, at most 2).'),
     encodeQueue: z.number().int().min(1).max(256).default(64).describe('Frames being encoded or waiting for an encoder thread; beyond it frames are dropped for subscribers that need encoding (a window of several streams comes out at once: room for the burst).'),
@@ -258,8 +261,30 @@ export const websocketNode = defineNode({
   },
 });
 
+const VIEWER_DIR = fileURLToPath(new URL('../../../src/server/viewer/', import.meta.url));
+
+/**
+ * The viewer's files: a fixed list of paths (nothing else under the folders is reachable). three.js and its
+ * OrbitControls come from node_modules (the `three` dependency), never from a CDN: the viewer works offline.
+ */
+function viewerFiles(): Array<{ path: string; file: string; type: string; immutable?: boolean }> {
+  const require = createRequire(import.meta.url);
+  const threeBuild = dirname(require.resolve('three')); // node_modules/three/build (the require entry is build/three.cjs)
+  const js = 'text/javascript; charset=utf-8';
+  return [
+    { path: '/viewer.js', file: join(VIEWER_DIR, 'viewer.js'), type: js },
+    { path: '/pointcloud.js', file: join(VIEWER_DIR, 'pointcloud.js'), type: js },
+    { path: '/favicon.svg', file: join(VIEWER_DIR, 'favicon.svg'), type: 'image/svg+xml' },
+    // Browsers ask for /favicon.ico whatever the page says: the same SVG (they sniff the type from the header).
+    { path: '/favicon.ico', file: join(VIEWER_DIR, 'favicon.svg'), type: 'image/svg+xml' },
+    { path: '/vendor/three/three.module.js', file: join(threeBuild, 'three.module.js'), type: js, immutable: true },
+    { path: '/vendor/three/three.core.js', file: join(threeBuild, 'three.core.js'), type: js, immutable: true },
+    { path: '/vendor/three/addons/controls/OrbitControls.js', file: require.resolve('three/examples/jsm/controls/OrbitControls.js'), type: js, immutable: true },
+  ];
+}
+
 function mountViewer(http: NodeContext['http']): void {
-  const html = readFileSync(fileURLToPath(new URL('../../../src/server/viewer/index.html', import.meta.url)));
+  const html = readFileSync(join(VIEWER_DIR, 'index.html'));
   const luts = JSON.stringify(Object.fromEntries(COLORMAP_NAMES.map((n) => [n, Array.from(colormapByName(n))])));
   http.route('/', (_req, res) => {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-cache' }).end(html);
@@ -267,6 +292,19 @@ function mountViewer(http: NodeContext['http']): void {
   http.route('/colormaps.json', (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' }).end(luts);
   });
+  for (const f of viewerFiles()) {
+    // Read on first request and kept (three.js is about 2 MB: only pipelines whose viewer is opened hold it).
+    let body: Promise<Buffer> | null = null;
+    http.route(f.path, async (_req, res) => {
+      body ??= readFile(f.file).catch((e: unknown) => {
+        body = null;
+        throw e;
+      });
+      const bytes = await body;
+      // The viewer's own files may change with a checkout (no-cache revalidates); a pinned three.js build does not within a day.
+      res.writeHead(200, { 'content-type': f.type, 'cache-control': f.immutable ? 'public, max-age=86400' : 'no-cache' }).end(bytes);
+    });
+  }
 }
 
 /** The messages a subscriber wants for a frame, in sending order (RGB before its depth). */
@@ -319,14 +357,31 @@ function frameMessage(w: Want, payload: Uint8Array): Buffer {
       window: f.window,
       absrel: round(metrics[0]),
       delta1: round(metrics[1]),
+      ...intrinsicsField(f.source.intrinsics, f.source, f.source),
     };
     return encodeFrameMessage(header, payload.subarray(8));
   }
   const header: FrameHeader =
     f.type === 'depth'
-      ? { ...baseHeader(f), kind: 'depth', format: w.format, window: f.window, ...(f.interpolated ? { interpolated: true } : {}), ...(w.colormap ? { colormap: w.colormap } : {}) }
-      : { ...baseHeader(f), kind: 'rgb', format: w.format };
+      ? {
+          ...baseHeader(f),
+          kind: 'depth',
+          format: w.format,
+          window: f.window,
+          ...(f.interpolated ? { interpolated: true } : {}),
+          ...(w.colormap ? { colormap: w.colormap } : {}),
+          ...(f.source ? intrinsicsField(f.source.intrinsics, f.source, f) : {}),
+        }
+      : { ...baseHeader(f), kind: 'rgb', format: w.format, ...intrinsicsField(f.intrinsics, f, f) };
   return encodeFrameMessage(header, payload);
+}
+
+/** The header's `intrinsics` for a message of size `to`, from the source frame's (of size `from`); nothing when unknown. */
+function intrinsicsField(k: Intrinsics | undefined, from: { width: number; height: number }, to: { width: number; height: number }): { intrinsics?: Intrinsics } {
+  if (!k) return {};
+  const s = scaleIntrinsics(k, from, to);
+  const r = (v: number) => Math.round(v * 1e4) / 1e4;
+  return { intrinsics: { fx: r(s.fx), fy: r(s.fy), cx: r(s.cx), cy: r(s.cy) } };
 }
 
 function baseHeader(f: VideoFrame | DepthFrame): Omit<FrameHeader, 'kind' | 'format'> {
