@@ -20,22 +20,10 @@ import { inferVideo } from '../src/inference/offline/infer.js';
 import { readNpz } from '../src/io/npz-writer.js';
 import { parseNpy } from '../src/io/npy.js';
 import { writeSynthSequence } from '../src/synth/write-sequence.js';
+import { findPython } from './helpers/find-python.js';
 
 const ROOT = process.cwd();
 const TOOLS = path.join(ROOT, 'tools');
-
-function findPython(): { python: string | null; why: string } {
-  const candidates = [process.env.DCL_EXPORT_PYTHON, path.join(ROOT, '.venv-export', 'bin', 'python'), 'python3'].filter(
-    (p): p is string => !!p && (p === 'python3' || existsSync(p)),
-  );
-  const reasons: string[] = [];
-  for (const python of candidates) {
-    const r = spawnSync(python, ['-c', 'import torch, diffusers, transformers, onnx, onnxruntime'], { encoding: 'utf8' });
-    if (r.status === 0) return { python, why: '' };
-    reasons.push(`${python}: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`);
-  }
-  return { python: null, why: reasons.join('; ') || 'no Python found' };
-}
 
 const { python, why } = findPython();
 const SKIP = python ? false : `torch/diffusers/transformers/onnx not importable (${why}); set DCL_EXPORT_PYTHON and PYTHONPATH to run`;

@@ -13,7 +13,7 @@ and at another one (so a frozen dynamic axis is caught), before the manifest is 
 
     python tools/export_depthcrafter.py --unet ~/weights/DepthCrafter --svd ~/weights/svd-xt --out models/depthcrafter
     python tools/export_depthcrafter.py ... --dtype float32        # fp32 instead of the reference's fp16
-    python tools/export_depthcrafter.py ... --variant fp16         # load the *.fp16.safetensors files of the downloads
+    python tools/export_depthcrafter.py ... --variant fp16         # load the *.fp16.safetensors files where a folder has them
 
 Requirements: tools/requirements-export.txt. See README "Real DepthCrafter weights".
 """
@@ -121,11 +121,23 @@ class PerFrameConditionedUNet(nn.Module):
 # loading
 
 
+def folder_variant(folder: str, variant: str | None) -> dict:
+    """`variant` for from_pretrained where `folder` has weight files of that variant (model.fp16.safetensors,
+    *.fp16-00001-of-00002.safetensors, *.index.fp16.json), else none: tencent/DepthCrafter ships a single
+    (fp16) file without a variant name while SVD-xt has fp16 variants, and the reference loads them that way."""
+    if not variant or not os.path.isdir(folder):
+        return {}
+    tags = (f".{variant}.safetensors", f".{variant}.json")
+    if any(n.endswith(tags) or f".{variant}-" in n for n in os.listdir(folder)):
+        return {"variant": variant}
+    print(f"[export] {folder}: no {variant} weight files, loading the plain ones", flush=True)
+    return {}
+
+
 def load_models(unet_dir: str, svd_dir: str, variant: str | None, dtype: torch.dtype):
     from diffusers import AutoencoderKLTemporalDecoder, UNetSpatioTemporalConditionModel
     from transformers import CLIPVisionModelWithProjection
 
-    kw = {"variant": variant} if variant else {}
     for label, path in (("--unet", unet_dir), ("--svd", svd_dir)):
         if not os.path.isdir(path):
             raise SystemExit(f"{label} {path}: not a folder")
@@ -133,11 +145,13 @@ def load_models(unet_dir: str, svd_dir: str, variant: str | None, dtype: torch.d
         if not os.path.isdir(os.path.join(svd_dir, sub)):
             raise SystemExit(f"--svd {svd_dir}: missing {sub}/ (expected the stable-video-diffusion-img2vid-xt layout)")
     # loaded straight in the export dtype: a 3 GB fp16 UNet is not widened to 6 GB first
-    unet = UNetSpatioTemporalConditionModel.from_pretrained(unet_dir, torch_dtype=dtype, **kw)
+    unet = UNetSpatioTemporalConditionModel.from_pretrained(unet_dir, torch_dtype=dtype, **folder_variant(unet_dir, variant))
     if unet.config.in_channels != 8:
         raise SystemExit(f"--unet {unet_dir}: in_channels is {unet.config.in_channels}, DepthCrafter's UNet has 8")
-    vae = AutoencoderKLTemporalDecoder.from_pretrained(svd_dir, subfolder="vae", torch_dtype=torch.float32, **kw)
-    clip = CLIPVisionModelWithProjection.from_pretrained(os.path.join(svd_dir, "image_encoder"), dtype=dtype, **kw)
+    vae = AutoencoderKLTemporalDecoder.from_pretrained(svd_dir, subfolder="vae", torch_dtype=torch.float32,
+                                                       **folder_variant(os.path.join(svd_dir, "vae"), variant))
+    clip_dir = os.path.join(svd_dir, "image_encoder")
+    clip = CLIPVisionModelWithProjection.from_pretrained(clip_dir, dtype=dtype, **folder_variant(clip_dir, variant))
     with open(os.path.join(svd_dir, "feature_extractor", "preprocessor_config.json")) as fh:
         proc = json.load(fh)
     with open(os.path.join(svd_dir, "scheduler", "scheduler_config.json")) as fh:
@@ -210,7 +224,8 @@ def main() -> int:
     ap.add_argument("--out", required=True, help="pack folder to write")
     ap.add_argument("--dtype", choices=["float16", "float32"], default="float16",
                     help="image encoder, UNet and VAE decoder element type (the VAE encoder is always float32)")
-    ap.add_argument("--variant", default=None, help="weights variant to load, e.g. fp16")
+    ap.add_argument("--variant", default=None, help="weights variant to load, e.g. fp16 (per folder: where a folder has no "
+                    "files of that variant its plain weights are loaded)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="where to trace (fp16 tracing is faster on cuda)")
     ap.add_argument("--name", default="depthcrafter")
     ap.add_argument("--version", default="1.0.0")
@@ -219,6 +234,8 @@ def main() -> int:
                     "SVD-xt VAE and image encoder (Stability AI): Stability AI Community License")
     ap.add_argument("--description", default=None)
     ap.add_argument("--source", action="append", default=[], help="provenance line for the manifest (repeatable)")
+    ap.add_argument("--training-domain", choices=["real", "synthetic"], default=None,
+                    help="manifest trainingDomain: what the weights were trained on (the real DepthCrafter: real)")
     ap.add_argument("--trace-size", default="64x128", help="HxW of the traced/validated inputs (multiples of 64: the real UNet halves the latents 3 times)")
     ap.add_argument("--external-data", choices=["unet", "all", "none"], default="unet",
                     help="which files store weights as external data (the real UNet must: 3 GB > protobuf's 2 GB)")
@@ -322,6 +339,8 @@ def main() -> int:
                  + "; ".join(f"{k} {v['other_shape']['rel']:.2e}" for k, v in report.items() if "other_shape" in v),
         "sources": [os.path.abspath(a.unet), os.path.abspath(a.svd)] + a.source,
     }
+    if a.training_domain:
+        manifest["trainingDomain"] = a.training_domain
     with open(os.path.join(a.out, "manifest.json"), "w") as fh:
         json.dump(manifest, fh, indent=2)
     with open(os.path.join(a.out, "export-report.json"), "w") as fh:

@@ -6,6 +6,7 @@ import { registerInfer } from './commands/infer.js';
 import { registerEval } from './commands/eval.js';
 import { registerSynth } from './commands/synth.js';
 import { registerNodes } from './commands/nodes.js';
+import { registerModels } from './commands/models.js';
 import { PipelineError } from '../graph/pipeline-error.js';
 import { UsageError } from './usage-error.js';
 import { NodeFailure } from '../graph/runtime.js';
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerEval(program);
   registerSynth(program);
   registerNodes(program);
+  registerModels(program);
   for (const extra of extraCommands) extra(program);
   return program;
 }
