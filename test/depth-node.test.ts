@@ -82,7 +82,7 @@ async function runDepth(sourceOpts: string, depthOpts: string, policy = 'block')
 server: { enabled: false }
 nodes:
   src: { kind: frames-for-test, options: ${sourceOpts} }
-  depth: { kind: depth, options: ${depthOpts} }
+  depth: { kind: depth, options: ${depthOpts.replace('{', '{ model: tiny-random,')} }
   sink: { kind: collect }
 edges:
   - { from: src, to: depth, queue: { capacity: 2, policy: ${policy} } }
@@ -268,7 +268,7 @@ test('WebSocket subscribers see interpolated frames flagged in the header', asyn
 server: { host: 127.0.0.1, port: 0 }
 nodes:
   src: { kind: frames-for-test, options: { count: 90, intervalMs: 15 } }
-  depth: { kind: depth, options: { window: 8, overlap: 4, steps: 1, maxRes: 64, stride: 3 } }
+  depth: { kind: depth, options: { model: tiny-random, window: 8, overlap: 4, steps: 1, maxRes: 64, stride: 3 } }
   ws: { kind: websocket, options: { viewer: false } }
 edges:
   - { from: src, to: depth, queue: { capacity: 4, policy: block } }

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { resizeBilinearRGB } from '../src/inference/image/resize.js';
+import { resizeBilinearPlane, resizeBilinearRGB } from '../src/inference/image/resize.js';
 import {
   antialiasAxis,
   CLIP_MEAN,
@@ -357,5 +357,31 @@ describe('ClipPreprocessor', () => {
     assert.throws(() => p.run(new Float32Array(299), new Float32Array(3 * 224 * 224)), RangeError);
     assert.throws(() => p.run(new Float32Array(300), new Float32Array(3 * 224 * 224), 1), RangeError);
     assert.throws(() => new ClipPreprocessor(0, 10), RangeError);
+  });
+});
+
+describe('resizeBilinearPlane (offline output back to the input size)', () => {
+  it('2x2 -> 4x4 with half-pixel centres and edge clamping (hand-computed)', () => {
+    const out = resizeBilinearPlane(Float32Array.of(0, 1, 2, 3), 2, 2, 4, 4, new Float32Array(16));
+    // Along x the taps sit at -0.25 (clamped), 0.25, 0.75, 1.25 (clamped): 0, .25, .75, 1 of the step.
+    const row = (a: number, b: number) => [a, a + 0.25 * (b - a), a + 0.75 * (b - a), b];
+    const top = row(0, 1);
+    const bottom = row(2, 3);
+    const expected = [0, 0.25, 0.75, 1].flatMap((t) => top.map((v, i) => v + t * (bottom[i] - v)));
+    assert.deepEqual(Array.from(out), expected);
+  });
+
+  it('same size copies; values stay within the source range; 960x540 from 128x128', () => {
+    const src = Float32Array.from({ length: 128 * 128 }, (_, i) => (Math.sin(i * 0.37) + 1) / 2);
+    assert.deepEqual(resizeBilinearPlane(src, 128, 128, 128, 128, new Float32Array(src.length)), src);
+    const out = resizeBilinearPlane(src, 128, 128, 960, 540, new Float32Array(960 * 540));
+    let min = Infinity;
+    let max = -Infinity;
+    for (const v of out) {
+      min = Math.min(min, v);
+      max = Math.max(max, v);
+    }
+    assert.ok(min >= Math.min(...src) && max <= Math.max(...src), `${min}..${max}`);
+    assert.throws(() => resizeBilinearPlane(src, 128, 128, 960, 540, new Float32Array(10)), /output plane too short/);
   });
 });

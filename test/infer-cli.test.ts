@@ -19,6 +19,7 @@ import { readAppSink } from '../src/media/appsink-reader.js';
 import { decodeToRgbLaunch } from '../src/media/launch.js';
 import { modelResolution } from '../src/inference/math/resolution.js';
 import { Prng } from '../src/inference/math/prng.js';
+import { resizeBilinearPlane } from '../src/inference/image/resize.js';
 
 const execFileP = promisify(execFile);
 const ROOT = process.cwd();
@@ -48,7 +49,7 @@ function runCli(args: string[]): Promise<CliResult> {
 
 /** Runs infer and expects success; returns the parsed --json result. */
 async function infer(input: string, out: string, extra: string[] = []): Promise<Record<string, any>> {
-  const r = await runCli([input, '-o', out, '--window', '12', '--overlap', '4', '--steps', '1', '--max-res', '128', '--json', ...extra]);
+  const r = await runCli([input, '-o', out, '--model', PACK, '--window', '12', '--overlap', '4', '--steps', '1', '--max-res', '128', '--json', ...extra]);
   assert.equal(r.code, 0, `infer ${input} ${extra.join(' ')} failed (exit ${r.code}): ${r.stderr}`);
   const line = r.stdout.trim().split('\n').pop()!;
   return JSON.parse(line);
@@ -97,6 +98,8 @@ async function countFrames(file: string): Promise<{ frames: number; width: numbe
 
 // 192x128 at max-res 128 (spec section 1 rule).
 const RES = modelResolution(128, 192, 128);
+/** The clip's own size: the outputs' size by default (--output-size input). */
+const INPUT = { height: 128, width: 192 };
 
 describe('depthcrafter-live infer (built CLI, tiny-random pack)', () => {
   before(async () => {
@@ -119,14 +122,15 @@ describe('depthcrafter-live infer (built CLI, tiny-random pack)', () => {
 
   let firstDepth: Float32Array | null = null;
 
-  it('a 30-frame clip: npz [30,H,W] float32 normalised to [0,1], two MP4s of 30 frames; same seed is bit-identical', async (t) => {
+  it('a 30-frame clip at --output-size model: npz [30,H,W] float32 normalised to [0,1], two MP4s of 30 frames; same seed is bit-identical', async (t) => {
     assert.deepEqual(RES, { height: 64, width: 128 });
     const out = path.join(tmp, 'out-a');
-    const res = await infer(clip, out);
+    const res = await infer(clip, out, ['--output-size', 'model']);
     assert.equal(res.name, 'ball');
     assert.equal(res.frames, 30);
     assert.equal(res.width, RES.width);
     assert.equal(res.height, RES.height);
+    assert.deepEqual(res.model, RES);
     assert.equal(res.fps, 30);
     // 30 frames, window 12, overlap 4: windows at 0, 8, 16, 24 -> 4 UNet calls at 1 step.
     assert.equal(res.stats.calls.denoise, 4);
@@ -184,11 +188,34 @@ describe('depthcrafter-live infer (built CLI, tiny-random pack)', () => {
     }
 
     // Same seed (default 42) again: identical data. Another seed: different data.
-    const again = await infer(clip, path.join(tmp, 'out-b'), ['--no-videos']);
+    const again = await infer(clip, path.join(tmp, 'out-b'), ['--no-videos', '--output-size', 'model']);
     assert.equal(again.frames, 30);
     assert.ok(sameBits(firstDepth, (await loadDepth(path.join(tmp, 'out-b', 'ball_depth.npz'))).data), 'same seed must give identical depth');
-    await infer(clip, path.join(tmp, 'out-c'), ['--no-videos', '--seed', '1']);
+    await infer(clip, path.join(tmp, 'out-c'), ['--no-videos', '--output-size', 'model', '--seed', '1']);
     assert.ok(!sameBits(firstDepth, (await loadDepth(path.join(tmp, 'out-c', 'ball_depth.npz'))).data), 'another seed must change the depth');
+  });
+
+  it("by default the outputs have the input's size: the model-size depth resized back (bilinear), videos too", async () => {
+    assert.ok(firstDepth, 'needs the first test');
+    const out = path.join(tmp, 'out-in');
+    const res = await infer(clip, out);
+    assert.deepEqual({ width: res.width, height: res.height }, INPUT);
+    assert.deepEqual(res.model, RES);
+    const d = await loadDepth(path.join(out, 'ball_depth.npz'));
+    assert.deepEqual(d.shape, [30, INPUT.height, INPUT.width]);
+    const plane = INPUT.width * INPUT.height;
+    const want = new Float32Array(plane);
+    for (let f = 0; f < 30; f++) {
+      resizeBilinearPlane(firstDepth.subarray(f * RES.width * RES.height), RES.width, RES.height, INPUT.width, INPUT.height, want);
+      assert.ok(sameBits(want, d.data.subarray(f * plane, (f + 1) * plane)), `frame ${f}: the model-size depth resized`);
+    }
+    for (const name of ['ball_vis.mp4', 'ball_depth.mp4']) {
+      const v = await countFrames(path.join(out, name));
+      assert.deepEqual([v.frames, v.width, v.height], [30, INPUT.width, INPUT.height], name);
+    }
+    const bad = await runCli([clip, '-o', path.join(tmp, 'out-bad'), '--output-size', 'native']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--output-size must be input or model \(got native\)/);
   });
 
   it('--process-length 10 gives 10 frames', async () => {
@@ -196,20 +223,25 @@ describe('depthcrafter-live infer (built CLI, tiny-random pack)', () => {
     const res = await infer(clip, out, ['--process-length', '10', '--no-videos']);
     assert.equal(res.frames, 10);
     const d = await loadDepth(path.join(out, 'ball_depth.npz'));
-    assert.deepEqual(d.shape, [10, RES.height, RES.width]);
+    assert.deepEqual(d.shape, [10, INPUT.height, INPUT.width]);
   });
 
-  it('a pack with random weights (the default) says so on stderr; a trained pack does not', async () => {
+  it('a pack with random weights says so on stderr; the default pack (synthetic-small, trained) does not, but names its domain', async () => {
     const args = (out: string, model: string[]) => [clip, '-o', out, '--window', '12', '--overlap', '4', '--steps', '1', '--max-res', '128', '--process-length', '6', '--no-videos', ...model];
-    const random = await runCli(args(path.join(tmp, 'out-rw1'), []));
+    const random = await runCli(args(path.join(tmp, 'out-rw1'), ['--model', PACK]));
     assert.equal(random.code, 0, random.stderr);
     assert.match(random.stderr, /pack \\?"tiny-random\\?" has random weights .*its depth is noise/);
     // Not a terminal: plain progress lines, the writing phase included.
     assert.match(random.stderr, /^inferring: depth \d+\/6 \d+% \(decoded \d+\), [\d.]+ frames\/s/m);
     assert.match(random.stderr, /^writing ball_depth\.npz \(6 frames\)/m);
-    const trained = await runCli(args(path.join(tmp, 'out-rw2'), ['--model', 'models/synthetic-small', '--window', '12']));
+    const trained = await runCli(args(path.join(tmp, 'out-rw2'), []));
     assert.equal(trained.code, 0, trained.stderr);
     assert.doesNotMatch(trained.stderr, /random weights/);
+    assert.match(trained.stderr, /synthetic-small/, 'the default pack is synthetic-small');
+    // A bare pack name finds the project's models/.
+    const bare = await runCli(args(path.join(tmp, 'out-rw3'), ['--model', 'tiny-random']));
+    assert.equal(bare.code, 0, bare.stderr);
+    assert.match(bare.stderr, /pack \\?"tiny-random\\?" has random weights/);
   });
 
   it('--save-latents writes the stitched latents [N,4,h,w] next to the depth, and changes nothing else', async () => {
@@ -236,7 +268,7 @@ describe('depthcrafter-live infer (built CLI, tiny-random pack)', () => {
     assert.equal(res.frames, 15);
     assert.equal(res.fps, 15);
     const d = await loadDepth(path.join(out, 'ball_depth.npz'));
-    assert.deepEqual(d.shape, [15, RES.height, RES.width]);
+    assert.deepEqual(d.shape, [15, INPUT.height, INPUT.width]);
     assert.equal((await countFrames(path.join(out, 'ball_depth.mp4'))).frames, 15);
   });
 
@@ -256,12 +288,11 @@ describe('depthcrafter-live infer (built CLI, tiny-random pack)', () => {
     const res = await infer(dir, out, ['--no-videos']);
     assert.equal(res.name, 'pngs');
     assert.equal(res.frames, 12);
-    const r = modelResolution(h, w, 128);
     const d = await loadDepth(path.join(out, 'pngs_depth.npz'));
-    assert.deepEqual(d.shape, [12, r.height, r.width]);
+    assert.deepEqual(d.shape, [12, h, w]);
     const { min, max } = rangeOf(d.data);
-    assert.equal(min, 0);
-    assert.equal(max, 1);
+    assert.ok(min >= 0 && max <= 1 && max > min, `depth in [0,1]: ${min}..${max}`);
+    assert.deepEqual(res.model, modelResolution(h, w, 128));
   });
 
   it('--noise FILE.npz: the external noise is used (different --seed values give identical depth)', async () => {
@@ -299,7 +330,7 @@ describe('depthcrafter-live infer (built CLI, tiny-random pack)', () => {
       else assert.match(r.stderr, pattern);
       assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace for a usage error');
     };
-    const base = () => ['-o', path.join(tmp, 'out-err'), '--steps', '1', '--max-res', '128'];
+    const base = () => ['-o', path.join(tmp, 'out-err'), '--model', PACK, '--steps', '1', '--max-res', '128'];
 
     it('a missing video path', async () => {
       const missing = path.join(tmp, 'missing.mp4');

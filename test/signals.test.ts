@@ -31,7 +31,7 @@ name: signals
 server: { host: 127.0.0.1, port: 0 }
 nodes:
   source: { kind: test-pattern, options: { pattern: ball, width: 256, height: 256, fps: 30 } }
-  depth: { kind: depth, options: { window: 16, overlap: 4, steps: 8, maxRes: 256, stride: 1 } }
+  depth: { kind: depth, options: { model: tiny-random, window: 16, overlap: 4, steps: 8, maxRes: 256, stride: 1 } }
   npz: { kind: npz, options: { path: ${join(out, 'depth.npz')} } }
   mp4: { kind: mp4, options: { path: ${join(out, 'depth.mp4')} } }
   png: { kind: png-sequence, options: { dir: ${join(out, 'png')} } }
@@ -116,7 +116,7 @@ describe('signals to `infer`', () => {
   for (const phase of ['inferring', 'writing outputs'] as const) {
     test(`SIGTERM while ${phase}: exit 143 with a message, no outputs, no temporaries, no empty folder`, async () => {
       const out = join(fx.tmp, `out-${phase.replace(' ', '-')}`);
-      const run = startCli(['infer', clip, '--out', out, '--window', '12', '--overlap', '4', '--steps', '1', '--max-res', '512']);
+      const run = startCli(['infer', clip, '--out', out, '--window', '12', '--overlap', '4', '--steps', '1', '--max-res', '512', '--model', 'models/tiny-random']);
       children.push(run);
       const mark = phase === 'inferring' ? 'model pack loaded' : 'writing outputs';
       await until(() => run.lines.some((l) => l.msg === mark), 60_000, `"${mark}"`, () => run.stderr.slice(-2000));

@@ -12,8 +12,17 @@ export type InputPathKind = 'file' | 'folder' | 'pack';
 
 
 export function resolveInputPath(value: string, pipelineFile: string, kind: InputPathKind): string {
+  return firstExisting(value, [dirname(resolve(pipelineFile)), process.cwd()], kind);
+}
+
+/** A command-line --model: the current folder first, then the project's own packs (`--model synthetic-small`). */
+export function resolvePackArg(value: string): string {
+  return firstExisting(value, [process.cwd()], 'pack');
+}
+
+function firstExisting(value: string, bases: readonly string[], kind: InputPathKind): string {
   if (value === '' || isAbsolute(value) || /^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return value;
-  const candidates = [resolve(dirname(resolve(pipelineFile)), value), resolve(value)];
+  const candidates = bases.map((b) => resolve(b, value));
   if (kind === 'pack') candidates.push(join(PROJECT_ROOT, value), join(PROJECT_ROOT, 'models', value));
   return candidates.find((c) => existsSync(c)) ?? value;
 }

@@ -2,10 +2,10 @@
  * Streaming `.npz` writer (a ZIP archive of `.npy` members, as read by
  * `numpy.load`) and a small in-memory `.npz` reader.
  *
- * The writer never holds a whole array: each `write(chunk)` is deflated (or
- * passed through) by fflate's streaming `Zip` and handed to a file write stream,
- * waiting for 'drain' when the stream's buffer is full. Memory use is bounded by
- * roughly one chunk plus fflate's 96 KiB window.
+ * The writer never holds a whole array: each `write(chunk)` is deflated by
+ * Node's native zlib (or passed through) into fflate's streaming `Zip` container
+ * and handed to a file write stream, waiting for 'drain' when the stream's buffer
+ * is full. Memory use is bounded by roughly one chunk.
  *
  * ZIP64 LIMIT: fflate's `Zip` writes classic (32-bit) ZIP records only: entry
  * sizes, local-header offsets and the central-directory offset must all stay
@@ -22,7 +22,8 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { readFile, rename, stat, unlink } from 'node:fs/promises';
 import { partialPath } from './partial-file.js';
 import { once } from 'node:events';
-import { Zip, ZipDeflate, ZipPassThrough, unzipSync } from 'fflate';
+import { Zip, ZipPassThrough, unzipSync, type AsyncFlateStreamHandler, type ZipInputFile } from 'fflate';
+import { constants as zlibConstants, crc32, deflateRawSync } from 'node:zlib';
 import {
   buildNpyHeader,
   bytesPerElement,
@@ -39,8 +40,6 @@ export type { NpyArray, NpyDtype, NpyTypedArray } from './npy.js';
 export const ZIP32_MAX_BYTES = 0xfffffffe;
 /** Maximum number of entries in a classic ZIP archive. */
 const ZIP32_MAX_ENTRIES = 0xffff;
-/** Input is fed to the deflater in slices of this size (matches fflate's internal window). */
-const DEFLATE_SLICE = 64 * 1024;
 /** Size of fflate's ZIP data descriptor (written after each streamed entry). */
 const DATA_DESCRIPTOR_BYTES = 16;
 /** Member timestamp: fixed, so identical arrays give identical bytes (numpy ignores it). */
@@ -49,13 +48,19 @@ const MEMBER_MTIME = new Date('2000-01-01T00:00:00Z');
 /** readNpz refuses files larger than this: it decompresses everything in memory. */
 const READ_NPZ_MAX_BYTES = 1024 * 1024 * 1024;
 
-export type DeflateLevel = 1 | 2 | 3 | 4 | 5 | 6;
+export type DeflateLevel = 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
 
 export interface NpzWriterOptions {
   /** Deflate the members (like np.savez_compressed). Default true. */
   compress?: boolean;
-  /** Deflate level 1..6 when compressing. Default 1 (fastest; float data barely gains from higher levels). */
+  /** zlib level 1..9 when compressing. Default 1 (fastest; float data barely gains from higher levels). */
   level?: DeflateLevel;
+  /**
+   * Huffman coding only, no string matching (zlib's Z_HUFFMAN_ONLY). Default true: float32 depth has
+   * almost no repeated strings, so it compresses as well (960x540 plane: ratio 0.870 vs 0.871 at
+   * level 1) in a third of the time (15 vs 50 ms; fflate's JS deflate took 130 ms).
+   */
+  huffmanOnly?: boolean;
   /**
    * Archive size limit in bytes; defaults to (and may not exceed) ZIP32_MAX_BYTES.
    * Lower values exist for tests of the limit handling.
@@ -73,7 +78,32 @@ function hostIsLittleEndian(): boolean {
   return new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 }
 
-type ZipEntry = ZipDeflate | ZipPassThrough;
+/**
+ * A ZIP member deflated by native zlib, one independent raw-deflate run per pushed chunk ended
+ * with a sync flush (byte-aligned, not final), the last with a final block: their concatenation
+ * is one valid deflate stream, and each push is one synchronous native call.
+ */
+class ZlibDeflateEntry implements ZipInputFile {
+  readonly compression = 8;
+  crc = 0;
+  size = 0;
+  mtime?: Date;
+  ondata?: AsyncFlateStreamHandler;
+  private readonly opts: { level: number; strategy: number };
+
+  constructor(readonly filename: string, level: number, huffmanOnly: boolean) {
+    this.opts = { level, strategy: huffmanOnly ? zlibConstants.Z_HUFFMAN_ONLY : zlibConstants.Z_DEFAULT_STRATEGY };
+  }
+
+  push(chunk: Uint8Array, final: boolean): void {
+    this.crc = crc32(chunk, this.crc);
+    this.size += chunk.length;
+    const out = deflateRawSync(chunk, { ...this.opts, finishFlush: final ? zlibConstants.Z_FINISH : zlibConstants.Z_SYNC_FLUSH });
+    this.ondata!(null, new Uint8Array(out.buffer, out.byteOffset, out.byteLength), final);
+  }
+}
+
+type ZipEntry = ZlibDeflateEntry | ZipPassThrough;
 
 /** Resolves on 'drain' (or 'close'); rejects on 'error'. Removes its listeners either way. */
 function waitForDrain(ws: WriteStream): Promise<void> {
@@ -184,6 +214,7 @@ export class NpzWriter {
   private readonly maxBytes: number;
   private readonly compress: boolean;
   private readonly level: DeflateLevel;
+  private readonly huffmanOnly: boolean;
 
   private constructor(
     readonly path: string,
@@ -192,6 +223,7 @@ export class NpzWriter {
   ) {
     this.compress = opts.compress ?? true;
     this.level = opts.level ?? 1;
+    this.huffmanOnly = opts.huffmanOnly ?? true;
     this.maxBytes = Math.min(opts.maxArchiveBytes ?? ZIP32_MAX_BYTES, ZIP32_MAX_BYTES);
     this.ws.on('error', (err) => this.fail(err));
     this.zip = new Zip((err, data, final) => {
@@ -220,8 +252,8 @@ export class NpzWriter {
    * renamed to `path` by close(), so `path` is either absent, the old file, or complete.
    */
   static async create(path: string, opts: NpzWriterOptions = {}): Promise<NpzWriter> {
-    if (opts.level !== undefined && !(Number.isInteger(opts.level) && opts.level >= 1 && opts.level <= 6)) {
-      throw new Error(`NpzWriter: level must be an integer 1..6, got ${String(opts.level)}`);
+    if (opts.level !== undefined && !(Number.isInteger(opts.level) && opts.level >= 1 && opts.level <= 9)) {
+      throw new Error(`NpzWriter: level must be an integer 1..9, got ${String(opts.level)}`);
     }
     if (opts.maxArchiveBytes !== undefined && !(opts.maxArchiveBytes > 0)) {
       throw new Error(`NpzWriter: maxArchiveBytes must be positive, got ${String(opts.maxArchiveBytes)}`);
@@ -276,7 +308,7 @@ export class NpzWriter {
         );
       }
     }
-    const entry: ZipEntry = this.compress ? new ZipDeflate(fileName, { level: this.level }) : new ZipPassThrough(fileName);
+    const entry: ZipEntry = this.compress ? new ZlibDeflateEntry(fileName, this.level, this.huffmanOnly) : new ZipPassThrough(fileName);
     entry.mtime = MEMBER_MTIME;
     this.zip.add(entry);
     this.names.add(name);
@@ -349,13 +381,8 @@ export class NpzWriter {
       // fflate passes stored data straight to the file stream, which keeps a
       // reference until written: copy so the caller may reuse its buffer.
       entry.push(bytes.slice(), final);
-    } else if (bytes.length <= DEFLATE_SLICE) {
-      entry.push(bytes, final);
     } else {
-      for (let off = 0; off < bytes.length; off += DEFLATE_SLICE) {
-        const end = Math.min(off + DEFLATE_SLICE, bytes.length);
-        entry.push(bytes.subarray(off, end), final && end === bytes.length);
-      }
+      entry.push(bytes, final); // deflated at once into a new buffer: the caller may reuse its own
     }
     this.throwIfFailed();
     if (this.needDrain) {

@@ -6,6 +6,7 @@ import { basename, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { inferVideo, InputError } from '../../inference/offline/infer.js';
 import { DEFAULT_PACK } from '../../inference/pack/default-pack.js';
+import { resolvePackArg } from '../../graph/input-paths.js';
 import { MANIFEST_FILE, ModelPackError, parsePackManifest } from '../../inference/pack/manifest.js';
 import type { PackDevice } from '../../inference/pack/load-pack.js';
 import { segmentLayout } from '../../inference/math/segments.js';
@@ -149,7 +150,8 @@ async function evalDataset(o: EvalCliOptions, log: Logger): Promise<EvalReport> 
   // Load GT first: a bad GT folder fails before minutes of inference.
   const gt = await loadGroundTruth(depthDir, { depthScale: o.depthScale });
 
-  const manifest = readManifest(o.model);
+  const packDir = resolvePackArg(o.model);
+  const manifest = readManifest(packDir);
   const window = o.window ?? manifest.defaults.window;
   const overlap = o.overlap ?? manifest.defaults.overlap;
   const outDir = o.keepPred ?? mkdtempSync(join(tmpdir(), 'dcl-eval-'));
@@ -159,7 +161,7 @@ async function evalDataset(o: EvalCliOptions, log: Logger): Promise<EvalReport> 
     const result = await inferVideo({
       input: rgbDir,
       outDir,
-      packDir: o.model,
+      packDir,
       device: o.device,
       threads: o.threads,
       choices: { window: o.window, overlap: o.overlap, steps: o.steps, guidance: o.guidance, seed: o.seed, maxRes: o.maxRes },

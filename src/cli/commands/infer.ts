@@ -1,16 +1,22 @@
 import type { Command } from 'commander';
 import { basename } from 'node:path';
 import { progressLine } from '../progress.js';
-import { inferVideo, InputError } from '../../inference/offline/infer.js';
+import { inferVideo, InputError, type OutputSize } from '../../inference/offline/infer.js';
 import { createLogger } from '../../util/log.js';
 import { UsageError } from '../usage-error.js';
 import { exitBySignal } from '../exit.js';
 import { DEFAULT_PACK } from '../../inference/pack/default-pack.js';
+import { resolvePackArg } from '../../graph/input-paths.js';
 import { ModelPackError } from '../../inference/pack/manifest.js';
 import type { PackDevice } from '../../inference/pack/load-pack.js';
 import type { StitchMode } from '../../inference/engine/depth-session.js';
 import { intOption, numberOption } from '../options.js';
 
+
+function parseOutputSize(v: string): OutputSize {
+  if (v !== 'input' && v !== 'model') throw new UsageError(`--output-size must be input or model (got ${v})`);
+  return v;
+}
 
 function parseStitch(v: string): StitchMode {
   if (v !== 'full' && v !== 'init-only' && v !== 'average') throw new UsageError(`--stitch must be full, init-only or average (got ${v})`);
@@ -39,6 +45,7 @@ export function registerInfer(program: Command): void {
     .option('--stitch <mode>', 'window joining: full (reference), init-only or average (ablation baselines)', 'full')
     .option('--noise <file.npz>', 'external noise: arrays "pixel" [N,3,H,W] and "latent" [1,W,4,h,w]')
     .option('--save-latents', 'also write <name>_latents.npy: the stitched latents [N,4,h,w] that were decoded')
+    .option('--output-size <size>', "input: depth resized back to the input frames' size and aspect; model: the model's processing size (the reference's)", 'input')
     .option('--no-videos', 'skip the MP4 outputs')
     .option('--no-compress', 'store the .npz uncompressed (faster)')
     .option('--json', 'print the result as JSON on stdout')
@@ -65,7 +72,7 @@ export function registerInfer(program: Command): void {
           signal: stop.signal,
           input,
           outDir: o.out as string,
-          packDir: o.model as string,
+          packDir: resolvePackArg(o.model as string),
           device: o.device as PackDevice,
           threads: o.threads as number | undefined,
           choices: {
@@ -84,6 +91,7 @@ export function registerInfer(program: Command): void {
           folderFps: o.fps as number,
           noisePath: o.noise as string | undefined,
           writeVideos: o.videos as boolean,
+          outputSize: parseOutputSize(o.outputSize as string),
           compressNpz: o.compress as boolean,
           log,
           onProgress: (fin, fout, total) => {
@@ -107,7 +115,7 @@ export function registerInfer(program: Command): void {
         if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);
         else {
           process.stdout.write(
-            `${result.frames} frames at ${result.width}x${result.height} in ${result.seconds.toFixed(1)} s (${result.inferFps.toFixed(2)} frames/s)\n` +
+            `${result.frames} frames at ${result.width}x${result.height}${result.model.width !== result.width || result.model.height !== result.height ? ` (model ${result.model.width}x${result.model.height})` : ''} in ${result.seconds.toFixed(1)} s (${result.inferFps.toFixed(2)} frames/s; inference ${result.inferSeconds.toFixed(1)} s, writing ${result.writeSeconds.toFixed(1)} s)\n` +
               Object.values(result.files).map((f) => `  ${f}\n`).join(''),
           );
         }

@@ -122,3 +122,38 @@ export function resizeBilinearRGB(
   }
   return out;
 }
+
+/**
+ * One float32 plane (sw x sh, row-major) resized to dw x dh with the same bilinear half-pixel
+ * rule: the offline output's way back from the model's processing size to the input frame's.
+ * Values stay within the source's range (a convex combination of four taps).
+ */
+export function resizeBilinearPlane(src: Float32Array, sw: number, sh: number, dw: number, dh: number, out: Float32Array): Float32Array {
+  for (const [name, v] of [['sw', sw], ['sh', sh], ['dw', dw], ['dh', dh]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
+  }
+  if (src.length < sw * sh) throw new RangeError(`source plane too short: ${src.length} < ${sw * sh}`);
+  if (out.length < dw * dh) throw new RangeError(`output plane too short: ${out.length} < ${dw * dh}`);
+  if (sw === dw && sh === dh) {
+    out.set(src.subarray(0, sw * sh));
+    return out;
+  }
+  // Own tables (not the RGB path's cache): the two resizes alternate in one thread.
+  const xt = buildAxisTable(sw, dw);
+  const yt = buildAxisTable(sh, dh);
+  let o = 0;
+  for (let dy = 0; dy < dh; dy++) {
+    const r0 = yt.i0[dy] * sw;
+    const r1 = yt.i1[dy] * sw;
+    const ty = yt.t[dy];
+    for (let dx = 0; dx < dw; dx++, o++) {
+      const c0 = xt.i0[dx];
+      const c1 = xt.i1[dx];
+      const tx = xt.t[dx];
+      const top = src[r0 + c0] + tx * (src[r0 + c1] - src[r0 + c0]);
+      const bot = src[r1 + c0] + tx * (src[r1 + c1] - src[r1 + c0]);
+      out[o] = top + ty * (bot - top);
+    }
+  }
+  return out;
+}

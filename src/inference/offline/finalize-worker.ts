@@ -2,6 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { open } from 'node:fs/promises';
 import { NpzWriter } from '../../io/npz-writer.js';
 import { applyColormap, colormapByName } from '../../io/colormap.js';
+import { resizeBilinearPlane } from '../image/resize.js';
 
 // Second pass of offline inference, off the main thread: reads the raw depth frames spilled to
 // disk, applies the reference's whole-video min-max normalisation, streams them into the .npz,
@@ -11,8 +12,12 @@ import { applyColormap, colormapByName } from '../../io/colormap.js';
 export interface FinalizeJob {
   readonly rawPath: string;
   readonly frames: number;
+  /** The spilled frames' size (the model's processing size). */
   readonly height: number;
   readonly width: number;
+  /** The outputs' size: the input frame's (`--output-size input`) or the same as the spill. */
+  readonly outHeight: number;
+  readonly outWidth: number;
   readonly min: number;
   readonly max: number;
   readonly npzPath: string | null;
@@ -37,25 +42,30 @@ port.on('message', () => {
 
 async function run(): Promise<void> {
   const plane = job.height * job.width;
+  const outPlane = job.outHeight * job.outWidth;
+  const resized = job.outHeight !== job.height || job.outWidth !== job.width;
   const raw = await open(job.rawPath, 'r');
   const npz = job.npzPath ? await NpzWriter.create(job.npzPath, { compress: job.compress }) : null;
-  const arr = npz?.beginArray('depth', 'float32', [job.frames, job.height, job.width]);
+  const arr = npz?.beginArray('depth', 'float32', [job.frames, job.outHeight, job.outWidth]);
   const lut = colormapByName(job.colormap);
   const range = Math.fround(job.max - job.min);
   const buf = new Float32Array(plane);
+  const outBuf = resized ? new Float32Array(outPlane) : buf;
   try {
     for (let f = 0; f < job.frames; f++) {
       const bytes = new Uint8Array(buf.buffer);
       const { bytesRead } = await raw.read(bytes, 0, bytes.byteLength, f * bytes.byteLength);
       if (bytesRead !== bytes.byteLength) throw new Error(`raw depth spill file is short at frame ${f}`);
       for (let i = 0; i < plane; i++) buf[i] = range > 0 ? Math.fround(buf[i] - job.min) / range : 0;
-      await arr?.write(buf);
+      // Normalised first, then resized: bilinear keeps [0,1], and the model-size values stay the reference's.
+      if (resized) resizeBilinearPlane(buf, job.width, job.height, job.outWidth, job.outHeight, outBuf);
+      await arr?.write(outBuf);
       if (job.videos) {
         while (credits === 0) await new Promise<void>((r) => (wake = r));
         credits--;
-        const gray = new Uint8Array(plane);
-        for (let i = 0; i < plane; i++) gray[i] = Math.min(255, Math.max(0, Math.trunc(buf[i] * 255)));
-        const vis = applyColormap(buf, lut, new Uint8Array(plane * 3));
+        const gray = new Uint8Array(outPlane);
+        for (let i = 0; i < outPlane; i++) gray[i] = Math.min(255, Math.max(0, Math.trunc(outBuf[i] * 255)));
+        const vis = applyColormap(outBuf, lut, new Uint8Array(outPlane * 3));
         port.postMessage({ type: 'frame', index: f, gray, vis } satisfies FinalizeMessage, [gray.buffer as ArrayBuffer, vis.buffer as ArrayBuffer]);
       }
     }

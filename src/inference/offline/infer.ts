@@ -37,6 +37,8 @@ export interface InferOptions {
   readonly writeVideos?: boolean;
   readonly compressNpz?: boolean;
   readonly colormap?: string;
+  /** Size of the outputs: the input frames' (depth resized back, as users expect) or the model's processing size (the reference's). Default model. */
+  readonly outputSize?: OutputSize;
   readonly log: Logger;
   readonly onProgress?: (framesIn: number, framesOut: number, total: number | undefined) => void;
   /** The outputs are being written (after the last depth frame); `files` are their paths. */
@@ -53,14 +55,22 @@ export class InterruptedError extends Error {
   }
 }
 
+export type OutputSize = 'input' | 'model';
+
 export interface InferResult {
   readonly name: string;
   readonly frames: number;
+  /** The outputs' frame size. */
   readonly width: number;
   readonly height: number;
+  /** The size the model processed the frames at. */
+  readonly model: { readonly width: number; readonly height: number };
   readonly fps: number;
   readonly files: { npz?: string; vis?: string; depth?: string; latents?: string };
   readonly seconds: number;
+  /** Of `seconds`: decoding + inference (until the last depth frame), then writing the outputs. */
+  readonly inferSeconds: number;
+  readonly writeSeconds: number;
   readonly inferFps: number;
   readonly stats: StageStats;
   readonly workerRssBytes: number;
@@ -109,6 +119,7 @@ async function runInfer(o: InferOptions, t0: number, input: string, isFolder: bo
   let min = Infinity;
   let max = -Infinity;
   let size: { width: number; height: number } | null = null;
+  let inputSize: { width: number; height: number } | null = null;
   engine.onDepth = (d: EngineDepth) => {
     if (d.index !== framesOut) throw new Error(`internal: depth frame ${d.index} out of order (expected ${framesOut})`);
     size ??= { width: d.width, height: d.height };
@@ -138,6 +149,7 @@ async function runInfer(o: InferOptions, t0: number, input: string, isFolder: bo
         const k = keepFrame(i, stride, o.processLength);
         if (k.keep) {
           const img = await readRgbImage(files[i]);
+          inputSize ??= { width: img.width, height: img.height };
           await engine.push(img.data, img.width, img.height);
           framesIn++;
           o.onProgress?.(framesIn, framesOut, total);
@@ -171,6 +183,7 @@ async function runInfer(o: InferOptions, t0: number, input: string, isFolder: bo
           onFrame: async (f) => {
             const k = keepFrame(index++, stride, o.processLength);
             if (k.keep) {
+              inputSize ??= { width: f.width, height: f.height };
               await engine.push(f.data, f.width, f.height).catch((e: unknown) => {
                 engineError = e;
                 throw e;
@@ -211,7 +224,9 @@ async function runInfer(o: InferOptions, t0: number, input: string, isFolder: bo
   if (framesOut !== framesIn || !size) throw new Error(`internal: ${framesIn} frames in but ${framesOut} depth frames out`);
   const inferSeconds = (performance.now() - t0) / 1000;
 
-  const { width, height } = size as { width: number; height: number };
+  const model = size as { width: number; height: number };
+  const given = inputSize as { width: number; height: number } | null;
+  const { width, height } = o.outputSize === 'input' && given ? given : model;
   const fps = outputFps(sourceFps, o.targetFps);
   const files: InferResult['files'] = {};
   const writeNpz = o.writeNpz ?? true;
@@ -223,7 +238,7 @@ async function runInfer(o: InferOptions, t0: number, input: string, isFolder: bo
   }
   if (latFd !== null) {
     const { channels, downsample } = engine.latentLayout;
-    const shape = [framesOut, channels, height / downsample, width / downsample];
+    const shape = [framesOut, channels, model.height / downsample, model.width / downsample];
     if (shape[1] * shape[2] * shape[3] !== latentSize) throw new Error(`internal: latent size ${latentSize} does not match ${shape.join('x')}`);
     files.latents = join(o.outDir, `${name}_latents.npy`);
     writeNpyFromRaw(latRawPath, files.latents, shape);
@@ -235,8 +250,10 @@ async function runInfer(o: InferOptions, t0: number, input: string, isFolder: bo
     await finalize({
       rawPath,
       frames: framesOut,
-      width,
-      height,
+      width: model.width,
+      height: model.height,
+      outWidth: width,
+      outHeight: height,
       min,
       max,
       npzPath: files.npz ?? null,
@@ -251,12 +268,13 @@ async function runInfer(o: InferOptions, t0: number, input: string, isFolder: bo
   } finally {
     rmSync(rawPath, { force: true });
   }
-  return { name, frames: framesOut, width, height, fps, files, seconds: (performance.now() - t0) / 1000, inferFps: framesOut / inferSeconds, stats, workerRssBytes: rssBytes };
+  const seconds = (performance.now() - t0) / 1000;
+  return { name, frames: framesOut, width, height, model, fps, files, seconds, inferSeconds, writeSeconds: seconds - inferSeconds, inferFps: framesOut / inferSeconds, stats, workerRssBytes: rssBytes };
 }
 
 async function finalize(job: FinalizeJob, files: InferResult['files'], fps: number, signal?: AbortSignal): Promise<void> {
-  const vis = job.videos ? new Mp4Writer(files.vis!, { width: job.width, height: job.height, fps, format: 'RGB' }) : null;
-  const gray = job.videos ? new Mp4Writer(files.depth!, { width: job.width, height: job.height, fps, format: 'GRAY8' }) : null;
+  const vis = job.videos ? new Mp4Writer(files.vis!, { width: job.outWidth, height: job.outHeight, fps, format: 'RGB' }) : null;
+  const gray = job.videos ? new Mp4Writer(files.depth!, { width: job.outWidth, height: job.outHeight, fps, format: 'GRAY8' }) : null;
   const worker = spawnWorker(import.meta.url, 'finalize-worker', { workerData: job });
   let ok = false;
   try {
