@@ -79,7 +79,7 @@ test('the viewer: responsive panels, colour bar, 3D point cloud with orbit, snap
 server: { host: 127.0.0.1, port: 0 }
 nodes:
   source: { kind: synthetic, options: { seed: 3, width: 160, height: 96, fps: 15 } }
-  depth: { kind: depth, options: { window: 6, overlap: 2, steps: 1, maxRes: 128, stride: 1 } }
+  depth: { kind: depth, options: { model: tiny-random, window: 6, overlap: 2, steps: 1, maxRes: 128, stride: 1 } }
   ws: { kind: websocket }
 edges:
   - { from: source, to: depth, queue: { capacity: 16, policy: block } }
@@ -179,7 +179,7 @@ edges:
   assert.ok(orbited.lit > 0.05 * orbited.w * orbited.h, `and still shows the cloud (${orbited.lit} pixels)`);
   const dir = join(ROOT, '.tmp');
   mkdirSync(dir, { recursive: true });
-  await page.screenshot({ path: join(dir, 'viewer-3d.png') });
+  await page.screenshot({ path: join(dir, 'viewer-3d-test.png') });
   // Reset view brings back the source camera's picture.
   await page.click('#cloudReset');
   await page.waitForFunction(`window.dclViewer.cloud.renders > ${orbited.renders} && window.dclViewer.cloud.pending === false`, undefined, { timeout: 10_000 });

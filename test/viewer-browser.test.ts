@@ -38,7 +38,7 @@ name: viewer-test
 server: { host: 127.0.0.1, port: 0 }
 nodes:
   source: { kind: synthetic, options: { seed: 3, width: 128, height: 128, fps: 15 } }
-  depth: { kind: depth, options: { window: 6, overlap: 2, steps: 1, maxRes: 128, stride: 1 } }
+  depth: { kind: depth, options: { model: tiny-random, window: 6, overlap: 2, steps: 1, maxRes: 128, stride: 1 } }
   ws: { kind: websocket }
 edges:
   - { from: source, to: depth, queue: { capacity: 16, policy: block } }
@@ -128,7 +128,7 @@ test('the viewer says when the model is slower than the camera: stride, interpol
 server: { host: 127.0.0.1, port: 0 }
 nodes:
   source: { kind: synthetic, options: { seed: 3, width: 128, height: 128, fps: 15 } }
-  depth: { kind: depth, options: { window: 6, overlap: 2, steps: 1, maxRes: 128, stride: 3 } }
+  depth: { kind: depth, options: { model: tiny-random, window: 6, overlap: 2, steps: 1, maxRes: 128, stride: 3 } }
   ws: { kind: websocket }
 edges:
   - { from: source, to: depth, queue: { capacity: 4, policy: drop-oldest } }
@@ -184,7 +184,7 @@ streams:
   - { name: b, source: { kind: synthetic, options: { seed: 2, width: 128, height: 128, fps: 10 } } }
   - { name: c, source: { kind: synthetic, options: { seed: 3, width: 128, height: 128, fps: 10 } } }
 nodes:
-  depth: { kind: depth, options: { window: 6, overlap: 2, steps: 1, stride: 1 } }
+  depth: { kind: depth, options: { model: tiny-random, window: 6, overlap: 2, steps: 1, stride: 1 } }
   ws: { kind: websocket }
 edges:
   - { from: streams.video, to: depth.video, queue: { capacity: 16, policy: drop-oldest } }
@@ -211,6 +211,10 @@ edges:
     assert.ok(t.colours > 20, `tile ${t.name} shows many colours (${t.colours})`);
   }
   assert.match((await page.textContent('#status')) ?? '', /^3 streams/);
+  // The tiles share the page width between them and keep the streams' (square) shape.
+  const boxes = (await page.evaluate(`Array.from(document.querySelectorAll('.tile canvas'), (c) => { const r = c.getBoundingClientRect(); return { right: r.right, w: r.width, h: r.height }; })`)) as Array<{ right: number; w: number; h: number }>;
+  assert.ok(Math.max(...boxes.map((b) => b.right)) > 1100 - 40, `the tiles fill the width (${JSON.stringify(boxes)})`);
+  for (const b of boxes) assert.ok(Math.abs(b.w / b.h - 1) < 0.02, `a tile keeps its stream's aspect ratio (${b.w}x${b.h})`);
   const dir = join(process.cwd(), '.tmp');
   mkdirSync(dir, { recursive: true });
   await page.screenshot({ path: join(dir, 'viewer-grid.png') });
