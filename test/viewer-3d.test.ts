@@ -130,21 +130,23 @@ edges:
   await page.setViewportSize({ width: 1280, height: 800 });
   await page.waitForFunction(`document.getElementById('rgbFigure').getBoundingClientRect().width < 400`, undefined, { timeout: 10_000 });
 
-  // The colour bar: near at the top, far at the bottom, in the colour map's colours; it follows the selection.
+  // The colour bar: far on the left, near on the right, in the colour map's colours; it follows the selection.
   const bar = (await page.evaluate(`(() => {
-    const c = document.getElementById('colorbarCanvas'); const d = c.getContext('2d').getImageData(0, 0, 1, 256).data;
+    const c = document.getElementById('colorbarCanvas'); const d = c.getContext('2d').getImageData(0, 0, 256, 1).data;
     const r = document.getElementById('colorbar').getBoundingClientRect(), dr = document.getElementById('depth').getBoundingClientRect();
+    const far = document.querySelector('#colorbar .far').getBoundingClientRect(), near = document.querySelector('#colorbar .near').getBoundingClientRect();
     return { near: document.querySelector('#colorbar .near').textContent, far: document.querySelector('#colorbar .far').textContent,
-      top: Array.from(d.slice(0, 3)), bottom: Array.from(d.slice(255 * 4, 255 * 4 + 3)), lut: window.dclViewer.lut,
-      nextToDepth: r.left >= dr.right - 1 && r.left - dr.right < 40 && r.height > 0.9 * dr.height };
-  })()`)) as { near: string; far: string; top: number[]; bottom: number[]; lut: number[]; nextToDepth: boolean };
+      left: Array.from(d.slice(0, 3)), right: Array.from(d.slice(255 * 4, 255 * 4 + 3)), lut: window.dclViewer.lut,
+      underDepth: r.top >= dr.bottom - 1 && r.top - dr.bottom < 30 && r.width > 0.9 * dr.width, farLeft: far.right < near.left };
+  })()`)) as { near: string; far: string; left: number[]; right: number[]; lut: number[]; underDepth: boolean; farLeft: boolean };
   assert.equal(bar.near, 'near');
   assert.equal(bar.far, 'far');
-  assert.ok(bar.nextToDepth, 'the colour bar stands right of the depth view, as tall');
-  assert.deepEqual(bar.top, bar.lut.slice(255 * 3, 255 * 3 + 3), 'top = the colour of disparity 1 (near)');
-  assert.deepEqual(bar.bottom, bar.lut.slice(0, 3), 'bottom = the colour of disparity 0 (far)');
+  assert.ok(bar.underDepth, 'the colour bar is right under the depth view, as wide');
+  assert.ok(bar.farLeft, '"far" on the left, "near" on the right');
+  assert.deepEqual(bar.left, bar.lut.slice(0, 3), 'left = the colour of disparity 0 (far)');
+  assert.deepEqual(bar.right, bar.lut.slice(255 * 3, 255 * 3 + 3), 'right = the colour of disparity 1 (near)');
   await page.selectOption('#colormap', 'gray');
-  assert.deepEqual(await page.evaluate(`Array.from(document.getElementById('colorbarCanvas').getContext('2d').getImageData(0, 0, 1, 1).data.slice(0, 3))`), [255, 255, 255]);
+  assert.deepEqual(await page.evaluate(`Array.from(document.getElementById('colorbarCanvas').getContext('2d').getImageData(255, 0, 1, 1).data.slice(0, 3))`), [255, 255, 255]);
   await page.selectOption('#colormap', 'inferno');
 
   // 3D: the synthetic source's own camera (fov 60 at 160x96), scaled by the server to the depth's size.

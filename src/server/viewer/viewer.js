@@ -36,10 +36,10 @@ function setAspect(w, h) {
   state.aspect = key;
   for (const id of ['rgb', 'depth', 'gt', 'cloud']) $(id).style.aspectRatio = key;
 }
-/** The colour bar: the colour map in use, disparity 1 (near) at the top to 0 (far) at the bottom. */
+/** The colour bar: the colour map in use, disparity 0 (far) on the left to 1 (near) on the right. */
 function drawColorbar() {
-  const c = $('colorbarCanvas'); const ctx = c.getContext('2d'); const img = ctx.createImageData(1, 256); const lut = state.lut;
-  for (let y = 0; y < 256; y++) { const k = (255 - y) * 3; img.data.set([lut[k], lut[k + 1], lut[k + 2], 255], 4 * y); }
+  const c = $('colorbarCanvas'); const ctx = c.getContext('2d'); const img = ctx.createImageData(256, 1); const lut = state.lut;
+  for (let x = 0; x < 256; x++) img.data.set([lut[3 * x], lut[3 * x + 1], lut[3 * x + 2], 255], 4 * x);
   ctx.putImageData(img, 0, 0);
   $('colorbar').dataset.colormap = $('colormap').value;
 }
