@@ -51,6 +51,10 @@ edges:
   const page = await browser!.newPage({ viewport: { width: 1100, height: 420 } });
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
+  const notFound: string[] = [];
+  page.on('response', (r) => {
+    if (r.status() === 404) notFound.push(r.url());
+  });
   await page.goto(url);
   await page.waitForFunction(() => (window as unknown as { dclViewer: { frames: number } }).dclViewer.frames >= 5, undefined, { timeout: 60_000 });
   const status = await page.textContent('#status');
@@ -106,6 +110,7 @@ edges:
   const dir = join(process.cwd(), '.tmp');
   mkdirSync(dir, { recursive: true });
   await page.screenshot({ path: join(dir, 'viewer.png') });
+  assert.deepEqual(notFound, [], 'no 404 (favicon included)');
   assert.deepEqual(errors, []);
   await page.close();
   await graph.stop();
