@@ -105,7 +105,7 @@ export const websocketNode = defineNode({
       if (unknown.length > 0) throw new SubscriptionError(`unknown stream${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `"${clipForLog(u, 60)}"`).join(', ')} (streams: ${known.join(', ') || 'none'})`);
     };
 
-    if (o.viewer && !ctx.http.hasRoute('/')) mountViewer(ctx.http);
+    if (o.viewer && !ctx.http.hasRoute('/')) mountViewer(ctx.http, ctx.log);
     ctx.http.upgrade(o.path, (req, socket, head) => {
       const refusal = checkAccess(req, token, o.allowedOrigins);
       if (refusal) {
@@ -267,23 +267,39 @@ const VIEWER_DIR = fileURLToPath(new URL('../../../src/server/viewer/', import.m
  * The viewer's files: a fixed list of paths (nothing else under the folders is reachable). three.js and its
  * OrbitControls come from node_modules (the `three` dependency), never from a CDN: the viewer works offline.
  */
-function viewerFiles(): Array<{ path: string; file: string; type: string; immutable?: boolean }> {
-  const require = createRequire(import.meta.url);
-  const threeBuild = dirname(require.resolve('three')); // node_modules/three/build (the require entry is build/three.cjs)
+interface ViewerFile {
+  readonly path: string;
+  readonly file: string;
+  readonly type: string;
+  /** A pinned dependency's file (cached by browsers for a day). */
+  readonly immutable?: boolean;
+}
+
+function viewerFiles(log: NodeContext['log']): ViewerFile[] {
   const js = 'text/javascript; charset=utf-8';
-  return [
+  const files: ViewerFile[] = [
     { path: '/viewer.js', file: join(VIEWER_DIR, 'viewer.js'), type: js },
     { path: '/pointcloud.js', file: join(VIEWER_DIR, 'pointcloud.js'), type: js },
     { path: '/favicon.svg', file: join(VIEWER_DIR, 'favicon.svg'), type: 'image/svg+xml' },
     // Browsers ask for /favicon.ico whatever the page says: the same SVG (they sniff the type from the header).
     { path: '/favicon.ico', file: join(VIEWER_DIR, 'favicon.svg'), type: 'image/svg+xml' },
-    { path: '/vendor/three/three.module.js', file: join(threeBuild, 'three.module.js'), type: js, immutable: true },
-    { path: '/vendor/three/three.core.js', file: join(threeBuild, 'three.core.js'), type: js, immutable: true },
-    { path: '/vendor/three/addons/controls/OrbitControls.js', file: require.resolve('three/examples/jsm/controls/OrbitControls.js'), type: js, immutable: true },
   ];
+  try {
+    const require = createRequire(import.meta.url);
+    const threeBuild = dirname(require.resolve('three')); // node_modules/three/build (the require entry is build/three.cjs)
+    files.push(
+      { path: '/vendor/three/three.module.js', file: join(threeBuild, 'three.module.js'), type: js, immutable: true },
+      { path: '/vendor/three/three.core.js', file: join(threeBuild, 'three.core.js'), type: js, immutable: true },
+      { path: '/vendor/three/addons/controls/OrbitControls.js', file: require.resolve('three/examples/jsm/controls/OrbitControls.js'), type: js, immutable: true },
+    );
+  } catch {
+    // A checkout whose node_modules predates the dependency: the viewer works, its 3D view says it is unavailable.
+    log.warn('the "three" package is not installed (run npm install): the viewer\'s 3D view is unavailable');
+  }
+  return files;
 }
 
-function mountViewer(http: NodeContext['http']): void {
+function mountViewer(http: NodeContext['http'], log: NodeContext['log']): void {
   const html = readFileSync(join(VIEWER_DIR, 'index.html'));
   const luts = JSON.stringify(Object.fromEntries(COLORMAP_NAMES.map((n) => [n, Array.from(colormapByName(n))])));
   http.route('/', (_req, res) => {
@@ -292,7 +308,7 @@ function mountViewer(http: NodeContext['http']): void {
   http.route('/colormaps.json', (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' }).end(luts);
   });
-  for (const f of viewerFiles()) {
+  for (const f of viewerFiles(log)) {
     // Read on first request and kept (three.js is about 2 MB: only pipelines whose viewer is opened hold it).
     let body: Promise<Buffer> | null = null;
     http.route(f.path, async (_req, res) => {
