@@ -44,7 +44,9 @@ REQUIRED_MODULES = ("torch", "diffusers", "transformers", "onnx", "onnxruntime",
 UNET_PARTS = [("", "diffusion_pytorch_model")]
 SVD_PARTS = [("vae", "diffusion_pytorch_model"), ("image_encoder", "model")]
 SVD_CONFIGS = ["model_index.json", "feature_extractor/preprocessor_config.json", "scheduler/scheduler_config.json"]
-BYTES_PER = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
+# what the dry run lists (fnmatch: * also matches /): only these folders, not SVD-xt's own UNet and checkpoints
+CANDIDATES = {UNET_REPO: ["*.json", "*.safetensors"],
+              SVD_REPO: SVD_CONFIGS + [f"{folder}/*" for folder, _ in SVD_PARTS]}
 
 
 class Failure(Exception):
@@ -172,9 +174,15 @@ def hub_failure(repo: str, e: BaseException, cache_dir: str) -> Failure:
         if isinstance(c, OSError) and getattr(c, "errno", None) == 28:
             return Failure("disk", f"{repo}: no space left on the device while downloading ({c}); free space or point "
                            "HF_HUB_CACHE at a larger disk, then run again (the download resumes)")
-        if isinstance(c, hf_errors.HfHubHTTPError) and getattr(c, "response", None) is not None and c.response.status_code == 401:
+        status = c.response.status_code if isinstance(c, hf_errors.HfHubHTTPError) and getattr(c, "response", None) is not None else 0
+        if status == 401:
             return Failure("token", f"{repo}: the Hub refused the request (401)"
                            + (": HF_TOKEN is not valid" if token else ": set HF_TOKEN (no token is set)"))
+        if status >= 500 or status == 429:
+            f = Failure("network", f"{repo}: the Hugging Face Hub answered {status} (server busy or down); run again later: "
+                        "finished files stay in the cache and an interrupted download resumes")
+            f.reach = f"the Hugging Face Hub answered {status}"
+            return f
     for c in chain(e):
         name = type(c).__name__
         if isinstance(c, hf_errors.OfflineModeIsEnabled) or "Connect" in name or "Timeout" in name or isinstance(c, ConnectionError):
@@ -238,7 +246,9 @@ def plan_repo(repo: str, revision: str, variant: str | None, cache_dir: str, off
     if not offline:
         try:
             HfApi().auth_check(repo)  # gated / not found / bad token, before anything is downloaded
-            listing = snapshot_download(repo, revision=revision, cache_dir=cache_dir, dry_run=True)
+            # the files of the folders that matter, with their sizes and whether they are cached (nothing is downloaded)
+            listing = snapshot_download(repo, revision=revision, cache_dir=cache_dir, dry_run=True,
+                                        allow_patterns=CANDIDATES[repo])
             paths = [f.filename for f in listing]
             p.files, p.variants = plan_files(repo, paths, variant)
             info = {f.filename: f for f in listing}
@@ -323,14 +333,16 @@ def download(p: RepoPlan, cache_dir: str) -> str:
     what = f"{len(p.files)} files, {gb(p.to_download)} to download" if not p.offline else f"{len(p.files)} files from the cache"
     say(f"{p.repo}@{(p.commit or p.revision)[:10]}: {what}")
     try:
-        path = snapshot_download(p.repo, revision=p.commit or p.revision, cache_dir=cache_dir, allow_patterns=p.files,
-                                 local_files_only=p.offline)
+        # online by the revision's name, so that huggingface_hub records refs/<revision> for later offline runs
+        path = snapshot_download(p.repo, revision=(p.commit or p.revision) if p.offline else p.revision, cache_dir=cache_dir,
+                                 allow_patterns=p.files, local_files_only=p.offline)
     except Exception as e:
         f = hub_failure(p.repo, e, cache_dir)
         if p.offline and f.kind in ("hub", "offline"):
             raise Failure("offline", f"{p.repo}: {p.offline_why or offline_reason()}, and the Hugging Face cache at {cache_dir} does not "
                           f"have the files needed ({str(e).splitlines()[0][:300]}). Run once with network access") from None
         raise f from None
+    p.commit = os.path.basename(os.path.normpath(path))  # snapshots/<commit>
     missing = [f for f in p.files if not os.path.isfile(os.path.join(path, f))]
     if missing:
         raise Failure("offline", f"{p.repo}: the cached snapshot {path} lacks {', '.join(missing)} and the Hub cannot be used "

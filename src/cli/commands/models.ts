@@ -127,7 +127,8 @@ async function getModel(model: string, o: GetOptions): Promise<void> {
     process.stdout.write(`${JSON.stringify(summary)}\n`);
     return;
   }
-  const shown = relative(process.cwd(), out) || out;
+  const rel = relative(process.cwd(), out);
+  const shown = rel && !rel.startsWith('..') ? rel : out;
   const lines = [`${model}: ${shown} (${manifest.dtype}, ${gb(summary.bytes)} on disk) in ${seconds.toFixed(1)} s`];
   for (const r of result.repos) {
     const how = r.offline ? 'from the cache (offline)' : r.downloadedBytes > 0 ? `${gb(r.downloadedBytes)} downloaded` : 'already in the cache';
@@ -229,8 +230,9 @@ async function ensureVenv(dir: string, say: (line: string) => void): Promise<str
   if (code !== 0) {
     throw new Error(
       `pip install -r tools/requirements-export.txt into ${dir} failed (exit ${code}); pip's output is above. ` +
-        'It needs the package index (network) and git for diffusers (installed from github.com/huggingface/diffusers at a pinned commit); ' +
-        `without them install a source tree of that commit (${dir}/bin/pip install ./diffusers) or pass --python`,
+        'It needs the package index (network) and git for diffusers (installed from github.com/huggingface/diffusers at a pinned commit). ' +
+        `Without them, install the other lines of that file and a source tree of that commit (${dir}/bin/pip install ./diffusers) into ${dir} yourself: ` +
+        'once torch, diffusers, transformers, onnx, onnxruntime and huggingface_hub import there it is used as it is; or pass --python',
     );
   }
   const p = probe(python);
