@@ -37,15 +37,21 @@ function py(args: string[]): string {
 describe('DepthCrafter export tool on tiny models of the real classes', { skip: SKIP }, () => {
   let tmp = '';
   let pack = '';
+  let unfused = '';
   let models = '';
 
   before(async () => {
     tmp = await mkdtemp(path.join(tmpdir(), 'dc-export-'));
     models = path.join(tmp, 'models');
     pack = path.join(tmp, 'pack');
-    py([path.join(TOOLS, 'make_tiny_depthcrafter.py'), '--out', models, '--seed', '3']);
-    py([path.join(TOOLS, 'export_depthcrafter.py'), '--unet', path.join(models, 'unet'), '--svd', path.join(models, 'svd'),
-      '--out', pack, '--dtype', 'float32', '--name', 'tiny-dc', '--external-data', 'unet']);
+    unfused = path.join(tmp, 'pack-unfused');
+    // two layers per VAE block (as SVD-xt): the temporal decoder's mid-block attention only runs with two or more
+    py([path.join(TOOLS, 'make_tiny_depthcrafter.py'), '--out', models, '--seed', '3', '--vae-layers', '2']);
+    const exportTo = (out: string, ...extra: string[]) =>
+      py([path.join(TOOLS, 'export_depthcrafter.py'), '--unet', path.join(models, 'unet'), '--svd', path.join(models, 'svd'),
+        '--out', out, '--dtype', 'float32', '--name', 'tiny-dc', '--external-data', 'unet', ...extra]);
+    exportTo(pack); // fused attention, the default
+    exportTo(unfused, '--attention', 'unfused');
   });
   after(async () => {
     if (tmp) await rm(tmp, { recursive: true, force: true });
@@ -70,6 +76,22 @@ describe('DepthCrafter export tool on tiny models of the real classes', { skip: 
       assert.equal(loaded.dtype, 'float32');
     } finally {
       await loaded.release();
+    }
+  });
+
+  it('fuses every attention into one MultiHeadAttention node (none left as MatMul-Softmax-MatMul); --attention unfused keeps them', () => {
+    const fused = JSON.parse(readFileSync(path.join(pack, 'export-report.json'), 'utf8'));
+    const plain = JSON.parse(readFileSync(path.join(unfused, 'export-report.json'), 'utf8'));
+    // the tiny models: UNet 2 cross-attention down + mid + 2 up blocks (28 attentions: spatial self/cross, temporal
+    // self/cross), the VAE's mid-block attention in encoder and decoder, CLIP's 2 layers
+    const attentions: Record<string, number> = { unet: 28, vaeEncoder: 1, vaeDecoder: 1, imageEncoder: 2 };
+    for (const [key, n] of Object.entries(attentions)) {
+      assert.equal(fused[key].attention, 'mha');
+      assert.deepEqual([fused[key].ops.Softmax, fused[key].ops.unfusedAttention, fused[key].ops.MultiHeadAttention], [0, 0, n], `${key} fused: ${JSON.stringify(fused[key].ops)}`);
+      assert.deepEqual([plain[key].ops.Softmax, plain[key].ops.unfusedAttention, plain[key].ops.MultiHeadAttention], [n, n, 0], `${key} unfused: ${JSON.stringify(plain[key].ops)}`);
+      assert.ok(fused[key].ops.nodes < plain[key].ops.nodes, `${key}: fewer nodes fused`);
+      // the same ONNX Runtime vs PyTorch check as the unfused form, to the same tolerance
+      assert.ok(fused[key].other_shape.rel < 1e-4 && plain[key].other_shape.rel < 1e-4, `${key}: ${fused[key].other_shape.rel} / ${plain[key].other_shape.rel}`);
     }
   });
 
@@ -102,6 +124,24 @@ describe('DepthCrafter export tool on tiny models of the real classes', { skip: 
     assert.equal(hi, 1);
     const latents = parseNpy(readFileSync(res.files.latents!));
     assert.deepEqual(latents.shape, [22, 4, 8, 16]);
+  });
+
+  it('gives the same depth with fused and unfused attention (same frames, same seed)', async () => {
+    const clip = path.join(tmp, 'clip-cmp');
+    await writeSynthSequence({ outDir: clip, seed: 5, frames: 9, width: 128, height: 64, fps: 30, fovDeg: 60, worker: false });
+    const run = async (p: string, out: string) => {
+      const res = await inferVideo({
+        input: path.join(clip, 'rgb'), outDir: path.join(tmp, out), packDir: p, device: 'cpu', threads: 1,
+        choices: { seed: 2, window: 6, overlap: 2, steps: 2, keepLatents: true }, writeVideos: false, log: pino({ level: 'silent' }),
+      });
+      return { depth: (await readNpz(res.files.npz!)).depth.data as Float32Array, latents: parseNpy(readFileSync(res.files.latents!)).data as Float32Array };
+    };
+    const a = await run(pack, 'out-fused');
+    const b = await run(unfused, 'out-unfused');
+    const maxDiff = (x: Float32Array, y: Float32Array) => x.reduce((m, v, i) => Math.max(m, Math.abs(v - y[i]!)), 0);
+    assert.equal(a.depth.length, b.depth.length);
+    assert.ok(maxDiff(a.latents, b.latents) < 1e-4, `stitched latents differ by ${maxDiff(a.latents, b.latents)}`);
+    assert.ok(maxDiff(a.depth, b.depth) < 1e-4, `depth differs by ${maxDiff(a.depth, b.depth)}`);
   });
 
   it('names what is missing when the SVD folder is incomplete', () => {

@@ -10,6 +10,8 @@ Output (docs/model-pack.md): manifest.json, image_encoder.onnx, vae_encoder.onnx
 mean), unet.onnx (+ unet.onnx.data, external data), vae_decoder.onnx (temporal decoder). Frame, height and width
 axes are dynamic. Every file is checked with ONNX Runtime against PyTorch on random inputs, at the traced shape
 and at another one (so a frozen dynamic axis is caught), before the manifest is written.
+Attention is exported fused by default (--attention mha: one com.microsoft MultiHeadAttention node per attention of
+the UNet, the VAE and the image encoder); --attention unfused keeps the MatMul-Softmax-MatMul form of older packs.
 
     python tools/export_depthcrafter.py --unet ~/weights/DepthCrafter --svd ~/weights/svd-xt --out models/depthcrafter
     python tools/export_depthcrafter.py ... --dtype float32        # fp32 instead of the reference's fp16
@@ -33,6 +35,7 @@ import torch
 from torch import nn
 
 OPSET = 17
+ATTENTION_MODES = ("mha", "unfused")
 FILES = {"imageEncoder": "image_encoder.onnx", "vaeEncoder": "vae_encoder.onnx", "unet": "unet.onnx", "vaeDecoder": "vae_decoder.onnx"}
 ADDED_TIME_IDS = [7.0, 127.0, 0.02]  # fps, motion bucket, noise aug: DepthCrafter passes 7, not fps - 1
 
@@ -118,6 +121,139 @@ class PerFrameConditionedUNet(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------
+# fused attention: every attention of the UNet (spatial, temporal, cross), of the VAE (mid-block) and of the image
+# encoder becomes one com.microsoft::MultiHeadAttention node instead of MatMul-Softmax-MatMul. ONNX Runtime has
+# kernels for it on CPU (flash attention for float32), CUDA (flash / memory-efficient attention), WebGPU and ROCm; the
+# opset-23 Attention op runs on CPU but falls back to CPU under the WebGPU provider of onnxruntime-node 1.30, so it
+# is not used. In eager PyTorch the same call is torch's scaled_dot_product_attention, so the PyTorch side of every
+# check is unchanged.
+
+
+def _heads_sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int) -> torch.Tensor:
+    """q [B,S,H*d], k [B,L,H*d], v [B,L,H*dv] -> [B,S,H*dv]: softmax(q k^T / sqrt(d)) v per head."""
+    b, s, _ = q.shape
+    split = lambda t: t.reshape(b, t.shape[1], heads, t.shape[2] // heads).transpose(1, 2)
+    out = torch.nn.functional.scaled_dot_product_attention(split(q), split(k), split(v), dropout_p=0.0, is_causal=False)
+    return out.transpose(1, 2).reshape(b, s, -1)
+
+
+class OrtMultiHeadAttention(torch.autograd.Function):
+    """Eager: _heads_sdpa. Traced by the TorchScript exporter: a single MultiHeadAttention node (domain com.microsoft;
+    query [B,S,hidden], key/value [B,L,hidden], attribute num_heads, default scale 1/sqrt(head size))."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, heads: int):  # noqa: D401 (torch.autograd.Function API)
+        return _heads_sdpa(q, k, v, heads)
+
+    @staticmethod
+    def symbolic(g, q, k, v, heads: int):
+        return g.op("com.microsoft::MultiHeadAttention", q, k, v, num_heads_i=int(heads))
+
+
+def mha(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int) -> torch.Tensor:
+    if torch.onnx.is_in_onnx_export():
+        return OrtMultiHeadAttention.apply(q, k, v, heads)
+    return _heads_sdpa(q, k, v, heads)
+
+
+class FusedAttnProcessor:
+    """A diffusers attention processor with the arithmetic of the default one (AttnProcessor2_0: optional spatial and
+    group norm, q/k/v projections, attention with scale 1/sqrt(head dim), output projection, residual, rescale) whose
+    attention core is `mha`. Anything it does not cover (masks, q/k norms) goes to the processor it replaced."""
+
+    def __init__(self, fallback) -> None:
+        self.fallback = fallback
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, *args, **kwargs):
+        if attention_mask is not None or getattr(attn, "norm_q", None) is not None or getattr(attn, "norm_k", None) is not None:
+            return self.fallback(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
+        residual = hidden_states
+        if attn.spatial_norm is not None:
+            hidden_states = attn.spatial_norm(hidden_states, temb)
+        image = hidden_states.ndim == 4
+        if image:  # [B,C,H,W] -> [B,HW,C] (the VAE's mid-block attention)
+            b, c, hh, ww = hidden_states.shape
+            hidden_states = hidden_states.reshape(b, c, hh * ww).transpose(1, 2)
+        if attn.group_norm is not None:
+            hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
+        context = hidden_states if encoder_hidden_states is None else (
+            attn.norm_encoder_hidden_states(encoder_hidden_states) if attn.norm_cross else encoder_hidden_states)
+        q, k, v = attn.to_q(hidden_states), attn.to_k(context), attn.to_v(context)
+        out = mha(q, k, v, attn.heads).to(q.dtype)
+        out = attn.to_out[1](attn.to_out[0](out))
+        if image:
+            out = out.transpose(1, 2).reshape(b, c, hh, ww)
+        if attn.residual_connection:
+            out = out + residual
+        return out / attn.rescale_output_factor
+
+
+def _clip_fused_forward(self, hidden_states, attention_mask=None, **kwargs):
+    """transformers' CLIPAttention.forward (vision: no mask) with `mha` as its attention core."""
+    if attention_mask is not None:
+        return self._unfused_forward(hidden_states, attention_mask, **kwargs)
+    out = mha(self.q_proj(hidden_states), self.k_proj(hidden_states), self.v_proj(hidden_states), self.num_heads)
+    return self.out_proj(out), None
+
+
+class fused_attention:
+    """Context manager: `mha` attention in every diffusers Attention and transformers CLIPAttention of `module`
+    while it is exported; the original processors/forwards are put back afterwards."""
+
+    def __init__(self, module: nn.Module, enabled: bool = True) -> None:
+        self.module, self.enabled, self.undo = module, enabled, []
+
+    def __enter__(self):
+        if not self.enabled:
+            return self
+        from diffusers.models.attention_processor import Attention
+        from transformers.models.clip.modeling_clip import CLIPAttention
+        for m in self.module.modules():
+            if isinstance(m, Attention):
+                old = m.processor
+                m.processor = FusedAttnProcessor(old)
+                self.undo.append(lambda m=m, old=old: setattr(m, "processor", old))
+            elif isinstance(m, CLIPAttention):
+                m._unfused_forward = m.forward
+                m.forward = _clip_fused_forward.__get__(m)
+                self.undo.append(lambda m=m: (delattr(m, "forward"), delattr(m, "_unfused_forward")))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for f in reversed(self.undo):
+            f()
+        self.undo.clear()
+
+
+def attention_ops(path: str) -> dict:
+    """Node counts of an exported file: all nodes, Softmax, MultiHeadAttention, and unfused attention patterns
+    (a Softmax fed by a MatMul through at most a few Mul/Div/Add/Cast nodes and feeding a MatMul)."""
+    import onnx
+    g = onnx.load(path, load_external_data=False).graph
+    producer = {o: n for n in g.node for o in n.output}
+    consumers: dict[str, list] = {}
+    for n in g.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    passthrough = {"Mul", "Div", "Add", "Cast", "Where"}
+
+    def fed_by_matmul(name: str, depth: int = 4) -> bool:
+        n = producer.get(name)
+        if n is None or depth == 0:
+            return False
+        return n.op_type == "MatMul" or (n.op_type in passthrough and any(fed_by_matmul(i, depth - 1) for i in n.input))
+
+    def feeds_matmul(name: str, depth: int = 3) -> bool:
+        return depth > 0 and any(c.op_type == "MatMul" or (c.op_type in passthrough and feeds_matmul(c.output[0], depth - 1))
+                                 for c in consumers.get(name, []))
+
+    softmax = [n for n in g.node if n.op_type == "Softmax"]
+    return {"nodes": len(g.node), "Softmax": len(softmax),
+            "MultiHeadAttention": sum(n.op_type == "MultiHeadAttention" for n in g.node),
+            "unfusedAttention": sum(fed_by_matmul(n.input[0]) and feeds_matmul(n.output[0]) for n in softmax)}
+
+
+# ---------------------------------------------------------------------------------------------
 # loading
 
 
@@ -166,12 +302,13 @@ def load_models(unet_dir: str, svd_dir: str, variant: str | None, dtype: torch.d
 
 
 def export_onnx(module: nn.Module, args: tuple, path: str, inputs: list[str], outputs: list[str], axes: dict,
-                external: bool) -> None:
+                external: bool, attention: str = "mha") -> None:
     with tempfile.TemporaryDirectory(dir=os.path.dirname(path)) as tmp:
         raw = os.path.join(tmp, "model.onnx")
-        with torch.no_grad():
+        with torch.no_grad(), fused_attention(module, attention == "mha"):
             torch.onnx.export(module, args, raw, input_names=inputs, output_names=outputs, dynamic_axes=axes,
-                              opset_version=OPSET, dynamo=False, do_constant_folding=True)
+                              opset_version=OPSET, dynamo=False, do_constant_folding=True,
+                              custom_opsets={"com.microsoft": 1} if attention == "mha" else None)
         import onnx
         model = onnx.load(raw)  # pulls in any external tensors the exporter wrote next to it
         for f in (path, path + ".data"):
@@ -239,6 +376,10 @@ def main() -> int:
     ap.add_argument("--trace-size", default="64x128", help="HxW of the traced/validated inputs (multiples of 64: the real UNet halves the latents 3 times)")
     ap.add_argument("--external-data", choices=["unet", "all", "none"], default="unet",
                     help="which files store weights as external data (the real UNet must: 3 GB > protobuf's 2 GB)")
+    ap.add_argument("--attention", choices=ATTENTION_MODES, default="mha",
+                    help="mha (default): each attention is one com.microsoft MultiHeadAttention node, which ONNX Runtime "
+                    "runs without materialising the score matrix where it can (CPU flash attention, CUDA flash / "
+                    "memory-efficient attention, WebGPU); unfused: the plain MatMul-Softmax-MatMul graph of older packs")
     ap.add_argument("--no-validate", action="store_true")
     a = ap.parse_args()
 
@@ -300,9 +441,12 @@ def main() -> int:
         path = os.path.join(a.out, FILES[key])
         t1 = time.time()
         args = tuple(torch.from_numpy(v).to(dev) for v in feeds.values())
-        export_onnx(module, args, path, inputs, outputs, axes, key in ext)
+        export_onnx(module, args, path, inputs, outputs, axes, key in ext, a.attention)
         row = {"export_seconds": round(time.time() - t1, 1),
-               "bytes": os.path.getsize(path) + (os.path.getsize(path + ".data") if os.path.exists(path + ".data") else 0)}
+               "bytes": os.path.getsize(path) + (os.path.getsize(path + ".data") if os.path.exists(path + ".data") else 0),
+               "attention": a.attention, "ops": attention_ops(path)}
+        if a.attention == "mha" and row["ops"]["unfusedAttention"]:
+            raise SystemExit(f"{path}: {row['ops']['unfusedAttention']} attention(s) left unfused (MatMul-Softmax-MatMul): {row['ops']}")
         if not a.no_validate:
             row["traced_shape"] = compare(module, path, feeds, dt, dev)
             row["other_shape"] = compare(module, path, feeds2, dt, dev)
@@ -320,7 +464,8 @@ def main() -> int:
         "version": a.version,
         "description": a.description or (
             f"DepthCrafter exported by tools/export_depthcrafter.py from local weights (UNet: {os.path.basename(os.path.abspath(a.unet))}, "
-            f"VAE and image encoder: {os.path.basename(os.path.abspath(a.svd))}); {a.dtype} (VAE encoder float32), opset {OPSET}."),
+            f"VAE and image encoder: {os.path.basename(os.path.abspath(a.svd))}); {a.dtype} (VAE encoder float32), opset {OPSET}, "
+            f"{'fused attention (com.microsoft MultiHeadAttention)' if a.attention == 'mha' else 'unfused attention'}."),
         "licence": a.licence,
         "latentChannels": C,
         "vaeScalingFactor": float(vae.config.scaling_factor),

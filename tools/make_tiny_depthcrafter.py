@@ -45,7 +45,7 @@ def tiny_unet(embed_dim: int):
     )
 
 
-def build(out: str, seed: int, embed_dim: int, gain: float, real_size_unet: bool) -> None:
+def build(out: str, seed: int, embed_dim: int, gain: float, real_size_unet: bool, vae_layers: int = 1) -> None:
     from diffusers import AutoencoderKLTemporalDecoder, EulerDiscreteScheduler, UNetSpatioTemporalConditionModel
     from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
 
@@ -61,7 +61,7 @@ def build(out: str, seed: int, embed_dim: int, gain: float, real_size_unet: bool
         out_channels=3,
         down_block_types=("DownEncoderBlock2D",) * 4,
         block_out_channels=(32, 32, 32, 32),
-        layers_per_block=1,
+        layers_per_block=vae_layers,
         latent_channels=4,
         sample_size=64,
         scaling_factor=0.18215,
@@ -120,8 +120,10 @@ def main() -> int:
     ap.add_argument("--gain", type=float, default=1.5, help="scale of the random weights (>1 keeps activations O(1))")
     ap.add_argument("--real-size-unet", action="store_true",
                     help="the UNet at the real size (1.5 B parameters, fp16, 3 GB) for an export check; use --embed-dim 1024")
+    ap.add_argument("--vae-layers", type=int, default=1,
+                    help="layers per VAE block (SVD-xt: 2); the temporal decoder's mid-block attention needs 2 or more")
     a = ap.parse_args()
-    build(a.out, a.seed, a.embed_dim, a.gain, a.real_size_unet)
+    build(a.out, a.seed, a.embed_dim, a.gain, a.real_size_unet, a.vae_layers)
     return 0
 
 
