@@ -13,7 +13,8 @@ These are built from the diffusers/transformers code where the check runs and ar
 The random weights are scaled up a little (--gain) so that the networks' outputs are not all ~0 and
 a parity check compares numbers that actually vary.
 
-Usage: python tools/make_tiny_depthcrafter.py --out .tmp/tiny-dc [--seed 0] [--embed-dim 32]
+Usage: python tools/make_tiny_depthcrafter.py --out .tmp/tiny-dc [--seed 0] [--embed-dim 32] [--vae-layers 2]
+       python tools/make_tiny_depthcrafter.py --out .tmp/real-arch --real-size     # the real architecture, random
 """
 
 from __future__ import annotations
@@ -45,11 +46,14 @@ def tiny_unet(embed_dim: int):
     )
 
 
-def build(out: str, seed: int, embed_dim: int, gain: float, real_size_unet: bool, vae_layers: int = 1) -> None:
+def build(out: str, seed: int, embed_dim: int, gain: float, real_size_unet: bool, vae_layers: int = 1,
+          real_size: bool = False) -> None:
     from diffusers import AutoencoderKLTemporalDecoder, EulerDiscreteScheduler, UNetSpatioTemporalConditionModel
     from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
 
     torch.manual_seed(seed)
+    if real_size:
+        real_size_unet, embed_dim = True, 1024
     if real_size_unet:
         # the real architecture (the class defaults are tencent/DepthCrafter's config) with random weights, in fp16:
         # checks the export of a 3 GB UNet (external data) without the real weights
@@ -60,24 +64,31 @@ def build(out: str, seed: int, embed_dim: int, gain: float, real_size_unet: bool
         in_channels=3,
         out_channels=3,
         down_block_types=("DownEncoderBlock2D",) * 4,
-        block_out_channels=(32, 32, 32, 32),
-        layers_per_block=vae_layers,
+        # SVD-xt's VAE: 128/256/512/512 channels, 2 layers per block (98 M parameters)
+        block_out_channels=(128, 256, 512, 512) if real_size else (32, 32, 32, 32),
+        layers_per_block=2 if real_size else vae_layers,
         latent_channels=4,
-        sample_size=64,
+        sample_size=768 if real_size else 64,
         scaling_factor=0.18215,
         force_upcast=True,
     )
-    clip_cfg = CLIPVisionConfig(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=2,
-                                image_size=224, patch_size=32, projection_dim=embed_dim)
+    if real_size:  # SVD-xt's image encoder: ViT-H/14 (632 M parameters)
+        clip_cfg = CLIPVisionConfig(hidden_size=1280, intermediate_size=5120, num_hidden_layers=32, num_attention_heads=16,
+                                    image_size=224, patch_size=14, projection_dim=1024, hidden_act="gelu")
+    else:
+        clip_cfg = CLIPVisionConfig(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=2,
+                                    image_size=224, patch_size=32, projection_dim=embed_dim)
     image_encoder = CLIPVisionModelWithProjection(clip_cfg)
     with torch.no_grad():
         # zero-initialised output layers (diffusers' default for some) would make every output trivially 0
         for mod in ((vae, image_encoder) if real_size_unet else (unet, vae, image_encoder)):
             for name, p in mod.named_parameters():
-                if p.dim() > 1:
+                if p.dim() > 1 and not real_size:  # (the real depths keep the default scale: no fp16 overflow)
                     p.mul_(gain)
                 if p.abs().max() == 0 and p.dim() > 0:
                     p.normal_(0.0, 0.02 if p.dim() == 1 else 0.05)
+    if real_size:
+        image_encoder = image_encoder.half()  # as SVD-xt ships it (fp16 variant); the VAE stays float32
     for mod in (unet, vae, image_encoder):
         mod.eval()
 
@@ -122,8 +133,11 @@ def main() -> int:
                     help="the UNet at the real size (1.5 B parameters, fp16, 3 GB) for an export check; use --embed-dim 1024")
     ap.add_argument("--vae-layers", type=int, default=1,
                     help="layers per VAE block (SVD-xt: 2); the temporal decoder's mid-block attention needs 2 or more")
+    ap.add_argument("--real-size", action="store_true",
+                    help="all three networks at the real size with random weights (UNet 1.52 B fp16, VAE 98 M, ViT-H/14 "
+                    "image encoder 632 M fp16): a pack of the real architecture for bench/gpu-check.sh")
     a = ap.parse_args()
-    build(a.out, a.seed, a.embed_dim, a.gain, a.real_size_unet, a.vae_layers)
+    build(a.out, a.seed, a.embed_dim, a.gain, a.real_size_unet, a.vae_layers, a.real_size)
     return 0
 
 

@@ -10,7 +10,8 @@ import { resolvePackArg } from '../../graph/input-paths.js';
 import { ModelPackError } from '../../inference/pack/manifest.js';
 import type { PackDevice } from '../../inference/pack/load-pack.js';
 import type { StitchMode } from '../../inference/engine/depth-session.js';
-import { intOption, numberOption } from '../options.js';
+import { collectSet, intOption, numberOption } from '../options.js';
+import { cliProviderOptions } from '../../inference/pack/provider-options.js';
 
 
 function parseOutputSize(v: string): OutputSize {
@@ -32,6 +33,7 @@ export function registerInfer(program: Command): void {
     .option('-m, --model <pack>', 'model pack folder', DEFAULT_PACK)
     .option('--device <device>', 'cpu | cuda | tensorrt | webgpu', 'cpu')
     .option('--threads <n>', 'ONNX Runtime intra-op threads per session', intOption('--threads'))
+    .option('--provider-option <key=value>', 'execution-provider option, repeatable: deviceId, webgpuPreferredLayout, ... (docs/gpu.md)', collectSet, [])
     .option('--max-res <n>', 'longest side limit (resolution rounded to multiples of 64)', intOption('--max-res'))
     .option('--dataset <name>', 'fixed resolution preset: sintel, scannet, KITTI, bonn, NYUv2')
     .option('--window <n>', 'frames per window (1..110)', intOption('--window'))
@@ -68,6 +70,8 @@ export function registerInfer(program: Command): void {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       try {
+        // checked here; they reach the inference worker through DCL_PROVIDER_OPTIONS
+        cliProviderOptions(o.providerOption as string[], o.device as string, (note) => log.warn(note));
         const result = await inferVideo({
           signal: stop.signal,
           input,

@@ -17,7 +17,19 @@ import {
   type PackManifest,
 } from './manifest.js';
 
+import {
+  mergeProviderOptions,
+  parseProviderOptions,
+  providerOptionsFromEnv,
+  PROVIDER_OPTIONS_ENV,
+  ProviderOptionsError,
+  resolveExecutionProviders,
+  type ProviderOptionKey,
+  type ProviderOptions,
+} from './provider-options.js';
+
 export { ModelPackError } from './manifest.js';
+export type { ProviderOptions } from './provider-options.js';
 export type { PackManifest, PackDtype, PackFileKey } from './manifest.js';
 
 export type PackDevice = 'cpu' | 'cuda' | 'tensorrt' | 'webgpu';
@@ -27,6 +39,12 @@ export interface LoadModelPackOptions {
   device: PackDevice;
   /** Threads per session for intra-op parallelism (onnxruntime default when omitted). */
   intraOpNumThreads?: number;
+  /**
+   * Execution-provider options (provider-options.ts, docs/gpu.md). Field by field, these override
+   * DCL_PROVIDER_OPTIONS (JSON, when set), which overrides the manifest's `providerOptions`; the variable is how the
+   * CLI and the depth node reach the loader in an inference worker (withProviderOptionsEnv).
+   */
+  providerOptions?: ProviderOptions;
 }
 
 export interface PackSessions {
@@ -47,6 +65,10 @@ export interface LoadedModelPack {
   dtype: PackDtype;
   /** Path of each ONNX file (pack folder joined with the manifest's relative path). */
   files: Record<PackFileKey, string>;
+  /** The session options every file was opened with (execution providers with their options). */
+  sessionOptions: ort.InferenceSession.SessionOptions;
+  /** Provider options that were ignored because they are for another device, one line each. */
+  providerNotes: string[];
   /** Releases all sessions. Safe to call more than once. */
   release(): Promise<void>;
 }
@@ -219,13 +241,42 @@ function validateSession(file: string, packDir: string, session: ort.InferenceSe
 // ---------------------------------------------------------------------------------------------
 // Execution providers
 
-const EP_NAMES: Record<PackDevice, string[]> = {
-  cpu: ['cpu'],
-  cuda: ['cuda'],
-  // TensorRT runs with CUDA for the nodes TensorRT does not take (the usual TensorRT setup); never CPU-only.
-  tensorrt: ['tensorrt', 'cuda'],
-  webgpu: ['webgpu'],
-};
+const DEVICES: readonly PackDevice[] = ['cpu', 'cuda', 'tensorrt', 'webgpu'];
+
+/** Where each provider option came from, for messages. */
+export interface ProviderOptionSources {
+  manifest?: ProviderOptions;
+  env?: ProviderOptions;
+  caller?: ProviderOptions;
+}
+
+/**
+ * The session options loadModelPack opens every file with: execution providers for `device` with the provider
+ * options merged (manifest < DCL_PROVIDER_OPTIONS < caller), full graph optimisation, the thread count. Throws
+ * ProviderOptionsError naming an option that is invalid or that onnxruntime-node 1.30 cannot pass on this device.
+ */
+export function packSessionOptions(
+  device: PackDevice,
+  opts: { intraOpNumThreads?: number; providerOptions?: ProviderOptionSources } = {},
+): { sessionOptions: ort.InferenceSession.SessionOptions; notes: string[] } {
+  const src = opts.providerOptions ?? {};
+  const merged = mergeProviderOptions(src.manifest, src.env, src.caller);
+  const from = (key: ProviderOptionKey): string =>
+    src.caller?.[key] !== undefined ? 'providerOptions' : src.env?.[key] !== undefined ? PROVIDER_OPTIONS_ENV : 'manifest.json providerOptions';
+  const notes: string[] = [];
+  const keys = Object.keys(merged) as ProviderOptionKey[];
+  // resolved one option at a time so that a message names the source of the option it is about
+  for (const key of keys) notes.push(...resolveExecutionProviders(device, { [key]: merged[key] }, from(key)).notes);
+  const { executionProviders } = resolveExecutionProviders(device, merged);
+  return {
+    sessionOptions: {
+      executionProviders: executionProviders as ort.InferenceSession.ExecutionProviderConfig[],
+      graphOptimizationLevel: 'all',
+      ...(opts.intraOpNumThreads !== undefined ? { intraOpNumThreads: opts.intraOpNumThreads } : {}),
+    },
+    notes,
+  };
+}
 
 const GPU_LIBS: Partial<Record<PackDevice, string[]>> = {
   cuda: ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'],
@@ -308,7 +359,7 @@ export async function loadModelPack(
   options: LoadModelPackOptions = { device: 'cpu' },
 ): Promise<LoadedModelPack> {
   const { device, intraOpNumThreads } = options;
-  if (!(device in EP_NAMES)) {
+  if (!DEVICES.includes(device)) {
     throw new ModelPackError(`${dir}: unknown device "${String(device)}" (use cpu, cuda, tensorrt or webgpu)`, {
       packDir: dir,
     });
@@ -334,13 +385,22 @@ export async function loadModelPack(
     }
   }
 
+  let sessionOptions: ort.InferenceSession.SessionOptions;
+  let providerNotes: string[];
+  try {
+    const caller = options.providerOptions ? parseProviderOptions(options.providerOptions, 'providerOptions') : undefined;
+    const env = providerOptionsFromEnv();
+    ({ sessionOptions, notes: providerNotes } = packSessionOptions(device, {
+      intraOpNumThreads,
+      providerOptions: { manifest: manifest.providerOptions, env, caller },
+    }));
+  } catch (err) {
+    if (!(err instanceof ProviderOptionsError)) throw err;
+    throw new ModelPackError(`${dir}: ${err.message}`, { packDir: dir, cause: err });
+  }
+
   checkExecutionProvider(device, dir);
 
-  const sessionOptions: ort.InferenceSession.SessionOptions = {
-    executionProviders: EP_NAMES[device],
-    graphOptimizationLevel: 'all',
-    ...(intraOpNumThreads !== undefined ? { intraOpNumThreads } : {}),
-  };
   const contract = packContract(manifest);
   const opened: Partial<PackSessions> = {};
   const releaseOpened = async (): Promise<void> => {
@@ -395,6 +455,8 @@ export async function loadModelPack(
     unetOutputName,
     dtype: manifest.dtype,
     files,
+    sessionOptions,
+    providerNotes,
     async release(): Promise<void> {
       if (released) return;
       released = true;

@@ -10,6 +10,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
+import { ProviderOptionsSchema } from './provider-options.js';
 
 /** Format identifier and the only format version this loader reads. */
 export const PACK_FORMAT = 'depthcrafter-pack';
@@ -112,6 +113,8 @@ export const PackManifestSchema = z
     addedTimeIds: triple.default([7, 127, 0.02]),
     /** What the model was trained on, when narrower than real video: `synthetic` (rendered scenes only) warns on camera, RTSP and file input. */
     trainingDomain: z.enum(['synthetic', 'real']).optional(),
+    /** Execution-provider options the pack's author recommends (e.g. a deviceId); the depth node, the CLI and DCL_PROVIDER_OPTIONS override them field by field (docs/gpu.md). */
+    providerOptions: ProviderOptionsSchema.optional(),
     /** The weights are random (a pack that only exercises the I/O contract): its depth means nothing, and using it warns. */
     randomWeights: z.boolean().default(false),
     /** Free-form provenance notes. */

@@ -13,6 +13,7 @@ import { depthMetrics, type SequenceReason } from './depth-metrics.js';
 import { CheckError } from '../../graph/check.js';
 import { readPackManifest } from '../../inference/pack/manifest.js';
 import { sessionConfig } from '../../inference/engine/session-config.js';
+import { mergeProviderOptions, ProviderOptionsSchema, resolveExecutionProviders, withProviderOptionsEnv } from '../../inference/pack/provider-options.js';
 
 // The streaming depth node: the live policy around the one engine. When the model is slower than
 // the source (the normal case), the node computes every k-th source frame, k the smallest stride
@@ -27,6 +28,7 @@ export const depthOptions = z
     model: z.string().default(DEFAULT_PACK).describe('Model pack folder (manifest.json + ONNX files).'),
     device: z.enum(['cpu', 'cuda', 'tensorrt', 'webgpu']).default('cpu').describe('Execution provider; a provider that cannot load is an error, never a silent fall-back to CPU.'),
     threads: z.number().int().min(1).max(64).optional().describe('ONNX Runtime intra-op threads per model (default: ONNX Runtime\'s choice).'),
+    providerOptions: ProviderOptionsSchema.optional().describe('Execution-provider options over the pack\'s own (docs/gpu.md): deviceId (cuda/tensorrt), webgpuPreferredLayout; options onnxruntime-node 1.30 cannot pass (trtFp16, trtEngineCacheDir, trtMaxWorkspaceBytes, cudnnConvAlgoSearch) are an error on their device; options for another device are ignored with a note.'),
     window: z.number().int().min(1).max(110).optional().describe('Frames per sliding window (the pack\'s default unless set; at most the pack\'s maxWindow and 110).'),
     overlap: z.number().int().min(0).max(109).optional().describe('Frames shared by consecutive windows, stitched mortise-and-tenon (the pack\'s default unless set).'),
     steps: z.number().int().min(1).max(100).optional().describe('Denoising steps per window (the pack\'s default unless set).'),
@@ -70,16 +72,27 @@ export const depthNode = defineNode({
       const field = /\b(window|overlap|steps|guidance)\b/.exec((e as Error).message)?.[1];
       throw new CheckError(field ? `options.${field}` : 'options', `${(e as Error).message} (pack ${manifest.name})`);
     }
+    for (const [key, value] of Object.entries(mergeProviderOptions(manifest.providerOptions, o.providerOptions))) {
+      const own = o.providerOptions?.[key as keyof typeof o.providerOptions] !== undefined;
+      try {
+        resolveExecutionProviders(o.device, { [key]: value }, own ? 'options.providerOptions' : `pack ${manifest.name} providerOptions`);
+      } catch (e) {
+        throw new CheckError(own ? `options.providerOptions.${key}` : 'options.model', (e as Error).message);
+      }
+    }
   },
   async create(o, ctx) {
     const node = ctx.name;
     const L = { node, stream: ctx.stream };
     const m = depthMetrics(ctx.metrics.registry, L);
     const hostOptions = { packDir: o.model, device: o.device, threads: o.threads };
+    // Provider options reach the worker's loader through its copy of the environment (withProviderOptionsEnv).
+    const po = o.providerOptions;
+    for (const note of resolveExecutionProviders(o.device, po, 'options.providerOptions').notes) ctx.log.warn(note);
     // Depth nodes on the same pack and device share one worker and one copy of the weights (streams of a multi-camera pipeline).
     const lease =
       o.engine === 'shared'
-        ? await ctx.shared.acquire(`depth-engine:${resolve(o.model)}|${o.device}|${o.threads ?? ''}`, () => EngineHost.start(hostOptions), (h) => h.close())
+        ? await ctx.shared.acquire(`depth-engine:${resolve(o.model)}|${o.device}|${o.threads ?? ''}${po && Object.keys(po).length > 0 ? `|${JSON.stringify(po)}` : ''}`, () => withProviderOptionsEnv(po, () => EngineHost.start(hostOptions)), (h) => h.close())
         : null;
     let engine: DepthEngine;
     try {
@@ -88,7 +101,7 @@ export const depthNode = defineNode({
         live: { alpha: o.rangeAlpha },
         fill: o.fill !== 'none',
       };
-      engine = lease ? await DepthEngine.onHost(lease.value, streamOptions) : await DepthEngine.open({ ...hostOptions, ...streamOptions });
+      engine = lease ? await DepthEngine.onHost(lease.value, streamOptions) : await withProviderOptionsEnv(po, () => DepthEngine.open({ ...hostOptions, ...streamOptions }));
     } catch (e) {
       await lease?.release();
       throw e;
