@@ -18,6 +18,8 @@ PACKAGES=(
   gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0
   # Browser tests and numeric cross-checks
   chromium python3-numpy
+  # The fleet's message bus, for its tests (docs/fleet.md)
+  nats-server
 )
 
 as_root() {

@@ -7,6 +7,7 @@ import { registerEval } from './commands/eval.js';
 import { registerSynth } from './commands/synth.js';
 import { registerNodes } from './commands/nodes.js';
 import { registerModels } from './commands/models.js';
+import { registerFleet } from './commands/fleet.js';
 import { PipelineError } from '../graph/pipeline-error.js';
 import { UsageError } from './usage-error.js';
 import { NodeFailure } from '../graph/runtime.js';
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerSynth(program);
   registerNodes(program);
   registerModels(program);
+  registerFleet(program);
   for (const extra of extraCommands) extra(program);
   return program;
 }

@@ -31,6 +31,14 @@ export interface VideoFrame {
   readonly droppedBefore?: number;
   /** The camera's intrinsics for this frame's size, when the source knows them (its `K` option, K.txt, or a rendered camera). */
   readonly intrinsics?: Intrinsics;
+  /** (fleet) Which worker published this frame on the bus, and when. */
+  readonly fleet?: FleetOrigin;
+}
+
+/** Where a frame that came over the fleet's bus was made. */
+export interface FleetOrigin {
+  readonly worker: string;
+  readonly publishedMs: number;
 }
 
 /** Relative disparity in [0, 1], near = large. */
@@ -51,6 +59,8 @@ export interface DepthFrame {
   readonly source?: VideoFrame;
   /** Frames of this stream dropped by a queue right before this one. */
   readonly droppedBefore?: number;
+  /** (fleet) Which worker published this frame on the bus, and when (wall clock, ms since the epoch). */
+  readonly fleet?: FleetOrigin;
 }
 
 /** End of stream: the producer will send nothing more on this port. */

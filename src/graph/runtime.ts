@@ -75,6 +75,8 @@ export interface GraphOptions {
   readonly metrics?: GraphMetrics;
   /** Skip the HTTP server even if the pipeline enables it (tests that need no port). */
   readonly noServer?: boolean;
+  /** Streams are added and removed by the embedding program (a fleet worker): the shared nodes wait for them until stopped. */
+  readonly dynamicStreams?: boolean;
 }
 
 export class Graph {
@@ -99,6 +101,7 @@ export class Graph {
   address: AddressInfo | null = null;
   private started = false;
   private readonly noServer: boolean;
+  private readonly dynamicStreams: boolean;
   /** Serialises stream additions and removals. */
   private changing: Promise<unknown> = Promise.resolve();
 
@@ -112,6 +115,7 @@ export class Graph {
     });
     this.done.catch(() => {}); // observed through events$ or by awaiting done
     this.noServer = opts.noServer === true || !pipeline.server.enabled;
+    this.dynamicStreams = opts.dynamicStreams === true;
     this.addRuntimes(pipeline.nodes, pipeline.edges);
   }
 
@@ -568,7 +572,7 @@ export class Graph {
     };
     for (const { port, queue } of rt.inputs) begin(port, queue);
     // A multi-stream node of a pipeline that takes streams at run time waits for them until the graph stops.
-    const waitsForStreams = rt.spec.kind.multiStream === true && this.pipeline.server.admin && this.pipeline.streams !== null;
+    const waitsForStreams = rt.spec.kind.multiStream === true && (this.pipeline.server.admin || this.dynamicStreams) && this.pipeline.streams !== null;
     rt.attach = (port, q) => {
       rt.inputs.push({ port, queue: q });
       begin(port, q);

@@ -11,6 +11,8 @@ import { pngSequenceNode } from './sinks/png-sequence.js';
 import { npzNode } from './sinks/npz.js';
 import { mp4Node } from './sinks/mp4.js';
 import { syntheticNode } from './sources/synthetic.js';
+import { natsPublishNode } from './sinks/nats-publish.js';
+import { natsDepthNode } from './sources/nats-depth.js';
 import type { NodeKind } from '../graph/node-kind.js';
 
 /** Every node kind a pipeline file may use. */
@@ -27,6 +29,8 @@ export const BUILTIN_NODES: readonly NodeKind[] = [
   npzNode,
   mp4Node,
   syntheticNode,
+  natsPublishNode,
+  natsDepthNode,
 ] as NodeKind[];
 
 export function builtinRegistry(): NodeRegistry {

@@ -39,6 +39,11 @@ export interface FrameHeader {
   readonly delta1?: number;
   /** Frames dropped for this subscriber so far (its own backpressure). */
   readonly dropped?: number;
+  /** The first frame after a discontinuity of its stream (a gap, a restart, a takeover by another fleet worker): do not relate it to the frames before. */
+  readonly discont?: boolean;
+  /** (fleet) The worker that computed the frame, and when it published it on the bus (wall clock, ms since the epoch). */
+  readonly worker?: string;
+  readonly publishedMs?: number;
   /**
    * The source camera's pinhole intrinsics in pixels of THIS message's width x height (scaled when the depth is at
    * another size than the source frame), when the source knows them. Pixel centres at integer coordinates.

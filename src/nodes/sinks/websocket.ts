@@ -10,7 +10,7 @@ import { defineNode, type NodeContext } from '../../graph/node-kind.js';
 import { COLORMAP_NAMES, colormapByName } from '../../io/colormap.js';
 import { FrameEncoder, defaultEncodeWorkers, type EncodeJob } from './frame-encoder.js';
 import { nowMs, type DepthFrame, type Intrinsics, type Packet, type VideoFrame } from '../../graph/packets.js';
-import { DEFAULT_SUBSCRIPTION, encodeFrameMessage, scaleIntrinsics, type FrameHeader, type Subscription } from '../../protocol/frame-message.js';
+import { DEFAULT_SUBSCRIPTION, decodeFrameMessage, encodeFrameMessage, scaleIntrinsics, type FrameHeader, type Subscription } from '../../protocol/frame-message.js';
 import { parseSubscription, SubscriptionError, unknownStreams } from '../../protocol/subscription.js';
 import { Counter } from 'prom-client';
 import { presentedToken, refuseUpgrade } from '../../server/http-hub.js';
@@ -44,6 +44,8 @@ interface Subscriber {
   readonly ws: WebSocket;
   sub: Subscription;
   dropped: number;
+  /** Streams whose discontinuity mark was on a frame dropped for this subscriber: its next frame of them carries it. */
+  readonly owedDiscont: Set<string>;
   sent: number;
   /** Delivery of this subscriber's frames, in order (each link waits for its frame's payloads). */
   chain: Promise<void>;
@@ -98,6 +100,7 @@ export const websocketNode = defineNode({
     });
     let encodeFailures = 0;
     let sawDepth = false;
+    const afterGap = new Set<string>();
 
     const checkStreams = (sub: Subscription) => {
       const known = ctx.streams.names();
@@ -122,7 +125,7 @@ export const websocketNode = defineNode({
         return;
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
-        const s: Subscriber = { ws, sub, dropped: 0, sent: 0, chain: Promise.resolve() };
+        const s: Subscriber = { ws, sub, dropped: 0, sent: 0, chain: Promise.resolve(), owedDiscont: new Set() };
         subscribers.add(s);
         // Start the encoder threads before the first frame needs them (not for plain video pipelines).
         if (sawDepth || sub.rgbFormat === 'jpeg') encoder.warm();
@@ -163,14 +166,24 @@ export const websocketNode = defineNode({
     }, 1000);
     statsTimer.unref();
 
-    const drop = (s: Subscriber) => {
+    const drop = (s: Subscriber, f: VideoFrame | DepthFrame) => {
+      if (discontinuous.has(f)) s.owedDiscont.add(f.streamId);
       s.dropped++;
       dropped.inc({ node: ctx.name });
     };
 
     return {
       async process(_port: string, p: Packet) {
+        if (p.type === 'discontinuity') {
+          afterGap.add(p.streamId);
+          return;
+        }
         if (p.type !== 'video' && p.type !== 'depth') return;
+        // The first frame after a discontinuity says so (GStreamer's DISCONT): subscribers must not relate it to the one before.
+        if (afterGap.delete(p.streamId)) {
+          discontinuous.add(p);
+          if (p.type === 'depth' && p.source) discontinuous.add(p.source);
+        }
         if (p.type === 'depth') sawDepth = true;
         if (subscribers.size === 0) return;
         const targets: Array<{ s: Subscriber; wants: Want[] }> = [];
@@ -179,7 +192,7 @@ export const websocketNode = defineNode({
           if (s.ws.readyState !== s.ws.OPEN) continue;
           if (s.sub.streams && !s.sub.streams.includes(p.streamId)) continue;
           if (s.ws.bufferedAmount > o.maxBufferedBytes) {
-            drop(s);
+            drop(s, p);
             continue;
           }
           const wants = wantsFor(p, s.sub);
@@ -219,7 +232,7 @@ export const websocketNode = defineNode({
         }
         for (const { s, wants } of targets) {
           if (!encoded && wants.some(needsEncoding)) {
-            drop(s);
+            drop(s, p);
             continue;
           }
           const msgs = wants.map((w) => {
@@ -230,11 +243,12 @@ export const websocketNode = defineNode({
           s.chain = s.chain.then(async () => {
             const ready = await Promise.all(msgs);
             if (ready.some((m) => m === null)) {
-              drop(s);
+              drop(s, p);
               return;
             }
             if (s.ws.readyState !== s.ws.OPEN) return;
-            for (const m of ready) s.ws.send(m!);
+            const owed = s.owedDiscont.delete(p.streamId) && !discontinuous.has(p);
+            for (const m of ready) s.ws.send(owed ? withDiscont(m!) : m!);
             s.sent++;
           }).catch((err: unknown) => ctx.log.warn({ err }, 'sending to a subscriber failed'));
         }
@@ -400,8 +414,17 @@ function intrinsicsField(k: Intrinsics | undefined, from: { width: number; heigh
   return { intrinsics: { fx: r(s.fx), fy: r(s.fy), cx: r(s.cx), cy: r(s.cy) } };
 }
 
+/** The same message with `discont: true` in its header (a subscriber that missed the marked frame). */
+function withDiscont(msg: Buffer): Buffer {
+  const { header, payload } = decodeFrameMessage(msg);
+  return encodeFrameMessage({ ...header, discont: true }, payload);
+}
+
+/** Frames that follow a discontinuity of their stream (marked `discont` in their header). */
+const discontinuous = new WeakSet<VideoFrame | DepthFrame>();
+
 function baseHeader(f: VideoFrame | DepthFrame): Omit<FrameHeader, 'kind' | 'format'> {
-  return { stream: f.streamId, seq: f.seq, ptsMs: f.ptsMs, width: f.width, height: f.height, latencyMs: Math.round((nowMs() - f.arrivalMs) * 10) / 10 };
+  return { ...(discontinuous.has(f) ? { discont: true } : {}), stream: f.streamId, seq: f.seq, ptsMs: f.ptsMs, width: f.width, height: f.height, latencyMs: Math.round((nowMs() - f.arrivalMs) * 10) / 10, ...(f.fleet ? { worker: f.fleet.worker, publishedMs: f.fleet.publishedMs } : {}) };
 }
 
 function checkAccess(req: IncomingMessage, token: string | undefined, allowedOrigins: readonly string[]): { status: number; reason: string } | null {
