@@ -35,7 +35,7 @@ export async function openBuckets(nc: NatsConnection, o: BucketOptions): Promise
       ]);
       return { cameras, leases, workers };
     } catch (e) {
-      if (performance.now() < deadline && !/jetstream not enabled/i.test((e as Error).message)) {
+      if (performance.now() < deadline && !/jetstream (is )?not enabled/i.test((e as Error).message)) {
         await new Promise((r) => setTimeout(r, 500));
         continue;
       }
@@ -47,7 +47,7 @@ export async function openBuckets(nc: NatsConnection, o: BucketOptions): Promise
 function bucketError(e: unknown): FleetConfigError {
   const msg = (e as Error).message;
   return new FleetConfigError(
-    /jetstream not enabled|503/i.test(msg)
+    /jetstream (is )?not enabled|503/i.test(msg)
       ? `the NATS server has no JetStream (the fleet keeps its camera list and leases in JetStream key-value buckets): start nats-server with -js (${msg})`
       : `cannot open the fleet's key-value buckets: ${msg}`,
   );

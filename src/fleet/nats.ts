@@ -54,11 +54,13 @@ export function redactUrl(url: string): string {
   return url.replace(/\/\/[^@/]*@/g, '//***@');
 }
 
-export async function connectNats(url: string, log: Logger, name: string): Promise<NatsConnection> {
+/** `wait`: keep trying until a server answers (long-running workers and gateways); otherwise fail at once (short commands). */
+export async function connectNats(url: string, log: Logger, name: string, wait = false): Promise<NatsConnection> {
   const t = natsTarget(url);
   const { connect } = await import('@nats-io/transport-node');
   const tls = t.tls ? (process.env.DCL_NATS_CA ? { caFile: process.env.DCL_NATS_CA } : {}) : undefined;
   let nc: NatsConnection;
+  if (wait) log.info({ servers: t.servers }, 'connecting to NATS (waiting until a server answers)');
   try {
     nc = await connect({
       servers: t.servers,
@@ -69,8 +71,8 @@ export async function connectNats(url: string, log: Logger, name: string): Promi
       tls,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
-      // The first connection may wait for a server that is starting (a fleet starts in any order).
-      waitOnFirstConnect: true,
+      // A worker or gateway may wait for a server that is starting (a fleet starts in any order).
+      waitOnFirstConnect: wait,
       timeout: 5000,
     });
   } catch (e) {
@@ -89,7 +91,7 @@ export async function connectNats(url: string, log: Logger, name: string): Promi
 
 /** The process's connection for `url`, shared through the graph's resources (the last user closes it). */
 export function sharedNats(shared: SharedResources, url: string, log: Logger, name: string): Promise<Lease<NatsConnection>> {
-  return shared.acquire(`nats:${url}`, () => connectNats(url, log, name), async (nc) => {
+  return shared.acquire(`nats:${url}`, () => connectNats(url, log, name, true), async (nc) => {
     await nc.drain().catch(() => nc.close());
   });
 }
