@@ -483,7 +483,7 @@ export class Graph {
         state,
         ...(message ? { message } : {}),
         fpsIn: round(source?.emitted.fps() ?? 0),
-        fpsOut: round(last && last !== source ? last.emitted.fps() : 0),
+        fpsOut: round(last?.emitted.fps() ?? 0),
         stride: typeof details.stride === 'number' ? details.stride : null,
         latencyP95S: typeof details.latencyP95S === 'number' ? details.latencyP95S : null,
         expectedLatencyS: typeof details.expectedLatencyS === 'number' ? details.expectedLatencyS : null,

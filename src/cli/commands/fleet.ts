@@ -43,6 +43,9 @@ async function withBuckets<T>(o: BusOptions, use: (b: Awaited<ReturnType<typeof 
     const nc = await connectNats(o.nats, log, 'depthcrafter-live fleet camera');
     try {
       return await use(await openBuckets(nc, { leaseTtlMs: o.leaseTtl, replicas: o.replicas }));
+    } catch (e) {
+      if (/timeout/i.test((e as Error).message)) throw new Error(`NATS did not answer in time: ${(e as Error).message} (a JetStream cluster that lost a node answers again once it has elected new leaders)`);
+      throw e;
     } finally {
       await nc.drain().catch(() => nc.close());
     }

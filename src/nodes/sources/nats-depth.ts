@@ -65,7 +65,8 @@ export const natsDepthNode = defineNode({
             arrivalMs: (h.publishedMs ?? Date.now()) - h.latencyMs,
             width: h.width,
             height: h.height,
-            data: msg.payload,
+            // Its own copy: the client's read buffer is reused for later messages.
+            data: new Uint8Array(msg.payload),
             ...fleetOrigin(h),
             ...(h.intrinsics ? { intrinsics: h.intrinsics } : {}),
           });
@@ -120,8 +121,9 @@ export const natsDepthNode = defineNode({
             lastFrameAt = performance.now();
             frames++;
             if (firstFrame) report();
-            // Float32 needs 4-byte alignment: one copy of the payload (a memcpy).
-            const data = new Float32Array(next.payload.slice().buffer);
+            // Float32 needs 4-byte alignment: one copy of the payload into its own buffer (a memcpy; not
+            // .slice(), which on a Node Buffer is a view into the client's shared read buffer).
+            const data = new Float32Array(new Uint8Array(next.payload).buffer);
             const frame: DepthFrame = {
               type: 'depth',
               streamId: ctx.stream,
