@@ -26,16 +26,8 @@ STAMP="$VK/ok"
 
 log() { printf 'setup-vulkan: %s\n' "$*"; }
 
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then
-    "$@"
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo "$@"
-  else
-    log "need root (or sudo) to run: $*"
-    exit 1
-  fi
-}
+# shellcheck source=as-root.sh
+. scripts/as-root.sh  # (the working folder is the project root here)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 

@@ -22,16 +22,8 @@ PACKAGES=(
   nats-server
 )
 
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then
-    "$@"
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo "$@"
-  else
-    log "need root (or sudo) to run: $*"
-    exit 1
-  fi
-}
+# shellcheck source=as-root.sh
+. scripts/as-root.sh  # (the working folder is the project root here)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -59,15 +59,9 @@ export const natsDepthNode = defineNode({
           const h = msg.header;
           rgbBySeq.set(h.seq, {
             type: 'video',
-            streamId: ctx.stream,
-            seq: h.seq,
-            ptsMs: h.ptsMs,
-            arrivalMs: (h.publishedMs ?? Date.now()) - h.latencyMs,
-            width: h.width,
-            height: h.height,
+            ...frameFields(h, ctx.stream),
             // Its own copy: the client's read buffer is reused for later messages.
             data: new Uint8Array(msg.payload),
-            ...fleetOrigin(h),
             ...(h.intrinsics ? { intrinsics: h.intrinsics } : {}),
           });
           // The RGB frame precedes its depth frame; a few are enough to pair them.
@@ -126,15 +120,9 @@ export const natsDepthNode = defineNode({
             const data = new Float32Array(new Uint8Array(next.payload).buffer);
             const frame: DepthFrame = {
               type: 'depth',
-              streamId: ctx.stream,
-              seq: h.seq,
-              ptsMs: h.ptsMs,
-              arrivalMs: (h.publishedMs ?? Date.now()) - h.latencyMs,
-              width: h.width,
-              height: h.height,
+              ...frameFields(h, ctx.stream),
               data,
               window: h.window ?? 0,
-              ...fleetOrigin(h),
               ...(h.interpolated ? { interpolated: true } : {}),
               ...(rgbBySeq.has(h.seq) ? { source: rgbBySeq.get(h.seq)! } : {}),
               ...(dropped > 0 ? { droppedBefore: dropped } : {}),
@@ -158,4 +146,9 @@ export const natsDepthNode = defineNode({
 
 function fleetOrigin(h: FrameHeader): { fleet?: { worker: string; publishedMs: number } } {
   return h.worker !== undefined && h.publishedMs !== undefined ? { fleet: { worker: h.worker, publishedMs: h.publishedMs } } : {};
+}
+
+/** The fields every frame rebuilt from a bus message has (arrival: the worker's, as the header gives it). */
+function frameFields(h: FrameHeader, streamId: string) {
+  return { streamId, seq: h.seq, ptsMs: h.ptsMs, arrivalMs: (h.publishedMs ?? Date.now()) - h.latencyMs, width: h.width, height: h.height, ...fleetOrigin(h) };
 }
