@@ -1,18 +1,17 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { WebSocket } from 'ws';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { parsePipeline } from '../src/graph/pipeline-file.js';
-import { Graph } from '../src/graph/runtime.js';
 import { builtinRegistry } from '../src/nodes/index.js';
-import { createLogger } from '../src/util/log.js';
 import { intrinsics as synthIntrinsics } from '../src/synth/camera.js';
 import { decodeFrameMessage, scaleIntrinsics, type FrameHeader } from '../src/protocol/frame-message.js';
 import { within } from './helpers/wait.js';
+import { browserFixture, skipWithoutChromium } from './helpers/browser.js';
 
 // The viewer's tools in a real browser (Debian's Chromium, software WebGL) on a real pipeline (synthetic source,
 // streaming depth node, WebSocket sink): the responsive layout keeps the source's aspect ratio, the colour bar
@@ -21,33 +20,10 @@ import { within } from './helpers/wait.js';
 // is missing (no 404, favicon included). Then intrinsics end to end without a browser: the frames source's K.txt
 // and K option reach the WebSocket headers.
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM) ? false : `Chromium not installed at ${CHROMIUM} (scripts/setup.sh installs it)`;
+const skip = skipWithoutChromium;
+const fx = browserFixture();
 const ROOT = process.cwd();
-let browser: Browser | null = null;
-const graphs: Graph[] = [];
-
-before(async () => {
-  if (skip) return;
-  // The existing viewer test's flags: WebGL still works there (SwiftShader, software).
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-});
-
-after(async () => {
-  await browser?.close();
-  for (const g of graphs) await g.stop();
-});
-
-async function startGraph(yaml: string): Promise<Graph> {
-  const g = new Graph(parsePipeline(yaml, 'viewer-3d-test.yaml', builtinRegistry()), { log: createLogger({ level: 'silent' }) });
-  graphs.push(g);
-  await g.start();
-  return g;
-}
+const startGraph = (yaml: string) => fx.startGraph(yaml, 'viewer-3d-test.yaml');
 
 // Page-side helpers as strings: tsx would wrap named functions with __name, which the page lacks.
 /** Reads the 3D canvas into window.__pic; returns its size and how many pixels are not the black background. */
@@ -86,7 +62,7 @@ edges:
   - { from: depth, to: ws, queue: { capacity: 16, policy: drop-oldest } }
 `);
   const base = `http://127.0.0.1:${g.address!.port}/`;
-  const page = await browser!.newPage({ viewport: { width: 1280, height: 800 } });
+  const page = await fx.browser().newPage({ viewport: { width: 1280, height: 800 } });
   const errors: string[] = [];
   const missing: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));

@@ -1,36 +1,16 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
-import { parsePipeline } from '../src/graph/pipeline-file.js';
-import { Graph } from '../src/graph/runtime.js';
-import { builtinRegistry } from '../src/nodes/index.js';
-import { createLogger } from '../src/util/log.js';
+import type { Graph } from '../src/graph/runtime.js';
+import { browserFixture, skipWithoutChromium } from './helpers/browser.js';
 
 // The viewer in a real browser (Debian's Chromium through playwright-core): the page connects,
 // depth, RGB and ground-truth frames arrive and are drawn (canvas pixels are checked), the
 // running AbsRel is shown, and a screenshot is kept.
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM) ? false : `Chromium not installed at ${CHROMIUM} (scripts/setup.sh installs it)`;
-let browser: Browser | null = null;
-/** Every graph a test started, stopped in after() even when a test failed half way. */
-const graphs: Graph[] = [];
-
-before(async () => {
-  if (skip) return;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-});
-
-after(async () => {
-  await browser?.close();
-  for (const g of graphs) await g.stop();
-});
+const skip = skipWithoutChromium;
+const fx = browserFixture();
 
 test('the viewer draws live RGB and depth frames', { skip, timeout: 90_000 }, async () => {
   const yaml = `
@@ -44,11 +24,9 @@ edges:
   - { from: source, to: depth, queue: { capacity: 16, policy: block } }
   - { from: depth, to: ws, queue: { capacity: 16, policy: drop-oldest } }
 `;
-  const graph = new Graph(parsePipeline(yaml, 'viewer-test.yaml', builtinRegistry()), { log: createLogger({ level: 'warn' }) });
-  graphs.push(graph);
-  await graph.start();
+  const graph = await fx.startGraph(yaml, 'viewer-test.yaml', 'warn');
   const url = `http://127.0.0.1:${graph.address!.port}/`;
-  const page = await browser!.newPage({ viewport: { width: 1100, height: 420 } });
+  const page = await fx.browser().newPage({ viewport: { width: 1100, height: 420 } });
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   const notFound: string[] = [];
@@ -118,10 +96,8 @@ edges:
 
 /** Start a pipeline and open the viewer on it. */
 async function openViewer(yaml: string): Promise<{ page: import('playwright-core').Page; errors: string[]; g: Graph }> {
-  const g = new Graph(parsePipeline(yaml, 'viewer-test.yaml', builtinRegistry()), { log: createLogger({ level: 'silent' }) });
-  graphs.push(g);
-  await g.start();
-  const page = await browser!.newPage({ viewport: { width: 1100, height: 420 } });
+  const g = await fx.startGraph(yaml, 'viewer-test.yaml');
+  const page = await fx.browser().newPage({ viewport: { width: 1100, height: 420 } });
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(`http://127.0.0.1:${g.address!.port}/`);
@@ -268,7 +244,7 @@ edges:
   await page.waitForFunction(`window.dclViewer.mode === 'grid'`, undefined, { timeout: 30_000 });
 
   // ?stream=NAME opens that stream large directly.
-  const direct = await browser!.newPage({ viewport: { width: 1100, height: 420 } });
+  const direct = await fx.browser().newPage({ viewport: { width: 1100, height: 420 } });
   direct.on('pageerror', (e) => errors.push(e.message));
   await direct.goto(`http://127.0.0.1:${g.address!.port}/?stream=c`);
   await direct.waitForFunction(`window.dclViewer.mode === 'one' && window.dclViewer.selected === 'c' && window.dclViewer.frames >= 5`, undefined, { timeout: 60_000 });
