@@ -23,7 +23,7 @@ import { readFile, rename, stat, unlink } from 'node:fs/promises';
 import { partialPath } from './partial-file.js';
 import { once } from 'node:events';
 import { Zip, ZipPassThrough, unzipSync, type AsyncFlateStreamHandler, type ZipInputFile } from 'fflate';
-import { constants as zlibConstants, crc32, deflateRawSync } from 'node:zlib';
+import { constants as zlibConstants, crc32, deflateRaw, deflateRawSync } from 'node:zlib';
 import {
   buildNpyHeader,
   bytesPerElement,
@@ -40,6 +40,8 @@ export type { NpyArray, NpyDtype, NpyTypedArray } from './npy.js';
 export const ZIP32_MAX_BYTES = 0xfffffffe;
 /** Maximum number of entries in a classic ZIP archive. */
 const ZIP32_MAX_ENTRIES = 0xffff;
+/** Chunks at least this large are deflated on the thread pool (smaller ones are not worth the hop). */
+const ASYNC_DEFLATE_BYTES = 64 * 1024;
 /** Size of fflate's ZIP data descriptor (written after each streamed entry). */
 const DATA_DESCRIPTOR_BYTES = 16;
 /** Member timestamp: fixed, so identical arrays give identical bytes (numpy ignores it). */
@@ -95,11 +97,31 @@ class ZlibDeflateEntry implements ZipInputFile {
     this.opts = { level, strategy: huffmanOnly ? zlibConstants.Z_HUFFMAN_ONLY : zlibConstants.Z_DEFAULT_STRATEGY };
   }
 
+  /** Small pushes (the .npy header, the final empty block): synchronously. */
   push(chunk: Uint8Array, final: boolean): void {
     this.crc = crc32(chunk, this.crc);
     this.size += chunk.length;
-    const out = deflateRawSync(chunk, { ...this.opts, finishFlush: final ? zlibConstants.Z_FINISH : zlibConstants.Z_SYNC_FLUSH });
-    this.ondata!(null, new Uint8Array(out.buffer, out.byteOffset, out.byteLength), final);
+    this.emit(deflateRawSync(chunk, this.flush(final)), final);
+  }
+
+  /**
+   * Large pushes: deflated on libuv's thread pool, so the calling thread (the offline finaliser)
+   * prepares the video frames meanwhile. The caller must leave `chunk` unchanged and await this
+   * before the next push (the writer does: one write at a time).
+   */
+  async pushAsync(chunk: Uint8Array, final: boolean): Promise<void> {
+    this.crc = crc32(chunk, this.crc);
+    this.size += chunk.length;
+    const out = await new Promise<Buffer>((resolve, reject) => deflateRaw(chunk, this.flush(final), (err, b) => (err ? reject(err) : resolve(b))));
+    this.emit(out, final);
+  }
+
+  private flush(final: boolean) {
+    return { ...this.opts, finishFlush: final ? zlibConstants.Z_FINISH : zlibConstants.Z_SYNC_FLUSH };
+  }
+
+  private emit(out: Buffer, final: boolean): void {
+    this.ondata!(null, new Uint8Array(out.buffer as ArrayBuffer, out.byteOffset, out.byteLength), final);
   }
 }
 
@@ -381,8 +403,10 @@ export class NpzWriter {
       // fflate passes stored data straight to the file stream, which keeps a
       // reference until written: copy so the caller may reuse its buffer.
       entry.push(bytes.slice(), final);
+    } else if (entry instanceof ZlibDeflateEntry && bytes.length >= ASYNC_DEFLATE_BYTES) {
+      await entry.pushAsync(bytes, final); // into a new buffer: the caller may reuse its own once this resolves
     } else {
-      entry.push(bytes, final); // deflated at once into a new buffer: the caller may reuse its own
+      entry.push(bytes, final);
     }
     this.throwIfFailed();
     if (this.needDrain) {

@@ -59,7 +59,9 @@ async function run(): Promise<void> {
       for (let i = 0; i < plane; i++) buf[i] = range > 0 ? Math.fround(buf[i] - job.min) / range : 0;
       // Normalised first, then resized: bilinear keeps [0,1], and the model-size values stay the reference's.
       if (resized) resizeBilinearPlane(buf, job.width, job.height, job.outWidth, job.outHeight, outBuf);
-      await arr?.write(outBuf);
+      // The npz chunk deflates on the thread pool while this thread makes the video frames (both only read outBuf).
+      const written = arr?.write(outBuf);
+      written?.catch(() => {}); // awaited below; no unhandled rejection while waiting for credits
       if (job.videos) {
         while (credits === 0) await new Promise<void>((r) => (wake = r));
         credits--;
@@ -68,6 +70,7 @@ async function run(): Promise<void> {
         const vis = applyColormap(outBuf, lut, new Uint8Array(outPlane * 3));
         port.postMessage({ type: 'frame', index: f, gray, vis } satisfies FinalizeMessage, [gray.buffer as ArrayBuffer, vis.buffer as ArrayBuffer]);
       }
+      await written;
     }
     await arr?.end();
     await npz?.close();
