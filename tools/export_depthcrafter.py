@@ -123,9 +123,9 @@ class PerFrameConditionedUNet(nn.Module):
 # ---------------------------------------------------------------------------------------------
 # fused attention: every attention of the UNet (spatial, temporal, cross), of the VAE (mid-block) and of the image
 # encoder becomes one com.microsoft::MultiHeadAttention node instead of MatMul-Softmax-MatMul. ONNX Runtime has
-# kernels for it on CPU (flash attention for float32), CUDA (flash / memory-efficient attention), WebGPU and ROCm; the
-# opset-23 Attention op runs on CPU but falls back to CPU under the WebGPU provider of onnxruntime-node 1.30, so it
-# is not used. In eager PyTorch the same call is torch's scaled_dot_product_attention, so the PyTorch side of every
+# kernels for it on CPU, CUDA (flash / memory-efficient attention), ROCm and WebGPU (CPU and WebGPU verified with
+# onnxruntime 1.30: docs/gpu.md); the opset-23 Attention op runs on CPU but falls back to CPU under the WebGPU provider
+# of onnxruntime-node 1.30, so it is not used. In eager PyTorch the same call is torch's scaled_dot_product_attention, so the PyTorch side of every
 # check is unchanged.
 
 
@@ -378,8 +378,8 @@ def main() -> int:
                     help="which files store weights as external data (the real UNet must: 3 GB > protobuf's 2 GB)")
     ap.add_argument("--attention", choices=ATTENTION_MODES, default="mha",
                     help="mha (default): each attention is one com.microsoft MultiHeadAttention node, which ONNX Runtime "
-                    "runs without materialising the score matrix where it can (CPU flash attention, CUDA flash / "
-                    "memory-efficient attention, WebGPU); unfused: the plain MatMul-Softmax-MatMul graph of older packs")
+                    "runs with its own attention kernels (CPU, CUDA flash / memory-efficient attention, WebGPU): on the "
+                    "CPU the real UNet's call needs 40 %% of the memory of the unfused graph; unfused: the plain MatMul-Softmax-MatMul graph of older packs")
     ap.add_argument("--no-validate", action="store_true")
     a = ap.parse_args()
 

@@ -15,7 +15,7 @@ Steps (everything under --work, nothing committed):
 
 Usage (repository root; diffusers importable, e.g. its source tree on PYTHONPATH):
   PYTHONPATH=/path/to/diffusers/src python tools/parity_depthcrafter.py --depthcrafter /path/to/DepthCrafter \
-      --work .tmp/parity [--frames 38 --window 16 --overlap 4 --steps 5 --size 192x128]
+      --work .tmp/parity [--frames 38 --window 16 --overlap 4 --steps 5 --size 192x128] [--attention unfused]
 """
 
 from __future__ import annotations
@@ -158,6 +158,10 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--skip-fp16", action="store_true")
+    ap.add_argument("--attention", choices=["mha", "unfused"], default="mha",
+                    help="attention form of the exported packs (export_depthcrafter.py --attention)")
+    ap.add_argument("--vae-layers", type=int, default=1, help="layers per block of the tiny VAE (2: its decoder has "
+                    "the mid-block attention)")
     ap.add_argument("--out-json", default=None)
     # child mode
     ap.add_argument("--reference-child", action="store_true", help=argparse.SUPPRESS)
@@ -177,14 +181,16 @@ def main() -> int:
     a.tiny_dir = os.path.join(a.work, "tiny-models")
     py = [sys.executable]
     if not os.path.isdir(os.path.join(a.tiny_dir, "unet")):
-        run(py + [os.path.join(HERE, "make_tiny_depthcrafter.py"), "--out", a.tiny_dir])
-    packs = {"float32": os.path.join(a.work, "pack-fp32"), "float16": os.path.join(a.work, "pack-fp16")}
+        run(py + [os.path.join(HERE, "make_tiny_depthcrafter.py"), "--out", a.tiny_dir, "--vae-layers", str(a.vae_layers)])
+    tag = "" if a.attention == "mha" else "-unfused"
+    packs = {"float32": os.path.join(a.work, f"pack-fp32{tag}"), "float16": os.path.join(a.work, f"pack-fp16{tag}")}
     for dt, pack in packs.items():
         if dt == "float16" and a.skip_fp16:
             continue
         if not os.path.isfile(os.path.join(pack, "manifest.json")):
             run(py + [os.path.join(HERE, "export_depthcrafter.py"), "--unet", os.path.join(a.tiny_dir, "unet"), "--svd",
                       os.path.join(a.tiny_dir, "svd"), "--out", pack, "--dtype", dt, "--name", f"tiny-depthcrafter-{dt}",
+                      "--attention", a.attention,
                       "--description", "tiny random models of the DepthCrafter classes, for the parity check only"])
 
     W, H = (int(v) for v in a.size.lower().split("x"))
@@ -199,13 +205,13 @@ def main() -> int:
 
     segs = segments(a.frames, a.window, a.overlap)
     report = {"frames": a.frames, "size": a.size, "window": a.window, "overlap": a.overlap, "steps": a.steps,
-              "segments": segs, "runs": []}
+              "attention": a.attention, "vaeLayers": a.vae_layers, "segments": segs, "runs": []}
     print(f"[parity] clip {a.frames} frames {a.size}, window {a.window}, overlap {a.overlap}, {a.steps} steps: "
           f"segments {segs}", flush=True)
     for g in a.guidance:
         ref = reference(a, g, "float32", os.path.join(a.work, f"ref-g{g}.npz"))
         rz = np.load(os.path.join(a.work, f"ref-g{g}.npz"))
-        o32 = ours(a, packs["float32"], g, os.path.join(a.work, f"ours-fp32-g{g}"))
+        o32 = ours(a, packs["float32"], g, os.path.join(a.work, f"ours-fp32{tag}-g{g}"))
         row = {"guidance": g,
                "latents_max_abs_diff": float(np.abs(o32["latents"] - rz["latents"]).max()),
                "latents_max_abs": float(np.abs(rz["latents"]).max()),
@@ -214,7 +220,7 @@ def main() -> int:
                "reference": {k: ref[k] for k in ("seconds", "fps", "wall", "peak_rss")},
                "ours_fp32": {k: o32[k] for k in ("seconds", "fps", "wall", "peak_rss", "worker_rss")}}
         if not a.skip_fp16:
-            o16 = ours(a, packs["float16"], g, os.path.join(a.work, f"ours-fp16-g{g}"))
+            o16 = ours(a, packs["float16"], g, os.path.join(a.work, f"ours-fp16{tag}-g{g}"))
             row["fp16_vs_fp32_depth_max_abs_diff"] = float(np.abs(o16["depth"] - o32["depth"]).max())
             row["fp16_vs_fp32_latents_max_abs_diff"] = float(np.abs(o16["latents"] - o32["latents"]).max())
             row["ours_fp16"] = {k: o16[k] for k in ("seconds", "fps", "wall", "peak_rss", "worker_rss")}

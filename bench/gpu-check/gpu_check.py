@@ -10,7 +10,8 @@ with a note when it runs out):
   2. pack     tools/export_depthcrafter.py, fp16 traced on CUDA, fused attention (dry run: fp32 on the CPU)
   3. clips    `depthcrafter-live synth` at each size, one draw of noise for the parity run at the first size
   4. per size: the reference (bench/gpu-check/reference_pipeline.py), then `infer --json` on each provider
-     (cuda, tensorrt, webgpu, cpu; cpu only at the first size), window 110 / overlap 25 / 5 steps (dry run: 8/3/2)
+     (cuda at every size first, then webgpu, tensorrt, cpu; cpu only at the first size), window 110 / overlap 25 /
+     5 steps (dry run: 8/3/2)
   5. the table: ms/frame per stage (image encoder, VAE encoder, UNet, VAE decoder), total, peak GPU memory (an
      nvidia-smi query loop every 100 ms; RSS when there is no nvidia-smi), and the ratio of our ms/frame to the
      reference's; at the first size also the max |depth difference| to the reference (same noise).
@@ -134,7 +135,7 @@ def main() -> int:
     ap.add_argument("--device", choices=["cuda", "cpu"], default="cuda", help="where PyTorch runs (tracing, the reference)")
     ap.add_argument("--work", default=None, help="working folder (default: .tmp/gpu-check[-dry]); models and pack are reused")
     ap.add_argument("--budget", type=float, default=480, help="seconds for the whole run (default 480 = 8 minutes)")
-    ap.add_argument("--providers", default=None, help="comma list (default: cuda,tensorrt,webgpu,cpu; dry run: cpu)")
+    ap.add_argument("--providers", default=None, help="comma list (default: cuda,webgpu,tensorrt,cpu, run in that order after the reference; dry run: cpu)")
     ap.add_argument("--sizes", default=None, help="comma list of WxH (default 512x256,1024x576; dry run: 128x64,192x128)")
     ap.add_argument("--frames", type=int, default=None, help="frames per clip (default 110 = one window; dry run 12)")
     ap.add_argument("--window", type=int, default=None)
@@ -149,7 +150,7 @@ def main() -> int:
     if not dry and a.device == "cpu":
         print("[gpu-check] --device cpu without --dry-run: the real architecture on the CPU takes far longer than the budget; "
               "running anyway", flush=True)
-    providers = (a.providers or ("cpu" if dry else "cuda,tensorrt,webgpu,cpu")).split(",")
+    providers = (a.providers or ("cpu" if dry else "cuda,webgpu,tensorrt,cpu")).split(",")
     sizes = (a.sizes or ("128x64,192x128" if dry else "512x256,1024x576")).split(",")
     frames = a.frames or (12 if dry else 110)
     window, overlap, steps = a.window or (8 if dry else 110), a.overlap or (3 if dry else 25), a.steps or (2 if dry else 5)
@@ -210,6 +211,7 @@ def main() -> int:
     report["pack"] = {"dir": pack, "manifest": json.load(open(os.path.join(pack, "manifest.json")))["description"]}
 
     import numpy as np
+    clips: dict[str, dict] = {}
     for si, size in enumerate(sizes):
         W, H = (int(v) for v in size.lower().split("x"))
         clip = os.path.join(work, f"clip-{size}-{frames}")
@@ -223,51 +225,69 @@ def main() -> int:
                 rng = np.random.default_rng(7)
                 np.savez(noise, pixel=rng.standard_normal((frames, 3, H, W)).astype(np.float32),
                          latent=rng.standard_normal((1, min(window, frames), 4, H // 8, W // 8)).astype(np.float32))
-        # the reference
+        clips[size] = {"rgb": os.path.join(clip, "rgb"), "noise": noise, "first": si == 0, "ref": None, "refDepth": None}
+
+    def reference(size: str) -> None:
+        c = clips[size]
         ref_out = os.path.join(work, f"ref-{size}.npz")
-        cmd = [py, os.path.join(HERE, "reference_pipeline.py"), "--models", models, "--frames", os.path.join(clip, "rgb"),
+        cmd = [py, os.path.join(HERE, "reference_pipeline.py"), "--models", models, "--frames", c["rgb"],
                "--window", str(window), "--overlap", str(overlap), "--steps", str(steps), "--device", a.device,
-               "--out", ref_out, "--json", *(["--noise", noise] if noise else []), *(["--threads", str(a.threads)] if a.threads else [])]
+               "--out", ref_out, "--json", *(["--noise", c["noise"]] if c["noise"] else []),
+               *(["--threads", str(a.threads)] if a.threads else [])]
         with gpu:
             r = step(f"reference {size}", cmd, run_cap)
         ref = last_json(r["stdout"]) if r else None
-        row = {"size": size, "provider": "reference (PyTorch)", "ok": ref is not None, "peakGpuMiB": gpu.peak_mib,
-               **({"msPerFrame": ref["msPerFrame"], "peakRssBytes": r["peakRssBytes"], "loadSeconds": ref["seconds"]["load"],
-                   "peakGpuAllocatedMiB": round(ref.get("peakGpuAllocatedBytes", 0) / MiB) or None} if ref else
-                  {"why": report["steps_"][-1].get("why") or report["steps_"][-1].get("skipped")})}
+        row = {"size": size, "provider": "reference (PyTorch)", "ok": ref is not None, "peakGpuMiB": gpu.peak_mib}
+        if ref:
+            row.update({"msPerFrame": ref["msPerFrame"], "peakRssBytes": r["peakRssBytes"], "loadSeconds": ref["seconds"]["load"],
+                        "peakGpuAllocatedMiB": round(ref.get("peakGpuAllocatedBytes", 0) / MiB) or None})
+            c["ref"], c["refDepth"] = ref, np.load(ref_out)["depth"]
+        else:
+            row["why"] = report["steps_"][-1].get("why") or report["steps_"][-1].get("skipped")
         report["runs"].append(row)
-        ref_depth = np.load(ref_out)["depth"] if ref else None
-        # ours, per provider
-        for prov in providers:
-            if prov == "cpu" and si > 0 and not dry:
-                report["runs"].append({"size": size, "provider": prov, "ok": False, "why": "skipped at the big shape"})
-                continue
-            out = os.path.join(work, f"out-{prov}-{size}")
-            cmd = CLI + ["infer", os.path.join(clip, "rgb"), "--model", pack, "--device", prov, "--window", str(window),
-                         "--overlap", str(overlap), "--steps", str(steps), "--output-size", "model", "--no-videos",
-                         "--no-compress", "--out", out, "--json", *(["--noise", noise] if noise else []),
-                         *(["--threads", str(a.threads)] if a.threads and prov == "cpu" else [])]
-            with gpu:
-                r = step(f"infer {prov} {size}", cmd, run_cap)
-            res = last_json(r["stdout"]) if r else None
-            row = {"size": size, "provider": prov, "ok": res is not None, "peakGpuMiB": gpu.peak_mib}
-            if res:
-                st = res["stats"]
-                row["msPerFrame"] = {k2: round(st["ms"][k] / frames, 2) for k, k2, _ in STAGES}
-                row["msPerFrame"]["total"] = round(sum(st["ms"][k] for k, _, _ in STAGES) / frames, 2)
-                row["peakRssBytes"] = r["peakRssBytes"]
-                row["workerRssBytes"] = res.get("workerRssBytes")
-                row["wallSeconds"] = r["seconds"]
-                if ref:
-                    row["ratioToReference"] = round(row["msPerFrame"]["total"] / max(ref["msPerFrame"]["total"], 1e-9), 3)
-                if ref_depth is not None and noise:
-                    d = np.load(res["files"]["npz"])["depth"]
-                    if d.shape == ref_depth.shape:
-                        row["depthMaxAbsDiffToReference"] = float(np.abs(d - ref_depth).max())
-            else:
-                last = report["steps_"][-1]
-                row["why"] = last.get("why") or last.get("skipped")
-            report["runs"].append(row)
+
+    def ours(prov: str, size: str) -> None:
+        c = clips[size]
+        if prov == "cpu" and not c["first"] and not dry:
+            report["runs"].append({"size": size, "provider": prov, "ok": False, "why": "skipped at the big shape"})
+            return
+        out = os.path.join(work, f"out-{prov}-{size}")
+        cmd = CLI + ["infer", c["rgb"], "--model", pack, "--device", prov, "--window", str(window),
+                     "--overlap", str(overlap), "--steps", str(steps), "--output-size", "model", "--no-videos",
+                     "--no-compress", "--out", out, "--json", *(["--noise", c["noise"]] if c["noise"] else []),
+                     *(["--threads", str(a.threads)] if a.threads and prov == "cpu" else [])]
+        with gpu:
+            r = step(f"infer {prov} {size}", cmd, run_cap)
+        res = last_json(r["stdout"]) if r else None
+        row = {"size": size, "provider": prov, "ok": res is not None, "peakGpuMiB": gpu.peak_mib}
+        if res:
+            st = res["stats"]
+            row["msPerFrame"] = {k2: round(st["ms"][k] / frames, 2) for k, k2, _ in STAGES}
+            row["msPerFrame"]["total"] = round(sum(st["ms"][k] for k, _, _ in STAGES) / frames, 2)
+            row.update({"peakRssBytes": r["peakRssBytes"], "workerRssBytes": res.get("workerRssBytes"), "wallSeconds": r["seconds"]})
+            if c["ref"]:
+                row["ratioToReference"] = round(row["msPerFrame"]["total"] / max(c["ref"]["msPerFrame"]["total"], 1e-9), 3)
+            if c["refDepth"] is not None and c["noise"]:
+                d = np.load(res["files"]["npz"])["depth"]
+                if d.shape == c["refDepth"].shape:
+                    row["depthMaxAbsDiffToReference"] = float(np.abs(d - c["refDepth"]).max())
+        else:
+            last = report["steps_"][-1]
+            row["why"] = last.get("why") or last.get("skipped")
+        report["runs"].append(row)
+
+    # in order of what matters most within the budget: the reference and the first provider at every size, then the
+    # others (TensorRT builds engines for minutes: it comes late, cpu last)
+    first, rest = providers[:1], providers[1:]
+    for size in clips:
+        reference(size)
+        for prov in first:
+            ours(prov, size)
+    for prov in rest:
+        for size in clips:
+            ours(prov, size)
+    order = {s: i for i, s in enumerate(clips)}
+    report["runs"].sort(key=lambda r: order.get(r["size"], 99))  # table grouped by size (stable: run order within)
     return finish(report, work, a)
 
 
