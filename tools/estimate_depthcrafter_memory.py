@@ -10,6 +10,9 @@ UNet's skip connections (alive through the whole call); and the largest attentio
     python tools/estimate_depthcrafter_memory.py --size 576x1024 --window 110
     python tools/estimate_depthcrafter_memory.py --size 256x512 --window 110 --json
 
+These are estimates. Measured counterparts: tools/measure_unet_memory.py (one UNet call with ONNX Runtime on the CPU,
+fused vs unfused attention; docs/depthcrafter-export.md) and bench/gpu-check.sh (peak GPU memory, on a GPU).
+
 The configurations are those of tencent/DepthCrafter (the class defaults of UNetSpatioTemporalConditionModel)
 and of stable-video-diffusion-img2vid-xt (VAE: 128/256/512/512 channels, 2 layers per block; image encoder:
 ViT-H/14, 32 layers, width 1280, projection 1024). Pass --unet-config/--vae-config to use a download's config.json.
