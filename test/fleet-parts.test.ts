@@ -39,6 +39,12 @@ describe('camera records', () => {
     assert.deepEqual(streamEntryFor(cameraRecord('u', 'v4l2:///dev/video2')).source, { kind: 'camera', options: { device: '/dev/video2' } });
     assert.equal(streamEntryFor(cameraRecord('f', '/videos/a.mp4')).source.options.path, '/videos/a.mp4');
   });
+  it('edge: is a camera that `fleet edge` publishes on the bus: a nats-frames source, options from the query and --set', () => {
+    assert.deepEqual(streamEntryFor(cameraRecord('usb1', 'edge:')).source, { kind: 'nats-frames', options: {} });
+    const e = streamEntryFor(cameraRecord('usb1', 'edge:?fps=8', ['staleMs=4000', 'depth.maxRes=128']));
+    assert.deepEqual(e.source, { kind: 'nats-frames', options: { fps: 8, staleMs: 4000 } });
+    assert.deepEqual(e.overrides, { depth: { maxRes: 128 } });
+  });
   it('bad names, URLs and --set values are user errors that name the problem (and never echo a password)', () => {
     assert.throws(() => cameraRecord('a b', 'synthetic:'), (e: Error) => e instanceof FleetConfigError && /camera names are/.test(e.message));
     assert.throws(() => cameraRecord('a', 'ftp://x/y'), /scheme ftp:\/\/ not supported/);

@@ -10,6 +10,7 @@ import { FleetConfigError } from './nats.js';
 //   test:?pattern=ball            test-pattern
 //   v4l2:///dev/video0            camera    (a camera on the worker's own machine)
 //   file:///path or /path         file
+//   edge:?fps=8                   nats-frames (JPEG frames that `fleet edge NAME` publishes on dcl.frames.NAME)
 // `--set KEY=VALUE` sets a source option (KEY) or an option of the worker's per-stream node
 // NODE (NODE.KEY, e.g. depth.maxRes=256).
 
@@ -55,7 +56,7 @@ function sourceForUrl(url: string): { kind: string; options: Record<string, unkn
   try {
     u = new URL(url);
   } catch {
-    throw new FleetConfigError(`camera URL not understood: ${JSON.stringify(url.replace(/\/\/[^@/]*@/, '//***@'))} (rtsp://, synthetic:, test:, v4l2://, file://)`);
+    throw new FleetConfigError(`camera URL not understood: ${JSON.stringify(url.replace(/\/\/[^@/]*@/, '//***@'))} (rtsp://, synthetic:, test:, v4l2://, file://, edge:)`);
   }
   const query = Object.fromEntries([...u.searchParams].map(([k, v]) => [k, parseYamlScalar(v) as unknown]));
   switch (u.protocol) {
@@ -67,7 +68,10 @@ function sourceForUrl(url: string): { kind: string; options: Record<string, unkn
       return { kind: 'camera', options: { device: u.pathname || '/dev/video0', ...query } };
     case 'file:':
       return { kind: 'file', options: { path: decodeURIComponent(u.pathname), loop: true, ...query } };
+    case 'edge:':
+      // A camera attached to an edge box (`fleet edge NAME`): its frames come over the bus as JPEG.
+      return { kind: 'nats-frames', options: query };
     default:
-      throw new FleetConfigError(`camera URL scheme ${u.protocol}// not supported (rtsp://, synthetic:, test:, v4l2://, file://)`);
+      throw new FleetConfigError(`camera URL scheme ${u.protocol}// not supported (rtsp://, synthetic:, test:, v4l2://, file://, edge:)`);
   }
 }

@@ -19,3 +19,9 @@ export const ALL_STATES = 'dcl.state.*';
 
 /** NATS header naming the worker that published a message. */
 export const WORKER_HEADER = 'Dcl-Worker';
+
+/** DCL1 RGB messages (kind rgb, format jpeg) of an edge camera, published by `fleet edge` for a worker elsewhere. */
+export const framesSubject = (camera: string): string => `dcl.frames.${camera}`;
+
+/** NATS header naming the edge process that published a camera's frames (a new one after a restart). */
+export const EDGE_HEADER = 'Dcl-Edge';

@@ -13,6 +13,8 @@ import { mp4Node } from './sinks/mp4.js';
 import { syntheticNode } from './sources/synthetic.js';
 import { natsPublishNode } from './sinks/nats-publish.js';
 import { natsDepthNode } from './sources/nats-depth.js';
+import { natsJpegPublishNode } from './sinks/nats-jpeg-publish.js';
+import { natsFramesNode } from './sources/nats-frames.js';
 import type { NodeKind } from '../graph/node-kind.js';
 
 /** Every node kind a pipeline file may use. */
@@ -31,6 +33,8 @@ export const BUILTIN_NODES: readonly NodeKind[] = [
   syntheticNode,
   natsPublishNode,
   natsDepthNode,
+  natsJpegPublishNode,
+  natsFramesNode,
 ] as NodeKind[];
 
 export function builtinRegistry(): NodeRegistry {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '../../util/log.js';
-import { collectSet, intOption } from '../options.js';
+import { collectSet, intOption, positiveOption } from '../options.js';
 import { UsageError } from '../usage-error.js';
 import { exitBySignal, exitNow, exitOnFatalError } from '../exit.js';
 import { resolvePackArg } from '../../graph/input-paths.js';
@@ -131,6 +131,45 @@ export function registerFleet(program: Command): void {
     const sets = [...(o.model ? [`depth.model=${resolvePackArg(o.model)}`] : []), ...o.set];
     const worker = await userErrors(async () => new FleetWorker({ nats: o.nats, capacity: o.capacity, pipelineFile: o.pipeline, sets, id: o.id, leaseTtlMs: o.leaseTtl, replicas: o.replicas, log }));
     await serve(worker, log);
+  });
+
+  busOptions(
+    fleet
+      .command('edge')
+      .description('Publish a camera only this machine reaches (v4l2:///dev/video0, test:, synthetic:, rtsp://, file://) as JPEG on dcl.frames.<name>, for a worker elsewhere (camera URL edge:)')
+      .argument('<name>', 'camera name (letters, digits, "_", "-")')
+      .argument('<url>', 'where its frames come from, as in `fleet camera add`')
+      .option('--set <key=value>', 'a source option (fps=15), or with --register a worker node option (depth.maxRes=256), repeatable', collectSet, [])
+      .option('--register', "put the camera into the fleet's list as edge: (so that a worker serves it)")
+      .option('--fps-limit <n>', 'publish at most this many frames per second', positiveOption('--fps-limit'))
+      .option('--quality <q>', 'JPEG quality 1-100', intOption('--quality'), 80)
+      .option('--id <id>', 'edge id stamped on its messages (default: host-pid)')
+      .option('--port <n>', 'serve /streams, /healthz and /metrics on this port (default: no HTTP server)', intOption('--port'))
+      .option('--host <host>', 'HTTP host (with --port)')
+      .option('--log-level <level>', 'trace|debug|info|warn|error'),
+  ).action(async (name: string, url: string, o: BusOptions & { set: string[]; register?: boolean; fpsLimit?: number; quality: number; id?: string; port?: number; host?: string; logLevel?: string }) => {
+    if (o.quality < 1 || o.quality > 100) throw new UsageError('--quality must be between 1 and 100');
+    const log = createLogger({ level: o.logLevel });
+    const { FleetEdge } = await import('../../fleet/edge.js');
+    const edge = await userErrors(async () => new FleetEdge({ nats: o.nats, name, url, sets: o.set, quality: o.quality, fpsLimit: o.fpsLimit, register: o.register === true, leaseTtlMs: o.leaseTtl, replicas: o.replicas, id: o.id, port: o.port, host: o.host, log }));
+    await serve(
+      {
+        start: async () => {
+          await edge.start();
+          const a = edge.graph.address;
+          if (a) log.info({ url: `http://${a.address}:${a.port}/streams` }, `fleet edge serving /streams at http://${a.address}:${a.port}/streams`);
+        },
+        stop: () => edge.stop(),
+        // A source that ends (a file without loop, test:?frames=N): drain and exit.
+        done: edge.done.then(async () => {
+          if (edge.stopped) return new Promise<void>(() => {}); // a signal's stop: it exits
+          log.info('the camera source ended: stopping');
+          await edge.stop();
+          exitNow(0, log);
+        }),
+      },
+      log,
+    );
   });
 
   busOptions(
