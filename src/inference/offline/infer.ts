@@ -275,30 +275,36 @@ async function runInfer(o: InferOptions, t0: number, input: string, isFolder: bo
 async function finalize(job: FinalizeJob, files: InferResult['files'], fps: number, signal?: AbortSignal): Promise<void> {
   const vis = job.videos ? new Mp4Writer(files.vis!, { width: job.outWidth, height: job.outHeight, fps, format: 'RGB' }) : null;
   const gray = job.videos ? new Mp4Writer(files.depth!, { width: job.outWidth, height: job.outHeight, fps, format: 'GRAY8' }) : null;
-  const worker = spawnWorker(import.meta.url, 'finalize-worker', { workerData: job });
+  // The npz and the videos from two threads, each reading the spill itself: on two cores neither waits for the other.
+  const jobs = job.npzPath && job.videos ? [{ ...job, videos: false }, { ...job, npzPath: null }] : [job];
+  const workers = jobs.map((j) => spawnWorker(import.meta.url, 'finalize-worker', { workerData: j }));
   let ok = false;
   try {
     await new Promise<void>((resolveDone, reject) => {
       const onAbort = () => reject(new InterruptedError(String(signal?.reason ?? 'aborted')));
       if (signal?.aborted) onAbort();
       signal?.addEventListener('abort', onAbort, { once: true });
-      worker.on('error', reject);
-      worker.on('message', (m: FinalizeMessage) => {
-        try {
-          if (m.type === 'frame') {
-            gray!.write(m.gray);
-            vis!.write(m.vis);
-            worker.postMessage('next');
-          } else if (m.type === 'done') resolveDone();
-          else reject(new Error(`writing outputs failed: ${m.message}`));
-        } catch (e) {
-          reject(e as Error);
-        }
-      });
+      let running = workers.length;
+      for (const worker of workers) {
+        worker.on('error', reject);
+        worker.on('message', (m: FinalizeMessage) => {
+          try {
+            if (m.type === 'frame') {
+              gray!.write(m.gray);
+              vis!.write(m.vis);
+              worker.postMessage('next');
+            } else if (m.type === 'done') {
+              if (--running === 0) resolveDone();
+            } else reject(new Error(`writing outputs failed: ${m.message}`));
+          } catch (e) {
+            reject(e as Error);
+          }
+        });
+      }
     });
     ok = true;
   } finally {
-    await worker.terminate();
+    await Promise.all(workers.map((w) => w.terminate()));
     if (ok) await Promise.all([vis?.finish(), gray?.finish()]);
     else {
       vis?.abort();
