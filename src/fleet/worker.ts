@@ -44,7 +44,9 @@ export class FleetWorker {
   private readonly graph: Graph;
   private readonly log: Logger;
   private timer: NodeJS.Timeout | null = null;
+  private renewTimer: NodeJS.Timeout | null = null;
   private ticking: Promise<void> = Promise.resolve();
+  private renewing: Promise<void> = Promise.resolve();
   private stopped = false;
   /** The record each held camera's stream was started from (a changed record restarts it). */
   private readonly running = new Map<string, string>();
@@ -84,6 +86,14 @@ export class FleetWorker {
     await this.graph.start();
     this.log.info({ capacity: this.o.capacity, leaseTtlMs: this.o.leaseTtlMs }, `fleet worker ${this.id} started`);
     const period = Math.max(100, Math.round(this.o.leaseTtlMs / 4));
+    // Renewals on their own loop: a tick that waits for a stream to start (a model loading) must not let leases lapse.
+    const renewLoop = () => {
+      if (this.stopped) return;
+      this.renewing = this.renew().catch((e: unknown) => this.log.warn({ err: e }, 'renewing leases failed (will retry)'));
+      void this.renewing.then(() => {
+        if (!this.stopped) this.renewTimer = setTimeout(renewLoop, period);
+      });
+    };
     const loop = () => {
       if (this.stopped) return;
       this.ticking = this.tick().catch((e: unknown) => this.log.warn({ err: e }, 'fleet tick failed (will retry)'));
@@ -91,6 +101,7 @@ export class FleetWorker {
         if (!this.stopped) this.timer = setTimeout(loop, period);
       });
     };
+    renewLoop();
     loop();
   }
 
@@ -98,18 +109,23 @@ export class FleetWorker {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    await this.ticking;
+    if (this.renewTimer) clearTimeout(this.renewTimer);
+    await Promise.all([this.ticking, this.renewing]);
     await this.keeper?.releaseAll().catch(() => {});
     await this.buckets?.workers.delete(this.id).catch(() => {});
     await this.graph.stop();
     await this.releaseNats?.();
   }
 
-  private async tick(): Promise<void> {
+  private async renew(): Promise<void> {
     for (const cam of await this.keeper.renewAll()) {
       this.log.warn({ camera: cam }, `lease on camera "${cam}" lost: stopping it`);
-      await this.stopCamera(cam);
+      // Its frames are withheld from now on (the publisher's lease gate); the stream drains in the background.
+      void this.stopCamera(cam);
     }
+  }
+
+  private async tick(): Promise<void> {
     const record: WorkerRecord = { worker: this.id, capacity: this.o.capacity, cameras: this.keeper.cameras(), host: hostname() };
     await this.buckets.workers.put(this.id, JSON.stringify(record));
     const capacities: number[] = [];
@@ -128,6 +144,8 @@ export class FleetWorker {
       this.warnedBad.add(key);
     });
 
+    // Streams whose lease went while they were starting.
+    for (const cam of this.cameras()) if (!this.keeper.cameras().includes(cam)) await this.stopCamera(cam);
     // Removed, changed or failed cameras go first.
     for (const cam of this.keeper.cameras()) {
       const rec = cameras.get(cam);
