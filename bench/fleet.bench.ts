@@ -32,7 +32,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Kvm, type KV } from '@nats-io/kv';
-import { LEASES_BUCKET, WORKERS_BUCKET } from '../src/fleet/subjects.js';
+import { LEASES_BUCKET } from '../src/fleet/subjects.js';
 import { decodeFrameMessage } from '../src/protocol/frame-message.js';
 import { startCli, type CliProcess } from '../test/helpers/cli-process.js';
 import { natsServerAvailable, startNats, type NatsFixture } from '../test/helpers/nats-server.js';
@@ -318,24 +318,22 @@ interface Fleet {
   readonly cameras: string[];
   /** The leases bucket, read directly (cheap polling; `fleet camera list --json` confirms). */
   readonly leases: KV;
-  /** The live-workers bucket: ids there that this bench did not start are foreign processes (a shared machine). */
-  readonly workersKv: KV;
+  /** Lease holders or publishers this bench did not start: foreign processes (a shared machine). */
   readonly foreign: Set<string>;
   /** Wall clock (ms) when the workers were started. */
   readonly startedWall: number;
   nextWorker: number;
 }
 
-/** Notes worker ids in the fleet (its workers bucket, and `more`, e.g. publishers seen on the bus) that this bench did not start. */
-async function checkForeign(f: Fleet, more: Iterable<string> = []): Promise<void> {
+/**
+ * Notes worker ids (lease holders, publishers seen on the bus) that this bench did not start.
+ * Not from listing the workers bucket: kv.keys() can hang for good when a key's TTL runs out
+ * during the listing (seen with @nats-io/kv 3.x and nats-server 2.9).
+ */
+function checkForeign(f: Fleet, ids: Iterable<string | null>): void {
   const ours = new Set((ranBy.get(f.spec) ?? []).map(([id]) => id));
-  const ids = [...more];
-  try {
-    for await (const k of await f.workersKv.keys()) ids.push(k);
-  } catch {
-    /* an empty bucket */
-  }
   for (const id of ids) {
+    if (id === null) continue;
     if (ours.has(id) || f.foreign.has(id)) continue;
     f.foreign.add(id);
     log(`${f.spec.label}: FOREIGN worker "${id}" in this fleet (not started by the bench: another process on this machine connected to its nats-server)`);
@@ -416,8 +414,7 @@ async function startFleet(spec: Spec): Promise<Fleet> {
   // format=f32: the frames' own bytes (no encoder that could drop a frame when busy).
   const sub = subscribe(`${gatewayHttp.replace(/^http/, 'ws')}ws?format=f32`);
   const leases = await new Kvm(bus.nc).open(LEASES_BUCKET);
-  const workersKv = await new Kvm(bus.nc).open(WORKERS_BUCKET);
-  const fleet: Fleet = { spec, nats, bus, workers, gateway, gatewayHttp, sub, cameras, leases, workersKv, foreign: new Set<string>(), startedWall, nextWorker: spec.workers + 1 };
+  const fleet: Fleet = { spec, nats, bus, workers, gateway, gatewayHttp, sub, cameras, leases, foreign: new Set<string>(), startedWall, nextWorker: spec.workers + 1 };
   log(`${spec.label}: ${spec.cameras} camera(s), ${spec.workers} worker(s) (pids ${[...workers.values()].map((w) => w.child.pid).join(', ')}), gateway at ${gatewayHttp} (pid ${gateway.child.pid})`);
   return fleet;
 }
@@ -456,8 +453,8 @@ async function waitServed(f: Fleet, what: string, mode: 'settled' | 'balanced', 
         const dead = exitedEarly(f);
         if (dead) throw new Error(dead);
         await delay(250);
-        await checkForeign(f);
         let list = await leaseRows(f);
+        checkForeign(f, list.map((r) => r.worker));
         last = list;
         const by = holders(list);
         const n = f.cameras.length;
@@ -618,7 +615,7 @@ async function measure(f: Fleet): Promise<Measured> {
     'the last frames of the window at the gateway',
   );
   const busFrames = f.bus.frames.filter((b) => inWindow(b.publishedMs));
-  await checkForeign(f, new Set(busFrames.map((b) => b.worker)));
+  checkForeign(f, new Set(busFrames.map((b) => b.worker)));
   const gwFrames = f.sub.got.filter((g) => inWindow(g.publishedMs));
   const gwKeys = new Set(gwFrames.map((g) => key(g.stream, g.worker, g.seq, g.publishedMs)));
   const busKeys = new Set(busFrames.map((b) => key(b.camera, b.worker, b.seq, b.publishedMs)));
@@ -842,7 +839,7 @@ async function main(): Promise<void> {
         takeoverRows = await takeovers(f);
       }
       overlapsBy.set(p.spec.label, overlaps(f.bus.frames));
-      await checkForeign(f, new Set(f.bus.frames.map((b) => b.worker)));
+      checkForeign(f, new Set(f.bus.frames.map((b) => b.worker)));
       if (f.foreign.size) foreignBy.set(p.spec.label, [...f.foreign]);
     } catch (e) {
       // What the fleet processes said last, to tell why.
@@ -900,7 +897,7 @@ async function main(): Promise<void> {
   }
   console.log(`\n## Two workers publishing one camera at once (bus frames by publishedMs, whole run of each config)\n`);
   for (const [label, o] of overlapsBy) console.log(`- ${label}: ${o.length ? `${o.length}: ${o.slice(0, 10).join('; ')}${o.length > 10 ? '; ...' : ''}` : 'none'}`);
-  console.log(`\nforeign workers (in a fleet's workers bucket or on its bus, not started by the bench): ${foreignBy.size ? [...foreignBy].map(([l, ids]) => `${l}: ${ids.join(', ')}`).join('; ') : 'none'}`);
+  console.log(`\nforeign workers (lease holders or publishers on a fleet's bus not started by the bench): ${foreignBy.size ? [...foreignBy].map(([l, ids]) => `${l}: ${ids.join(', ')}`).join('; ') : 'none'}`);
   if (listFailures) console.log(`\n\`fleet camera list --json\` failed ${listFailures} time(s) (retried; see the log lines above)`);
   console.log(`\nload average at the end (1/5/15 min): ${loadStr(loadavg())}`);
   if (allWarnings.length) console.log(`\nwarnings/errors logged by the fleet processes:\n${allWarnings.join('\n')}`);
