@@ -352,7 +352,7 @@ describe('fleet edge -> worker -> gateway (real processes)', { skip: SKIP, timeo
     children.push(gw);
     const line = await until(() => gw.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('fleet gateway serving at')), 30_000, 'the gateway to listen', () => gw.stderr.slice(-3000));
     gatewayHttp = String(line.url);
-    sub = subscribe(`${gatewayHttp.replace(/^http/, 'ws')}ws?depth=f32`);
+    sub = subscribe(`${gatewayHttp.replace(/^http/, 'ws')}ws?format=f32`);
     edge = startEdge();
   }, { timeout: 120_000 });
 

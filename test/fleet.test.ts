@@ -128,7 +128,7 @@ describe('fleet on one nats-server: 3 cameras, 2 workers, 1 gateway', { skip: SK
     gateway = gw;
     gatewayHttp = await gatewayUrl(gw);
     // f32: raw payloads, so a busy encoder cannot drop the frame that carries the takeover's discont mark.
-    sub = subscribe(`${gatewayHttp.replace(/^http/, 'ws')}ws?depth=f32`);
+    sub = subscribe(`${gatewayHttp.replace(/^http/, 'ws')}ws?format=f32`);
   }, { timeout: 120_000 });
 
   after(async () => {

@@ -53,10 +53,32 @@ function bucketError(e: unknown): FleetConfigError {
   );
 }
 
-export async function listKeys(kv: KV): Promise<string[]> {
-  const out: string[] = [];
-  for await (const k of await kv.keys()) out.push(k);
-  return out.sort();
+/**
+ * The bucket's keys, once each. The client's listing can yield a key twice when it is updated
+ * meanwhile, and can hang when a key's TTL runs out during it: a listing that takes longer than
+ * `timeoutMs` rejects (the caller's next tick lists again).
+ */
+export async function listKeys(kv: KV, timeoutMs = 5000): Promise<string[]> {
+  const out = new Set<string>();
+  const iter = await kv.keys();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      iter.stop();
+      reject(new Error(`listing the keys of a fleet bucket took over ${timeoutMs} ms`));
+    }, timeoutMs);
+  });
+  try {
+    await Promise.race([
+      (async () => {
+        for await (const k of iter) out.add(k);
+      })(),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+  return [...out].sort();
 }
 
 /** Every camera of the list; records that do not parse are reported, not thrown. */
