@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { Counter } from 'prom-client';
 import { headers as natsHeaders } from '@nats-io/nats-core';
 import { defineNode } from '../../graph/node-kind.js';
+import { sharedMetric } from '../../graph/metrics.js';
 import { nowMs, type VideoFrame } from '../../graph/packets.js';
 import { encodeFrameMessage, type FrameHeader } from '../../protocol/frame-message.js';
 import { sharedNats } from '../../fleet/nats.js';
@@ -45,11 +46,9 @@ export const natsJpegPublishNode = defineNode({
     encoder.warm();
     const registry = ctx.metrics.registry;
     const published =
-      (registry.getSingleMetric('dcl_bus_published_total') as Counter<'stream' | 'kind'> | undefined) ??
-      new Counter({ name: 'dcl_bus_published_total', help: 'Messages published on NATS', labelNames: ['stream', 'kind'], registers: [registry] });
+      sharedMetric(registry, 'dcl_bus_published_total', (registers): Counter<'stream' | 'kind'> => new Counter({ name: 'dcl_bus_published_total', help: 'Messages published on NATS', labelNames: ['stream', 'kind'], registers }));
     const dropped =
-      (registry.getSingleMetric('dcl_jpeg_publish_dropped_total') as Counter<'stream' | 'reason'> | undefined) ??
-      new Counter({ name: 'dcl_jpeg_publish_dropped_total', help: 'Frames nats-jpeg-publish did not publish (encoder busy, fps limit, over max_payload, encoding failed)', labelNames: ['stream', 'reason'], registers: [registry] });
+      sharedMetric(registry, 'dcl_jpeg_publish_dropped_total', (registers): Counter<'stream' | 'reason'> => new Counter({ name: 'dcl_jpeg_publish_dropped_total', help: 'Frames nats-jpeg-publish did not publish (encoder busy, fps limit, over max_payload, encoding failed)', labelNames: ['stream', 'reason'], registers }));
     const hdrs = natsHeaders();
     hdrs.set(EDGE_HEADER, edgeId);
     const lastPts = new Map<string, number>();

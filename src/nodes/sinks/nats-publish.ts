@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { Counter } from 'prom-client';
 import { headers as natsHeaders } from '@nats-io/nats-core';
 import { defineNode } from '../../graph/node-kind.js';
+import { sharedMetric } from '../../graph/metrics.js';
 import { nowMs, type DepthFrame } from '../../graph/packets.js';
 import { encodeFrameMessage, type FrameHeader } from '../../protocol/frame-message.js';
 import { sharedNats } from '../../fleet/nats.js';
@@ -43,11 +44,9 @@ export const natsPublishNode = defineNode({
     const nc = conn.value;
     const registry = ctx.metrics.registry;
     const published =
-      (registry.getSingleMetric('dcl_bus_published_total') as Counter<'stream' | 'kind'> | undefined) ??
-      new Counter({ name: 'dcl_bus_published_total', help: 'Messages published on NATS', labelNames: ['stream', 'kind'], registers: [registry] });
+      sharedMetric(registry, 'dcl_bus_published_total', (registers): Counter<'stream' | 'kind'> => new Counter({ name: 'dcl_bus_published_total', help: 'Messages published on NATS', labelNames: ['stream', 'kind'], registers }));
     const withheld =
-      (registry.getSingleMetric('dcl_bus_withheld_total') as Counter<'stream' | 'reason'> | undefined) ??
-      new Counter({ name: 'dcl_bus_withheld_total', help: 'Frames not published (no valid lease, or over max_payload)', labelNames: ['stream', 'reason'], registers: [registry] });
+      sharedMetric(registry, 'dcl_bus_withheld_total', (registers): Counter<'stream' | 'reason'> => new Counter({ name: 'dcl_bus_withheld_total', help: 'Frames not published (no valid lease, or over max_payload)', labelNames: ['stream', 'reason'], registers }));
     const hdrs = natsHeaders();
     hdrs.set(WORKER_HEADER, o.worker);
     let warnedSize = false;
