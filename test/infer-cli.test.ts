@@ -218,6 +218,28 @@ describe('depthcrafter-live infer (built CLI, tiny-random pack)', () => {
     assert.match(bad.stderr, /--output-size must be input or model \(got native\)/);
   });
 
+  it('an odd-sized input: the npz keeps its exact size, the videos the largest even size (H.264 4:2:0), stored npz by default', async () => {
+    const frames = path.join(tmp, 'odd-frames');
+    await mkdir(frames, { recursive: true });
+    await execFileP('gst-launch-1.0', ['-q', 'videotestsrc', 'num-buffers=4', 'pattern=ball', '!', 'video/x-raw,width=35,height=23', '!', 'pngenc', '!', 'multifilesink', `location=${path.join(frames, '%03d.png')}`]);
+    const out = path.join(tmp, 'out-odd');
+    const res = await infer(frames, out);
+    assert.deepEqual({ width: res.width, height: res.height }, { width: 35, height: 23 });
+    const d = await loadDepth(path.join(out, 'odd-frames_depth.npz'));
+    assert.deepEqual(d.shape, [4, 23, 35]);
+    for (const name of ['odd-frames_vis.mp4', 'odd-frames_depth.mp4']) {
+      const v = await countFrames(path.join(out, name));
+      assert.deepEqual([v.frames, v.width, v.height], [4, 34, 22], name);
+    }
+    // Stored, not deflated (the ZIP method field of the first local header is 0).
+    const head = await readFile(path.join(out, 'odd-frames_depth.npz'));
+    assert.equal(head.readUInt16LE(8), 0, 'npz member is stored');
+    const deflated = await infer(frames, path.join(tmp, 'out-odd-z'), ['--compress', '--no-videos']);
+    const z = await readFile(deflated.files.npz);
+    assert.equal(z.readUInt16LE(8), 8, '--compress deflates the member');
+    assert.deepEqual(Array.from((await loadDepth(deflated.files.npz)).data), Array.from(d.data), 'same depth either way');
+  });
+
   it('--process-length 10 gives 10 frames', async () => {
     const out = path.join(tmp, 'out-pl');
     const res = await infer(clip, out, ['--process-length', '10', '--no-videos']);

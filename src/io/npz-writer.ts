@@ -22,7 +22,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { readFile, rename, stat, unlink } from 'node:fs/promises';
 import { partialPath } from './partial-file.js';
 import { once } from 'node:events';
-import { Zip, ZipPassThrough, unzipSync, type AsyncFlateStreamHandler, type ZipInputFile } from 'fflate';
+import { Zip, unzipSync, type AsyncFlateStreamHandler, type ZipInputFile } from 'fflate';
 import { constants as zlibConstants, crc32, deflateRaw, deflateRawSync } from 'node:zlib';
 import {
   buildNpyHeader,
@@ -125,7 +125,27 @@ class ZlibDeflateEntry implements ZipInputFile {
   }
 }
 
-type ZipEntry = ZlibDeflateEntry | ZipPassThrough;
+/**
+ * A stored (uncompressed) ZIP member whose CRC is computed by native zlib: fflate's own stored
+ * entry computes it in JS, which cost more than writing the bytes (415 MB: ~0.6 s vs 0.07 s).
+ */
+class NativeStoredEntry implements ZipInputFile {
+  readonly compression = 0;
+  crc = 0;
+  size = 0;
+  mtime?: Date;
+  ondata?: AsyncFlateStreamHandler;
+
+  constructor(readonly filename: string) {}
+
+  push(chunk: Uint8Array, final: boolean): void {
+    this.crc = crc32(chunk, this.crc);
+    this.size += chunk.length;
+    this.ondata!(null, chunk as Uint8Array<ArrayBuffer>, final);
+  }
+}
+
+type ZipEntry = ZlibDeflateEntry | NativeStoredEntry;
 
 /** Resolves on 'drain' (or 'close'); rejects on 'error'. Removes its listeners either way. */
 function waitForDrain(ws: WriteStream): Promise<void> {
@@ -330,7 +350,7 @@ export class NpzWriter {
         );
       }
     }
-    const entry: ZipEntry = this.compress ? new ZlibDeflateEntry(fileName, this.level, this.huffmanOnly) : new ZipPassThrough(fileName);
+    const entry: ZipEntry = this.compress ? new ZlibDeflateEntry(fileName, this.level, this.huffmanOnly) : new NativeStoredEntry(fileName);
     entry.mtime = MEMBER_MTIME;
     this.zip.add(entry);
     this.names.add(name);

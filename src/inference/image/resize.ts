@@ -141,18 +141,32 @@ export function resizeBilinearPlane(src: Float32Array, sw: number, sh: number, d
   // Own tables (not the RGB path's cache): the two resizes alternate in one thread.
   const xt = buildAxisTable(sw, dw);
   const yt = buildAxisTable(sh, dh);
+  // Separable: each source row is resized horizontally once (in doubles, the same expression as
+  // the direct form, so the result is bit-identical), then output rows blend two of them.
+  let rowA = new Float64Array(dw);
+  let rowB = new Float64Array(dw);
+  let a = -1;
+  let b = -1;
+  const horizontal = (r: number, row: Float64Array): void => {
+    const base = r * sw;
+    for (let dx = 0; dx < dw; dx++) {
+      const v0 = src[base + xt.i0[dx]];
+      row[dx] = v0 + xt.t[dx] * (src[base + xt.i1[dx]] - v0);
+    }
+  };
   let o = 0;
   for (let dy = 0; dy < dh; dy++) {
-    const r0 = yt.i0[dy] * sw;
-    const r1 = yt.i1[dy] * sw;
+    const r0 = yt.i0[dy];
+    const r1 = yt.i1[dy];
+    if (r0 !== a) {
+      if (r0 === b) [rowA, rowB, a, b] = [rowB, rowA, b, a];
+      else horizontal(r0, rowA), (a = r0);
+    }
+    if (r1 !== b) horizontal(r1, rowB), (b = r1);
     const ty = yt.t[dy];
     for (let dx = 0; dx < dw; dx++, o++) {
-      const c0 = xt.i0[dx];
-      const c1 = xt.i1[dx];
-      const tx = xt.t[dx];
-      const top = src[r0 + c0] + tx * (src[r0 + c1] - src[r0 + c0]);
-      const bot = src[r1 + c0] + tx * (src[r1 + c1] - src[r1 + c0]);
-      out[o] = top + ty * (bot - top);
+      const top = rowA[dx];
+      out[o] = top + ty * (rowB[dx] - top);
     }
   }
   return out;

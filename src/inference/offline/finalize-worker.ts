@@ -5,9 +5,10 @@ import { applyColormap, colormapByName } from '../../io/colormap.js';
 import { resizeBilinearPlane } from '../image/resize.js';
 
 // Second pass of offline inference, off the main thread: reads the raw depth frames spilled to
-// disk, applies the reference's whole-video min-max normalisation, streams them into the .npz,
-// and hands grey and colour-mapped frames to the main thread for the MP4 encoders (GStreamer
-// lives on the main thread). Memory stays at a few frames whatever the video length.
+// disk, applies the reference's whole-video min-max normalisation, streams them into the .npz
+// (resized to the output size here), and hands grey and colour-mapped frames at the model's size
+// to the main thread for the MP4 encoders (GStreamer lives on the main thread and scales them to
+// the output size in C). Memory stays at a few frames whatever the video length.
 
 export interface FinalizeJob {
   readonly rawPath: string;
@@ -43,9 +44,9 @@ port.on('message', () => {
 async function run(): Promise<void> {
   const plane = job.height * job.width;
   const outPlane = job.outHeight * job.outWidth;
-  const resized = job.outHeight !== job.height || job.outWidth !== job.width;
-  const raw = await open(job.rawPath, 'r');
   const npz = job.npzPath ? await NpzWriter.create(job.npzPath, { compress: job.compress }) : null;
+  const resized = npz !== null && (job.outHeight !== job.height || job.outWidth !== job.width);
+  const raw = await open(job.rawPath, 'r');
   const arr = npz?.beginArray('depth', 'float32', [job.frames, job.outHeight, job.outWidth]);
   const lut = colormapByName(job.colormap);
   const range = Math.fround(job.max - job.min);
@@ -65,9 +66,10 @@ async function run(): Promise<void> {
       if (job.videos) {
         while (credits === 0) await new Promise<void>((r) => (wake = r));
         credits--;
-        const gray = new Uint8Array(outPlane);
-        for (let i = 0; i < outPlane; i++) gray[i] = Math.min(255, Math.max(0, Math.trunc(outBuf[i] * 255)));
-        const vis = applyColormap(outBuf, lut, new Uint8Array(outPlane * 3));
+        // At the model's size: GStreamer scales the 8-bit frames to the output size.
+        const gray = new Uint8Array(plane);
+        for (let i = 0; i < plane; i++) gray[i] = Math.min(255, Math.max(0, Math.trunc(buf[i] * 255)));
+        const vis = applyColormap(buf, lut, new Uint8Array(plane * 3));
         port.postMessage({ type: 'frame', index: f, gray, vis } satisfies FinalizeMessage, [gray.buffer as ArrayBuffer, vis.buffer as ArrayBuffer]);
       }
       await written;

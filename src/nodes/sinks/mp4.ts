@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { defineNode } from '../../graph/node-kind.js';
 import type { DepthFrame, Packet } from '../../graph/packets.js';
 import { applyColormap, colormapByName, COLORMAP_NAMES, type ColormapName } from '../../io/colormap.js';
-import { Mp4Writer } from '../../media/mp4-writer.js';
+import { Mp4Writer, X264_PRESETS } from '../../media/mp4-writer.js';
 import { removeStalePartials } from '../../io/partial-file.js';
 
 // Depth frames, colour-mapped (inferno by default, like the reference visualisation), encoded
@@ -20,6 +20,7 @@ export const mp4Options = z
     fps: z.number().positive().max(1000).default(15).describe('Frame rate written into the file.'),
     colormap: z.enum(COLORMAP_NAMES as [ColormapName, ...ColormapName[]]).default('inferno').describe('Colour map for the depth video.'),
     quantizer: z.number().int().min(0).max(51).default(18).describe('x264 constant quantizer (0 = lossless, 51 = worst).'),
+    preset: z.enum(X264_PRESETS).default('ultrafast').describe('x264 speed preset: slower ones make smaller files for more CPU (the model needs the CPU).'),
   })
   .strict();
 
@@ -60,7 +61,7 @@ export const mp4Node = defineNode({
           const h = srcH & ~1;
           if (w < 2 || h < 2) throw new Error(`mp4 ${o.path}: frame ${srcW}x${srcH} is too small to encode`);
           if (w !== srcW || h !== srcH) ctx.log.info({ from: `${srcW}x${srcH}`, to: `${w}x${h}` }, 'cropping to an even size for H.264');
-          writer = new Mp4Writer(o.path, { width: w, height: h, fps: o.fps, format: 'RGB', quantizer: o.quantizer });
+          writer = new Mp4Writer(o.path, { width: w, height: h, fps: o.fps, format: 'RGB', quantizer: o.quantizer, preset: o.preset });
           rgb = new Uint8Array(w * h * 3);
         }
         if (f.width !== srcW || f.height !== srcH) {
