@@ -47,7 +47,7 @@ export class GStreamerError extends Error {
 
 export function readAppSink(opts: AppSinkReaderOptions): Promise<AppSinkResult> {
   const maxBuffers = opts.maxBuffers ?? 4;
-  const launch = `${opts.launch} ! appsink name=dclsink max-buffers=${maxBuffers} drop=${opts.drop ? 'true' : 'false'} sync=${opts.sync ? 'true' : 'false'}`;
+  const launch = appSinkLaunch(opts.launch, { maxBuffers, drop: opts.drop, sync: opts.sync });
   const pipeline = createPipeline(launch);
   const sink = pipeline.findChild('dclsink');
   if (!sink) throw new GStreamerError('appsink not found in pipeline');
@@ -96,6 +96,15 @@ export function readAppSink(opts: AppSinkReaderOptions): Promise<AppSinkResult> 
       }
     });
 
+    // Caps come as a new object with every sample: parse them again only when they change.
+    let capsKey = '';
+    let width = 0;
+    let height = 0;
+    let fps: number | undefined;
+    const pullNext = () => {
+      if (!settled) sink.pull(onSample);
+    };
+    const onError = (err: unknown) => finish(err instanceof Error ? err : new Error(String(err)));
     const onSample = (buf: Buffer | null, caps: Caps) => {
       if (settled) return;
       if (buf === null) {
@@ -103,11 +112,16 @@ export function readAppSink(opts: AppSinkReaderOptions): Promise<AppSinkResult> 
         setTimeout(() => finish(null, opts.signal.aborted ? 'stopped' : 'eos'), 50);
         return;
       }
-      const width = Number(caps.width);
-      const height = Number(caps.height);
-      if (caps.format !== 'RGB' || !width || !height) {
-        finish(new GStreamerError(`expected RGB video from the source, got caps ${JSON.stringify(caps)}`));
-        return;
+      const key = `${caps.format}/${caps.width}/${caps.height}/${caps.framerate}`;
+      if (key !== capsKey) {
+        width = Number(caps.width);
+        height = Number(caps.height);
+        if (caps.format !== 'RGB' || !width || !height) {
+          finish(new GStreamerError(`expected RGB video from the source, got caps ${JSON.stringify(caps)}`));
+          return;
+        }
+        fps = parseFraction(caps.framerate as string | undefined);
+        capsKey = key;
       }
       const arrivalMs = nowMs();
       if (firstPtsMs === null) {
@@ -117,7 +131,7 @@ export function readAppSink(opts: AppSinkReaderOptions): Promise<AppSinkResult> 
         } catch {
           /* live sources have no duration */
         }
-        opts.onStart?.({ caps, durationSec, fps: parseFraction(caps.framerate as string | undefined) });
+        opts.onStart?.({ caps, durationSec, fps });
       }
       firstPtsMs ??= arrivalMs;
       lastFrameAt = performance.now();
@@ -128,10 +142,11 @@ export function readAppSink(opts: AppSinkReaderOptions): Promise<AppSinkResult> 
           streamId: opts.streamId,
           seq: seq++,
           // The binding does not expose buffer timestamps: use the frame rate when known, else arrival time.
-          ptsMs: ptsFor(frames, parseFraction(caps.framerate as string | undefined), arrivalMs - firstPtsMs),
+          ptsMs: ptsFor(frames, fps, arrivalMs - firstPtsMs),
           arrivalMs,
           width,
           height,
+          // A view of the binding's own copy when rows are not padded (no second copy).
           data: packRgb(buf, width, height),
         };
       } catch (e) {
@@ -139,12 +154,16 @@ export function readAppSink(opts: AppSinkReaderOptions): Promise<AppSinkResult> 
         return;
       }
       frames++;
-      Promise.resolve(opts.onFrame(frame)).then(
-        () => {
-          if (!settled) sink.pull(onSample);
-        },
-        (err: unknown) => finish(err instanceof Error ? err : new Error(String(err))),
-      );
+      let r: Promise<void> | void;
+      try {
+        r = opts.onFrame(frame);
+      } catch (e) {
+        onError(e);
+        return;
+      }
+      // A consumer that is done at once gets the next frame without a promise round per frame.
+      if (r === undefined) pullNext();
+      else Promise.resolve(r).then(pullNext, onError);
     };
 
     try {
@@ -154,6 +173,15 @@ export function readAppSink(opts: AppSinkReaderOptions): Promise<AppSinkResult> 
       finish(new GStreamerError(`cannot start pipeline: ${(e as Error).message}`));
     }
   });
+}
+
+/**
+ * The appsink for a reader's launch string: bounded (max-buffers), blocking upstream unless `drop`
+ * (live sources), and without the last-sample reference a base sink keeps by default (one more
+ * frame held alive for nothing: nobody asks for it).
+ */
+export function appSinkLaunch(launch: string, o: { maxBuffers: number; drop?: boolean; sync?: boolean }): string {
+  return `${launch} ! appsink name=dclsink max-buffers=${o.maxBuffers} drop=${o.drop ? 'true' : 'false'} sync=${o.sync ? 'true' : 'false'} enable-last-sample=false`;
 }
 
 function ptsFor(index: number, fps: number | undefined, elapsedMs: number): number {

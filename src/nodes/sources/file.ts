@@ -31,14 +31,9 @@ export const fileOptions = z
 
 export type FileOptions = z.infer<typeof fileOptions>;
 
-/** The launch string (up to the appsink) for a file source. */
+/** The launch string (up to the appsink) for a file source: scaled (when asked) before the RGB conversion. */
 export function fileLaunch(o: Pick<FileOptions, 'path' | 'width' | 'height'>): string {
-  let launch = decodeToRgbLaunch(o.path);
-  if (o.width !== undefined || o.height !== undefined) {
-    const size = (o.width !== undefined ? `,width=${o.width}` : '') + (o.height !== undefined ? `,height=${o.height}` : '');
-    launch += ` ! videoscale ! video/x-raw,format=RGB${size}`;
-  }
-  return launch;
+  return decodeToRgbLaunch(o.path, { width: o.width, height: o.height });
 }
 
 export const fileNode = defineNode({
