@@ -7,13 +7,21 @@
 //   node --import tsx bench/live.bench.ts [--rates 15,30] [--configs demo,pack] [--seconds 300]
 //       [--model models/synthetic-small] [--seed 7] [--size 256] [--no-offline]
 //   node --import tsx bench/live.bench.ts --pipeline pipelines/demo.yaml --seconds 600   # a shipped file as is
+//   node --import tsx bench/live.bench.ts --frames 200 --rates 20,30,40 --repeat 3 --model models/tiny-random
+//       # rate mode: pipelines/demo.yaml (or --pipeline) with a synthetic source of a fixed number of frames
+//       # (--root DIR runs the CLI of another built checkout, e.g. the previous commit, for before/after tables)
 //
+// Rate mode runs the pipeline file until its source ends (`--set source.frames=N`) and prints,
+// per run and as median [min-max] over the repeats: frames made, frames out and the subscriber's
+// frames, where frames were dropped (inside the live source because it fell behind its clock,
+// at each edge queue, by the depth node's stride with fill none, by the sink for a slow
+// subscriber), the output rate, latency, the pipeline's CPU and the load average.
 // Configs: `demo` = window 16 / overlap 8 / 2 steps (pipelines/demo.yaml), `pack` = the pack's
 // defaults, or `W/O/S`. Prints per run: sequences started, strides chosen, frames in/out, latency
 // p50/p95 against the formula (README), RSS every 30 s, and temporal error / flicker of the live
 // output against offline on the same frames at the same stride.
 import { parseArgs } from 'node:util';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
@@ -27,6 +35,7 @@ import { DepthEngine, type EngineDepth } from '../src/inference/engine/depth-eng
 import { evaluateSequence, flickerNoGt, resizeBilinear } from '../src/eval/metrics.js';
 import { lerpDepth, timeFraction } from '../src/inference/live/interpolate.js';
 import { expectedLatency } from '../src/inference/live/latency-model.js';
+import { ensureBuilt } from '../test/helpers/build-cli.js';
 
 const { values } = parseArgs({
   options: {
@@ -37,6 +46,11 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '7' },
     size: { type: 'string', default: '256' },
     pipeline: { type: 'string' },
+    frames: { type: 'string' },
+    repeat: { type: 'string', default: '3' },
+    subscribe: { type: 'string', default: 'format=f32&rgb=1&rgbFormat=rgb24&gt=1' },
+    set: { type: 'string', multiple: true, default: [] },
+    root: { type: 'string' },
     'no-offline': { type: 'boolean', default: false },
   },
 });
@@ -278,6 +292,184 @@ function score(preds: Float32Array[], gts: Float32Array[], boundaries: number[])
 }
 
 const fmt = (v: number, d = 4) => (Number.isFinite(v) ? v.toFixed(d) : '–');
+
+// ---------------------------------------------------------------- rate mode (--frames N)
+
+interface RateRun {
+  fps: number;
+  repeat: number;
+  load: number[];
+  made: number;
+  sourceOut: number;
+  sourceDropped: number;
+  edgeDropped: Record<string, number>;
+  depthIn: number;
+  depthOut: number;
+  depthDropped: number;
+  strides: string[];
+  received: number;
+  /** Source frames the subscriber did not get, as ranges. */
+  missing: string;
+  subscriberDropped: number;
+  fpsOut: number;
+  latencyP50: number;
+  latencyP95: number;
+  cpuPct: number;
+  wallS: number;
+  exitCode: number | null;
+}
+
+/** utime + stime of a process in seconds (Linux clock ticks of 10 ms). */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+function missingRanges(seqs: number[], frames: number): string {
+  const got = new Set(seqs);
+  const out: string[] = [];
+  for (let i = 0; i < frames; i++) {
+    if (got.has(i)) continue;
+    let j = i;
+    while (j + 1 < frames && !got.has(j + 1)) j++;
+    out.push(i === j ? `${i}` : `${i}-${j}`);
+    i = j;
+  }
+  return out.join(',');
+}
+
+async function rateRun(file: string, fps: number, frames: number, repeat: number): Promise<RateRun> {
+  const port = await freePort();
+  const load = loadavg();
+  const sets = [`server.port=${port}`, `source.fps=${fps}`, `source.frames=${frames}`, `source.width=${values.size}`, `source.height=${values.size}`, `depth.model=${resolve(values.model!)}`, ...values.set!];
+  const root = values.root ? resolve(values.root) : ROOT;
+  const child = spawn(process.execPath, [join(root, 'bin', 'depthcrafter-live.js'), 'run', file, ...sets.flatMap((x) => ['--set', x])], {
+    cwd: root,
+    env: { ...process.env, CI: '1', LOG_LEVEL: 'info', PORT: String(port) },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  child.stderr.on('data', (c: Buffer) => (log += c.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  let cpu = NaN;
+  const cpuTimer = setInterval(() => {
+    const c = cpuSeconds(child.pid!);
+    if (Number.isFinite(c)) cpu = c;
+  }, 100);
+  for (let i = 0; ; i++) {
+    if (log.includes('serving at')) break;
+    if (i > 2400 || child.exitCode !== null) {
+      child.kill('SIGKILL');
+      clearInterval(cpuTimer);
+      throw new Error(`the pipeline did not start:\n${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  const cpuAtStart = cpuSeconds(child.pid!);
+  const t0 = performance.now();
+  const times: number[] = [];
+  const latency: number[] = [];
+  const seqs: number[] = [];
+  let subscriberDropped = 0;
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/ws?${values.subscribe}`);
+  ws.on('message', (data, isBinary) => {
+    if (!isBinary) {
+      // The sink's per-subscriber counts (once a second): frames it dropped for this subscriber (send buffer full, encoder busy).
+      const m = JSON.parse(String(data)) as { type?: string; dropped?: number };
+      if (m.type === 'stats') subscriberDropped = Math.max(subscriberDropped, m.dropped ?? 0);
+      return;
+    }
+    const { header: h } = decodeFrameMessage(data as Buffer);
+    if (h.kind !== 'depth') return;
+    times.push(performance.now());
+    latency.push(h.latencyMs / 1000);
+    seqs.push(h.seq);
+  });
+  ws.on('error', () => {});
+  const code = await exited;
+  clearInterval(cpuTimer);
+  const wallS = (performance.now() - t0) / 1000;
+  ws.close();
+  const finished = log.split('\n').filter((l) => l.includes('"pipeline finished"')).map((l) => JSON.parse(l) as { frames: Record<string, { in: number; out: number; dropped?: Record<string, number>; edgeDropped?: Record<string, number> }> })[0];
+  if (!finished) throw new Error(`no "pipeline finished" line (exit code ${code}):\n${log.slice(-4000)}`);
+  const f = finished.frames;
+  const sourceName = Object.keys(f).find((n) => (f[n].in ?? 0) === 0 && f[n].out > 0) ?? 'source';
+  const edgeDropped: Record<string, number> = {};
+  for (const n of Object.values(f)) Object.assign(edgeDropped, n.edgeDropped ?? {});
+  const sum = (r?: Record<string, number>) => Object.values(r ?? {}).reduce((a, b) => a + b, 0);
+  const span = times.length > 1 ? (times.at(-1)! - times[0]) / 1000 : NaN;
+  return {
+    fps,
+    repeat,
+    load,
+    made: frames,
+    sourceOut: f[sourceName]?.out ?? NaN,
+    sourceDropped: sum(f[sourceName]?.dropped),
+    edgeDropped,
+    depthIn: f.depth?.in ?? NaN,
+    depthOut: f.depth?.out ?? NaN,
+    depthDropped: sum(f.depth?.dropped),
+    strides: [...log.matchAll(/"msg":"stride (\d+) -> (\d+)"/g)].map((m) => `${m[1]}->${m[2]}`),
+    received: times.length,
+    missing: missingRanges(seqs, frames),
+    subscriberDropped,
+    // Frames out per second over the output's span (the first window's start-up excluded).
+    fpsOut: (times.length - 1) / span,
+    latencyP50: pct(latency, 50),
+    latencyP95: pct(latency, 95),
+    cpuPct: (100 * (cpu - cpuAtStart)) / wallS,
+    wallS,
+    exitCode: code,
+  };
+}
+
+async function rateMode(frames: number): Promise<void> {
+  if (values.root) console.log(`code: the CLI built in ${resolve(values.root)}`);
+  else {
+    ensureBuilt(); // the CLI runs dist/: build it when a source file is newer
+    const dirty = spawnSync('git', ['status', '--porcelain', '--', 'src'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean).map((l) => l.slice(3));
+    const rev = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
+    console.log(`code: ${rev}${dirty.length ? ` + uncommitted changes in ${dirty.join(' ')}` : ''}`);
+  }
+  const file = resolve(values.pipeline ?? join(ROOT, 'pipelines/demo.yaml'));
+  const rates = values.rates!.split(',').map(Number);
+  const repeats = Number(values.repeat);
+  console.log(`live rate bench, ${new Date().toISOString()}: ${file}, ${frames} frames at ${values.size}x${values.size}, model ${values.model}, subscriber ?${values.subscribe}${values.set!.length ? `, --set ${values.set!.join(' ')}` : ''}`);
+  console.log(`load average at start ${loadavg().map((v) => v.toFixed(2)).join(' ')} (${(await import('node:os')).cpus().length} cores)\n`);
+  console.log('fps in | run | load 1m | source out / made | dropped: source (late) | edges | depth (stride) | sink | received | fps out | latency p50 / p95 s | strides | CPU % | exit');
+  const all: RateRun[] = [];
+  const lost = (x: RateRun) => x.made - x.received - x.sourceDropped - Object.values(x.edgeDropped).reduce((a, b) => a + b, 0) - x.depthDropped - x.subscriberDropped;
+  for (const fps of rates) {
+    for (let r = 1; r <= repeats; r++) {
+      const x = await rateRun(file, fps, frames, r);
+      all.push(x);
+      const edges = Object.entries(x.edgeDropped).map(([e, n]) => `${e} ${n}`).join(', ') || '0';
+      console.log(`${fps} | ${r} | ${x.load[0].toFixed(2)} | ${x.sourceOut} / ${x.made} | ${x.sourceDropped} | ${edges} | ${x.depthDropped} | ${x.subscriberDropped} | ${x.received} | ${fmt(x.fpsOut, 1)} | ${fmt(x.latencyP50, 2)} / ${fmt(x.latencyP95, 2)} | ${x.strides.join(' ') || '1'} | ${fmt(x.cpuPct, 0)} | ${x.exitCode}${x.missing ? ` | missing ${x.missing}` : ''}${lost(x) ? ` (${lost(x)} not in any count: dropped by the sink after its last stats message, or lost)` : ''}`);
+    }
+  }
+  const spread = (xs: number[], d = 1) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return `${fmt(s[Math.floor(s.length / 2)], d)} [${fmt(s[0], d)}-${fmt(s.at(-1)!, d)}]`;
+  };
+  console.log(`\nload average at the end ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+  console.log('\n| fps in | fps out | received / made | dropped in source | dropped at edges | dropped by stride | dropped by sink | latency p95 s | CPU % | load 1m |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  for (const fps of rates) {
+    const xs = all.filter((x) => x.fps === fps);
+    const edges = (x: RateRun) => Object.values(x.edgeDropped).reduce((a, b) => a + b, 0);
+    console.log(`| ${fps} | ${spread(xs.map((x) => x.fpsOut))} | ${spread(xs.map((x) => x.received), 0)} / ${frames} | ${spread(xs.map((x) => x.sourceDropped), 0)} | ${spread(xs.map(edges), 0)} | ${spread(xs.map((x) => x.depthDropped), 0)} | ${spread(xs.map((x) => x.subscriberDropped), 0)} | ${spread(xs.map((x) => x.latencyP95), 2)} | ${spread(xs.map((x) => x.cpuPct), 0)} | ${spread(xs.map((x) => x.load[0]), 2)} |`);
+  }
+}
+
+if (values.frames) {
+  await rateMode(Number(values.frames));
+  process.exit(0);
+}
 
 console.log(`live depth bench, ${new Date().toISOString()}, load average at start ${loadavg().map((v) => v.toFixed(2)).join(' ')} (${(await import('node:os')).cpus().length} cores)`);
 const table: string[] = [];

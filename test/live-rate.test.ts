@@ -6,6 +6,13 @@ import { lerpDepth, timeFraction } from '../src/inference/live/interpolate.js';
 import { expectedLatency, frameWaits, triggerFrame } from '../src/inference/live/latency-model.js';
 import { EdgeQueue } from '../src/graph/edge-queue.js';
 import type { Packet, VideoFrame } from '../src/graph/packets.js';
+import { z } from 'zod';
+import { pino } from 'pino';
+import { defineNode } from '../src/graph/node-kind.js';
+import { parsePipeline } from '../src/graph/pipeline-file.js';
+import { Graph } from '../src/graph/runtime.js';
+import { builtinRegistry } from '../src/nodes/index.js';
+import { WARMUP_FRAMES } from '../src/nodes/sources/synthetic.js';
 
 // The pure parts of rate adaptation: what the live depth node measures, decides and promises.
 
@@ -74,6 +81,83 @@ test('throughput meter: frames per second of engine work, one sample per window,
   for (let i = 0; i < 7; i++) t.record(10, false);
   t.record(730, true); // 8 frames in 800 ms: 10 fps -> EMA 15
   assert.equal(t.fps, 15);
+});
+
+test('throughput meter warm-up: the first window is not a sample, the next samples replace the value', () => {
+  const window = (t: ThroughputMeter, busyMs: number) => {
+    for (let i = 0; i < 7; i++) t.record(0, false);
+    t.record(busyMs, true);
+  };
+  const t = new ThroughputMeter(0.5, { skip: 1, replace: 2 });
+  window(t, 1600); // a cold first window: 8 frames in 1.6 s
+  assert.ok(Number.isNaN(t.fps), 'the warm-up window is no sample');
+  window(t, 800); // 10 fps, still warming up
+  assert.equal(t.fps, 10);
+  window(t, 200); // 40 fps: replaces, not averaged with 10
+  assert.equal(t.fps, 40);
+  window(t, 400); // 20 fps: averaged from here on (alpha 0.5)
+  assert.equal(t.fps, 30);
+  // Without warm-up the first window counts (the default).
+  const plain = new ThroughputMeter(0.5);
+  window(plain, 1600);
+  assert.equal(plain.fps, 5);
+});
+
+describe('a live synthetic source that cannot keep its rate drops frames and counts them', () => {
+  const seen: VideoFrame[] = [];
+  const collect = defineNode({
+    kind: 'collect-live',
+    role: 'sink',
+    description: 'keeps the frames',
+    inputs: { in: 'video' },
+    outputs: {},
+    options: z.object({}).strict(),
+    create: () => ({
+      process(_port: string, p: Packet) {
+        if (p.type === 'video') seen.push(p);
+      },
+    }),
+  });
+  const run = async (options: Record<string, unknown>) => {
+    seen.length = 0;
+    const yaml = `
+name: late
+server: { enabled: false }
+nodes:
+  src: { kind: synthetic, options: ${JSON.stringify(options)} }
+  sink: { kind: collect-live }
+edges:
+  - { from: src.video, to: sink.in, queue: { capacity: 64, policy: block } }
+`;
+    const graph = new Graph(parsePipeline(yaml, 'late.yaml', builtinRegistry().add(collect)), { log: pino({ level: 'silent' }), noServer: true });
+    await graph.start();
+    await graph.done;
+    return { frames: [...seen], counts: (await graph.frameCounts()).src, metric: await graph.metrics.value('dcl_node_frames_dropped_total', { node: 'src', reason: 'late' }) };
+  };
+
+  test('1000 fps at 256x256 with one buffer (a frame renders in milliseconds): the late frames are dropped, counted and skipped in seq', async () => {
+    const FRAMES = 40;
+    const { frames, counts, metric } = await run({ seed: 3, width: 256, height: 256, fps: 1000, frames: FRAMES, worker: 'never', ahead: 1 });
+    const late = counts.dropped?.late ?? 0;
+    assert.ok(late > 0, `no frame dropped: ${JSON.stringify(counts)}`);
+    assert.equal(metric, late, 'dcl_node_frames_dropped_total{reason="late"}');
+    assert.equal(counts.out, frames.length);
+    assert.equal(frames.length + late, FRAMES, 'every frame index is either sent or counted as dropped');
+    // Sequence numbers keep the source's numbering: the gaps are exactly the dropped frames.
+    const seqs = frames.map((f) => f.seq);
+    assert.ok(seqs.every((s, i) => i === 0 || s > seqs[i - 1]), 'in order');
+    assert.deepEqual(seqs.slice(0, WARMUP_FRAMES), [0, 1, 2, 3].slice(0, WARMUP_FRAMES), 'no drops while rendering warms up');
+    const gaps = seqs.reduce((a, s, i) => a + (i === 0 ? s : s - seqs[i - 1] - 1), 0) + (FRAMES - 1 - seqs.at(-1)!);
+    assert.equal(gaps, late);
+    // Presentation times stay on the source's clock (seq / fps), so consumers measure the true rate.
+    for (const f of frames) assert.equal(f.ptsMs, f.seq);
+  });
+
+  test('not live: every frame, nothing dropped', async () => {
+    const { frames, counts } = await run({ seed: 3, width: 64, height: 64, fps: 1000, frames: 12, live: false, worker: 'never' });
+    assert.deepEqual(frames.map((f) => f.seq), [...Array(12).keys()]);
+    assert.equal(counts.dropped, undefined);
+  });
 });
 
 test('interpolation: linear in time between the computed neighbours', () => {

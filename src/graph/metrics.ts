@@ -42,6 +42,12 @@ export class GraphMetrics {
     this.nodeUp = new Gauge({ name: 'dcl_node_up', help: '1 while a node is running, 0 while it is failed or restarting', labelNames: ['node', 'stream'], registers: [r] });
   }
 
+  /** Every labelled value of a metric whose labels include `labels` (e.g. a counter's values by reason). */
+  async values(name: string, labels: Record<string, string>): Promise<Array<{ labels: Record<string, string | number>; value: number }>> {
+    const m = await this.registry.getSingleMetric(name)?.get();
+    return (m?.values ?? []).filter((x) => Object.entries(labels).every(([k, val]) => x.labels[k] === val)).map((x) => ({ labels: x.labels as Record<string, string | number>, value: x.value }));
+  }
+
   /** Counter value for tests and summaries. */
   async value(name: string, labels: Record<string, string>): Promise<number> {
     const m = await this.registry.getSingleMetric(name)?.get();

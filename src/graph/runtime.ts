@@ -42,6 +42,16 @@ export class NodeFailure extends Error {
   }
 }
 
+/** A node's frame counts for the closing log line: frames in and out, and what was dropped on the way. */
+export interface FrameCounts {
+  in: number;
+  out: number;
+  /** Frames the node itself dropped, by reason (`dcl_node_frames_dropped_total`). */
+  dropped?: Record<string, number>;
+  /** Frames dropped by the queues of the edges into the node, by edge. */
+  edgeDropped?: Record<string, number>;
+}
+
 interface NodeRuntime {
   readonly spec: ResolvedNode;
   readonly ctx: NodeContext;
@@ -307,10 +317,17 @@ export class Graph {
   }
 
   /** Frames each node received and emitted so far (for the end-of-run summary). */
-  async frameCounts(): Promise<Record<string, { in: number; out: number }>> {
-    const out: Record<string, { in: number; out: number }> = {};
-    for (const name of this.nodes.keys()) {
-      out[name] = { in: await this.metrics.value('dcl_node_frames_in_total', { node: name }), out: await this.metrics.value('dcl_node_frames_out_total', { node: name }) };
+  async frameCounts(): Promise<Record<string, FrameCounts>> {
+    const out: Record<string, FrameCounts> = {};
+    for (const [name, rt] of this.nodes) {
+      const counts: FrameCounts = { in: await this.metrics.value('dcl_node_frames_in_total', { node: name }), out: await this.metrics.value('dcl_node_frames_out_total', { node: name }) };
+      // Frames the node dropped by its own policy (a live source that fell behind its clock: `late`; fill none: `stride`), by reason.
+      const dropped = await this.metrics.values('dcl_node_frames_dropped_total', { node: name });
+      if (dropped.some((d) => d.value > 0)) counts.dropped = Object.fromEntries(dropped.filter((d) => d.value > 0).map((d) => [String(d.labels.reason), d.value]));
+      // Frames dropped by the queues of the edges into it.
+      const edges = rt.inputs.filter((i) => i.queue.dropped > 0);
+      if (edges.length > 0) counts.edgeDropped = Object.fromEntries(edges.map((i) => [i.queue.name, i.queue.dropped]));
+      out[name] = counts;
     }
     return out;
   }

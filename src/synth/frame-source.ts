@@ -32,6 +32,8 @@ export type WorkerReply =
 export interface FrameSource {
   /** The next frame in order (fresh buffers: the caller may keep them). */
   next(): Promise<SynthFrame>;
+  /** Skip ahead: the next frame next() returns is `index` (frames before it are never handed out). */
+  skipTo(index: number): void;
   close(): Promise<void>;
 }
 
@@ -57,6 +59,9 @@ export class InlineFrameSource implements FrameSource {
   get position(): number {
     return this.index;
   }
+  skipTo(index: number): void {
+    if (index > this.index) this.index = index;
+  }
   async close(): Promise<void> {}
 }
 
@@ -72,13 +77,14 @@ export class WorkerFrameSource implements FrameSource {
   private nextOut: number;
   private closed = false;
 
-  constructor(job: RenderJob, first: number, private readonly end: number, ahead: number) {
+  constructor(job: RenderJob, first: number, private readonly end: number, private readonly ahead: number) {
     this.nextRequest = first;
     this.nextOut = first;
     this.worker = spawnWorker(import.meta.url, 'render-worker', { workerData: job });
     this.worker.on('message', (m: WorkerReply) => {
       if (m.type === 'error') return this.fail(new Error(`synthetic render worker: ${m.message}`));
       const f: SynthFrame = { index: m.index, rgb: m.rgb, depth: m.depth, renderMs: m.renderMs };
+      if (m.index < this.nextOut && this.waiter?.index !== m.index) return; // skipped while it was rendering
       if (this.waiter && this.waiter.index === m.index) {
         const w = this.waiter;
         this.waiter = null;
@@ -109,6 +115,15 @@ export class WorkerFrameSource implements FrameSource {
       return Promise.resolve(f);
     }
     return new Promise((resolve, reject) => (this.waiter = { index, resolve, reject }));
+  }
+
+  skipTo(index: number): void {
+    if (index <= this.nextOut) return;
+    for (const i of this.ready.keys()) if (i < index) this.ready.delete(i);
+    this.nextOut = Math.min(index, this.end);
+    if (this.nextRequest < this.nextOut) this.nextRequest = this.nextOut;
+    // Frames still rendering below `index` are discarded when they arrive; keep `ahead` requested from here.
+    while (this.nextRequest - this.nextOut < this.ahead && this.nextRequest < this.end && !this.closed) this.request();
   }
 
   private fail(e: Error): void {

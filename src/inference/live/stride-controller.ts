@@ -63,24 +63,52 @@ export class StrideController {
   }
 }
 
+/** How a ThroughputMeter treats the first windows of a fresh worker. */
+export interface MeterWarmup {
+  /** Windows not sampled at all. */
+  readonly skip?: number;
+  /** Samples after those that replace the value instead of being averaged in (the newest wins while warming up). */
+  readonly replace?: number;
+}
+
 /**
  * Engine throughput in frames per second of engine work, one sample per window (the frames of
- * a window period over the work they took), smoothed over windows.
+ * a window period over the work they took), smoothed over windows. Warm-up: a fresh worker's
+ * first window pays for first runs (ONNX Runtime's allocations per shape, JIT compilation) and
+ * measured 3-5x the steady cost with the tiny pack, the next one still up to 2x (the rest of the
+ * process warming up beside it); averaged in, they made the live node choose a stride of 4-10 at
+ * its first decision and spend the next windows (8 engine frames each, up to 80 source frames)
+ * coming down again. `warmup.skip` windows are not sampled, the next `warmup.replace` samples
+ * replace the value.
  */
 export class ThroughputMeter {
   private frames = 0;
   private busyMs = 0;
   private value = NaN;
+  private skipLeft: number;
+  private replaceLeft: number;
 
-  constructor(private readonly alpha = 0.3) {}
+  constructor(private readonly alpha = 0.3, warmup: MeterWarmup = {}) {
+    this.skipLeft = warmup.skip ?? 0;
+    this.replaceLeft = warmup.replace ?? 0;
+  }
 
   /** One frame's work in the engine; `windowRan` when it completed a window. */
   record(busyMs: number, windowRan: boolean): void {
     this.frames++;
     this.busyMs += busyMs;
+    if (windowRan && this.skipLeft > 0) {
+      this.skipLeft--;
+      this.frames = 0;
+      this.busyMs = 0;
+      return;
+    }
     if (!windowRan || this.busyMs <= 0) return;
     const sample = (this.frames * 1000) / this.busyMs;
-    this.value = Number.isNaN(this.value) ? sample : this.value + this.alpha * (sample - this.value);
+    if (Number.isNaN(this.value) || this.replaceLeft > 0) {
+      this.replaceLeft = Math.max(0, this.replaceLeft - 1);
+      this.value = sample;
+    } else this.value += this.alpha * (sample - this.value);
     this.frames = 0;
     this.busyMs = 0;
   }

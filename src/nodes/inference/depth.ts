@@ -117,13 +117,19 @@ export const depthNode = defineNode({
     if (packWarning) ctx.log.warn({ pack: engine.packName }, `model ${packWarning}`);
     const { window: W, overlap: O, steps, decodeChunk } = engine.settings;
     // A window's worth of frames may wait in the worker while it denoises the previous one.
-    engine.maxInFlight = o.maxInFlight ?? W;
+    const inFlight = o.maxInFlight ?? W;
+    // Until the worker's first window has run, twice that: the first window runs cold (first model runs) and took
+    // 3-5x a steady one with the tiny pack, long enough at 30-40 fps for a window of frames to pile up behind it and
+    // the edge in front to drop the next ones, once per start.
+    engine.maxInFlight = o.maxInFlight ?? 2 * W;
     const period = W - O;
     ctx.log.info({ pack: engine.packName, window: W, overlap: O, steps, stride: o.stride, fill: o.fill }, 'depth engine ready');
 
     const rate = new SourceRate();
     const recentLatency = new RecentValues(200);
-    const meter = new ThroughputMeter();
+    // The worker's first window is a warm-up (first runs of each model): not a sample of its throughput; the next
+    // two samples replace the value rather than being averaged in (stride-controller.ts).
+    const meter = new ThroughputMeter(undefined, { skip: 1, replace: 2 });
     const controller = o.stride === 'auto' ? new StrideController({ maxStride: o.maxStride }) : null;
     let k = o.stride === 'auto' ? 1 : o.stride;
     m.stride.set(L, k);
@@ -214,7 +220,22 @@ export const depthNode = defineNode({
       emitting = emitting.then(() => ctx.emit('depth', out)).then(yieldTurn);
     };
 
-    engine.onWork = (w) => meter.record(w.busyMs, w.windowRan);
+    // A frame's cost to the engine: its work in the inference worker, or, when frames were queued all along and the
+    // stream has the worker alone, the time between two frames handled (stages in front of the worker's own work and
+    // the worker losing the CPU to other processes slow the engine down as much as its own work does).
+    let lastHandled = NaN;
+    let queuedAfterLast = 0;
+    let warm = false;
+    engine.onWork = (w) => {
+      const now = performance.now();
+      const cost = queuedAfterLast > 0 && engine.share >= 1 && Number.isFinite(lastHandled) ? Math.max(w.busyMs, now - lastHandled) : w.busyMs;
+      lastHandled = now;
+      queuedAfterLast = engine.backlog - 1; // frames still in flight besides this one
+      meter.record(cost, w.windowRan);
+      // Back to one window once the first has run and the backlog it caused is down to that (no stall on the way).
+      if (w.windowRan) warm = true;
+      if (warm && engine.maxInFlight !== inFlight && queuedAfterLast < inFlight) engine.maxInFlight = inFlight;
+    };
     engine.onSequence = (s) => ctx.log.debug({ resolution: `${s.resolution.width}x${s.resolution.height}`, sequence: sequences }, 'model resolution fixed');
     engine.onDepth = (d) => {
       for (const fill of d.fills ?? []) {
