@@ -8,6 +8,11 @@ import { describe, it } from 'node:test';
 
 import { DepthEngine, type EngineDepth, type EngineOptions, type SequenceInfo } from '../src/inference/engine/depth-engine.js';
 import { ModelPackError } from '../src/inference/pack/manifest.js';
+import { loadModelPack } from '../src/inference/pack/load-pack.js';
+import { OrtStages } from '../src/inference/engine/ort-stages.js';
+import { DepthSession } from '../src/inference/engine/depth-session.js';
+import { sequenceSetup } from '../src/inference/engine/session-config.js';
+import { resizeBilinearRGB } from '../src/inference/image/resize.js';
 
 const PACK = path.join('models', 'tiny-random');
 
@@ -143,6 +148,29 @@ describe('engine worker on models/tiny-random', () => {
       const b = await runSequence(engine, packed, width, height);
       assert.ok(identical(a.depth, b.depth), 'row padding must be ignored');
     });
+  });
+
+  it('frames prepared in the frame-preparation worker give the depth of a DepthSession preparing them itself, bit for bit', async () => {
+    const frames = clipFrames(11, W, H, 7);
+    const opts = { ...choices, seed: 4 };
+    const viaWorkers = await withEngine({ choices: opts }, (engine) => runSequence(engine, frames, W, H));
+    // The same frames through an in-process session on the same pack: resize and push() inline.
+    const pack = await loadModelPack(PACK, { device: 'cpu', intraOpNumThreads: 1 });
+    try {
+      const { res, cfg, noise } = sequenceSetup(pack.manifest, opts, undefined, H, W);
+      const session = new DepthSession(cfg, new OrtStages(pack), noise);
+      const chw = new Float32Array(3 * res.height * res.width);
+      const inline: Float32Array[] = [];
+      for (const f of frames) {
+        resizeBilinearRGB(f, W, H, W * 3, res.width, res.height, chw);
+        for (const o of await session.push(chw)) inline.push(o.depth);
+      }
+      for (const o of await session.end()) inline.push(o.depth);
+      assert.equal(viaWorkers.depth.length, 11);
+      assert.ok(identical(viaWorkers.depth, inline.map((depth, index) => ({ index, depth }) as EngineDepth)), 'same depth');
+    } finally {
+      await pack.release();
+    }
   });
 
   it('a missing pack folder: open() rejects naming the path', async () => {

@@ -163,7 +163,7 @@ export class DepthEngine implements StreamEndpoint {
     await this.request({ type: 'end', stream: this.id }, 'ended');
   }
 
-  stats(): Promise<{ stats: StageStats; rssBytes: number }> {
+  stats(): ReturnType<EngineHost["stats"]> {
     return this.host.stats();
   }
 

@@ -1,7 +1,7 @@
 import { EulerVSampler } from '../math/euler-sampler.js';
 import { torchLinspace01 } from '../math/stitching.js';
 import { validateWindow } from '../math/segments.js';
-import { ClipPreprocessor } from '../image/clip-preprocess.js';
+import { FramePrep, type PreparedFrame } from './frame-prep.js';
 import type { ModelStages } from './stages.js';
 import type { NoiseSource } from './noise-source.js';
 
@@ -72,7 +72,8 @@ interface FrameCond {
 
 export class DepthSession {
   private readonly sampler: EulerVSampler;
-  private readonly clip: ClipPreprocessor;
+  /** Inline frame preparation for push(); pushPrepared() takes frames prepared elsewhere. */
+  private readonly prep: FramePrep;
   private readonly h: number;
   private readonly w: number;
   private readonly latentSize: number;
@@ -88,9 +89,6 @@ export class DepthSession {
   private windowIndex = 0;
   private nextWindowStart = 0;
   private ended = false;
-  private readonly pixelBuf: Float32Array;
-  private readonly noiseBuf: Float32Array;
-  private readonly clipBuf: Float32Array;
 
   constructor(
     readonly config: SessionConfig,
@@ -104,14 +102,11 @@ export class DepthSession {
     }
     if (!Number.isInteger(config.steps) || config.steps < 1) throw new Error(`steps must be an integer >= 1 (got ${config.steps})`);
     this.sampler = new EulerVSampler({ steps: config.steps, sigmaMin: config.sigmaMin, sigmaMax: config.sigmaMax });
-    this.clip = new ClipPreprocessor(config.height, config.width, config.clipSize, config.clipSize);
+    this.prep = new FramePrep(config, noise);
     this.h = config.height / config.downsample;
     this.w = config.width / config.downsample;
     this.latentSize = config.latentChannels * this.h * this.w;
     this.pixelSize = 3 * config.height * config.width;
-    this.pixelBuf = new Float32Array(this.pixelSize);
-    this.noiseBuf = new Float32Array(this.pixelSize);
-    this.clipBuf = new Float32Array(3 * config.clipSize * config.clipSize);
   }
 
   get framesPushed(): number {
@@ -133,10 +128,17 @@ export class DepthSession {
    * that became final (none until a window completes).
    */
   async push(frame: Float32Array): Promise<SessionOutput[]> {
-    if (this.ended) throw new Error('session already ended');
     if (frame.length !== this.pixelSize) throw new Error(`frame has ${frame.length} values, expected 3x${this.config.height}x${this.config.width}`);
-    const index = this.pushed++;
-    this.cond.push(await this.encode(frame, index));
+    if (this.ended) throw new Error('session already ended');
+    return this.pushPrepared(this.prep.prepare(frame, this.pushed));
+  }
+
+  /** Add the next frame as its encoders' inputs, prepared elsewhere with this session's pixel noise (FramePrep). */
+  async pushPrepared(frame: PreparedFrame): Promise<SessionOutput[]> {
+    if (this.ended) throw new Error('session already ended');
+    if (frame.vae.length !== this.pixelSize) throw new Error(`frame has ${frame.vae.length} values, expected 3x${this.config.height}x${this.config.width}`);
+    this.pushed++;
+    this.cond.push(await this.encode(frame));
     const { window } = this.config;
     if (this.pushed - this.nextWindowStart === window) {
       return this.runWindow(this.nextWindowStart, window, this.nextWindowStart + window - this.config.overlap);
@@ -159,15 +161,9 @@ export class DepthSession {
     return out;
   }
 
-  private async encode(frame: Float32Array, index: number): Promise<FrameCond> {
-    // CLIP sees the clean frame; the VAE sees the frame plus 0.02 pixel noise.
-    this.clip.run(frame, this.clipBuf, 0);
-    const embedding = await this.stages.encodeImage(this.clipBuf, 1);
-    this.noise.pixel(index, this.noiseBuf);
-    const aug = this.config.noiseAugStrength;
-    const px = this.pixelBuf;
-    for (let i = 0; i < px.length; i++) px[i] = frame[i] + aug * this.noiseBuf[i];
-    const latent = await this.stages.encodeLatent(px, 1, this.config.height, this.config.width);
+  private async encode(frame: PreparedFrame): Promise<FrameCond> {
+    const embedding = await this.stages.encodeImage(frame.clip, 1);
+    const latent = await this.stages.encodeLatent(frame.vae, 1, this.config.height, this.config.width);
     if (embedding.length !== this.config.embeddingDim) throw new Error(`image encoder returned ${embedding.length} values, the pack says embeddingDim ${this.config.embeddingDim}`);
     if (latent.length !== this.latentSize) throw new Error(`VAE encoder returned ${latent.length} values, expected ${this.latentSize}`);
     return { embedding, latent };

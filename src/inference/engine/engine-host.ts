@@ -1,4 +1,6 @@
-import type { Worker } from 'node:worker_threads';
+import { MessageChannel, type Worker } from 'node:worker_threads';
+import type { PrepWorkerData } from './prep-worker.js';
+import type { PrepTimes } from './frame-prep.js';
 import { spawnWorker } from '../../util/spawn-worker.js';
 import type { FromWorker, PackInfo, ToWorker } from './protocol.js';
 import type { PackDevice } from '../pack/load-pack.js';
@@ -30,23 +32,31 @@ export class EngineHost {
   /** Called with the stream id each time a stream's window ran (scheduling tests and traces). */
   onWindow: (stream: number) => void = () => {};
   private readonly worker: Worker;
+  private readonly prep: Worker;
   private readonly streams = new Map<number, StreamEndpoint>();
   private nextStream = 1;
   private pending: Array<{ expect: FromWorker['type']; resolve: (m: FromWorker) => void; reject: (e: Error) => void }> = [];
   private failure: Error | null = null;
   private closed = false;
 
-  private constructor() {
+  private constructor(packDir: string) {
     this.worker = spawnWorker(import.meta.url, 'engine-worker');
-    this.worker.on('message', (m: FromWorker) => this.onMessage(m));
-    this.worker.on('error', (e) => this.fail(e));
-    this.worker.on('exit', (code) => {
-      if (!this.closed) this.fail(new Error(`inference worker exited unexpectedly (code ${code})`));
-    });
+    // Stream messages go through the frame-preparation worker, which hands the inference worker
+    // each frame as its encoders' inputs over a direct channel (no hop through this thread).
+    const channel = new MessageChannel();
+    this.prep = spawnWorker(import.meta.url, 'prep-worker', { workerData: { packDir, engine: channel.port1 } satisfies PrepWorkerData, transferList: [channel.port1] });
+    this.worker.postMessage({ type: 'connect', port: channel.port2 } satisfies ToWorker, [channel.port2]);
+    for (const [w, what] of [[this.worker, 'inference worker'], [this.prep, 'frame-preparation worker']] as const) {
+      w.on('message', (m: FromWorker) => this.onMessage(m));
+      w.on('error', (e) => this.fail(e));
+      w.on('exit', (code) => {
+        if (!this.closed) this.fail(new Error(`${what} exited unexpectedly (code ${code})`));
+      });
+    }
   }
 
   static async start(opts: HostOptions): Promise<EngineHost> {
-    const host = new EngineHost();
+    const host = new EngineHost(opts.packDir);
     try {
       const m = await host.request({ type: 'load', packDir: opts.packDir, device: opts.device ?? 'cpu', threads: opts.threads }, 'loaded');
       if (m.type === 'loaded') host.info = { packName: m.packName, dtype: m.dtype, description: m.description, latentChannels: m.latentChannels, downsample: m.downsample, randomWeights: m.randomWeights, ...(m.trainingDomain ? { trainingDomain: m.trainingDomain } : {}) };
@@ -83,30 +93,33 @@ export class EngineHost {
     if (this.closed) return;
     // Frames move to the worker without a copy when they own their buffer (never detach a shared pool).
     const transfer = msg.type === 'frame' && msg.rgb.byteLength === msg.rgb.buffer.byteLength ? [msg.rgb.buffer as ArrayBuffer] : [];
-    this.worker.postMessage(msg, transfer);
+    ('stream' in msg ? this.prep : this.worker).postMessage(msg, transfer);
   }
 
-  async stats(): Promise<{ stats: StageStats; rssBytes: number }> {
-    const m = await this.request({ type: 'stats' }, 'stats');
-    if (m.type !== 'stats') throw new Error('unexpected reply');
-    return { stats: m.stats, rssBytes: m.rssBytes };
+  async stats(): Promise<{ stats: StageStats; rssBytes: number; busyMs: number; prep: PrepTimes }> {
+    const [m, p] = await Promise.all([this.request({ type: 'stats' }, 'stats'), this.request({ type: 'stats' }, 'prep-stats', this.prep)]);
+    if (m.type !== 'stats' || p.type !== 'prep-stats') throw new Error('unexpected reply');
+    return { stats: m.stats, rssBytes: m.rssBytes, busyMs: m.busyMs, prep: p.times };
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
-    this.worker.postMessage({ type: 'close' } satisfies ToWorker);
-    const timer = setTimeout(() => void this.worker.terminate(), 5000);
-    await exited;
-    clearTimeout(timer);
+    await Promise.all([this.worker, this.prep].map(async (w) => {
+      const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+      w.postMessage({ type: 'close' } satisfies ToWorker);
+      const timer = setTimeout(() => void w.terminate(), 5000);
+      await exited;
+      clearTimeout(timer);
+    }));
   }
 
-  private request(msg: ToWorker, expect: FromWorker['type']): Promise<FromWorker> {
+  private request(msg: ToWorker, expect: FromWorker['type'], to?: Worker): Promise<FromWorker> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       this.pending.push({ expect, resolve, reject });
-      this.post(msg);
+      if (to) to.postMessage(msg);
+      else this.post(msg);
     });
   }
 

@@ -1,4 +1,4 @@
-import { parentPort } from 'node:worker_threads';
+import { parentPort, type MessagePort } from 'node:worker_threads';
 import { loadModelPack, type LoadedModelPack } from '../pack/load-pack.js';
 import { OrtStages } from './ort-stages.js';
 import { emptyStats } from './stages.js';
@@ -23,6 +23,8 @@ const failed = new Set<number>();
 const control: ToWorker[] = [];
 const queues = new RoundRobinQueues<StreamRequest>();
 let pumping = false;
+/** Time spent on stream messages: model runs and the work between them (the benchmark's profile). */
+let busyMs = 0;
 
 function post(msg: FromWorker): void {
   const transfer = 'outputs' in msg ? msg.outputs.flatMap((o) => [o.depth.buffer, ...(o.latent ? [o.latent.buffer] : []), ...(o.fills ?? []).map((f) => f.buffer)] as ArrayBuffer[]) : [];
@@ -43,11 +45,12 @@ async function handleControl(msg: ToWorker): Promise<void> {
       return;
     }
     case 'stats':
-      post({ type: 'stats', stats: stages?.stats ?? emptyStats(), rssBytes: process.memoryUsage().rss });
+      post({ type: 'stats', stats: stages?.stats ?? emptyStats(), rssBytes: process.memoryUsage().rss, busyMs });
       return;
     case 'close':
       await pack?.release();
       pack = null;
+      prepPort?.close();
       port!.close();
       return;
   }
@@ -64,6 +67,9 @@ async function handleStream(msg: StreamRequest): Promise<boolean> {
       post({ type: 'opened', stream: id, settings: s.settings });
       return false;
     }
+    case 'prep-failed':
+      throw Object.assign(new Error(msg.message), { name: msg.name });
+    case 'prepared':
     case 'frame': {
       const t0 = performance.now();
       const s = streams.get(id);
@@ -109,7 +115,8 @@ async function pump(): Promise<void> {
       turnOver = true;
     } else {
       try {
-        turnOver = await handleStream(msg);
+        const t0 = performance.now();
+        turnOver = await handleStream(msg).finally(() => (busyMs += performance.now() - t0));
       } catch (e) {
         const err = errorOf(e);
         streams.get(id)?.reset();
@@ -125,8 +132,18 @@ async function pump(): Promise<void> {
   pumping = false;
 }
 
-port.on('message', (msg: ToWorker) => {
+let prepPort: MessagePort | null = null;
+
+function receive(msg: ToWorker): void {
+  if (msg.type === 'connect') {
+    // Stream messages from the frame-preparation worker.
+    prepPort = msg.port;
+    prepPort.on('message', receive);
+    return;
+  }
   if ('stream' in msg) queues.add(msg.stream, msg);
   else control.push(msg);
   void pump();
-});
+}
+
+port.on('message', receive);

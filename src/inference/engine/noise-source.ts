@@ -53,3 +53,32 @@ export class ExternalNoise implements NoiseSource {
     return this.latent.data.subarray(0, frames * frameSize);
   }
 }
+
+/** External noise as it arrives with a stream's open request (infer --noise). */
+export interface ExternalNoiseArrays {
+  readonly pixel: Float32Array;
+  readonly pixelFrames: number;
+  readonly latent: Float32Array;
+  readonly latentFrames: number;
+}
+
+/**
+ * The noise of one sequence: seeded, or the external arrays (checked against the model input
+ * size). Used by the engine worker (latent noise) and the frame-preparation worker (pixel noise).
+ */
+export function sequenceNoise(
+  seed: number,
+  external: ExternalNoiseArrays | undefined,
+  res: { readonly height: number; readonly width: number },
+  latentSize: number,
+): NoiseSource {
+  if (!external) return new SeededNoise(seed);
+  const pixelSize = 3 * res.height * res.width;
+  if (external.pixel.length !== external.pixelFrames * pixelSize) {
+    throw new RangeError(`noise "pixel" must be [N,3,${res.height},${res.width}] for this input; got ${external.pixel.length} values for ${external.pixelFrames} frames`);
+  }
+  return new ExternalNoise(
+    { data: external.pixel, frames: external.pixelFrames, frameSize: pixelSize },
+    { data: external.latent, frames: external.latentFrames, frameSize: latentSize },
+  );
+}

@@ -2,10 +2,18 @@ import type { SessionChoices } from './session-config.js';
 import type { PackDevice } from '../pack/load-pack.js';
 import type { StageStats } from './stages.js';
 import type { Resolution } from '../math/resolution.js';
+import type { PreparedFrame, PrepTimes } from './frame-prep.js';
+import type { MessagePort } from 'node:worker_threads';
 
 // Messages between the main thread and an inference worker. One worker holds one model pack on
 // one device and serves any number of streams: every stream message names its stream, and each
 // stream has its own session state (windows, noise, stitching, live normalisation, fill).
+
+/** Stream messages may also come through this port (from the frame-preparation worker). */
+export interface ConnectRequest {
+  readonly type: 'connect';
+  readonly port: MessagePort;
+}
 
 /** Load the pack (once per worker). */
 export interface LoadRequest {
@@ -39,9 +47,27 @@ export interface FrameRequest {
   readonly fill?: readonly number[];
 }
 
-export type StreamRequest = OpenRequest | FrameRequest | { readonly type: 'end'; readonly stream: number } | { readonly type: 'release'; readonly stream: number };
+/** A frame after the frame-preparation worker (frame-prep.ts): the encoders' inputs, and the input frame's size. */
+export interface PreparedFrameRequest {
+  readonly type: 'prepared';
+  readonly stream: number;
+  readonly width: number;
+  readonly height: number;
+  readonly prepared: PreparedFrame;
+  readonly fill?: readonly number[];
+}
 
-export type ToWorker = LoadRequest | StreamRequest | { readonly type: 'stats' } | { readonly type: 'close' };
+/** The frame-preparation worker could not prepare a frame: the stream fails with this error, in order. */
+export interface PrepFailedRequest {
+  readonly type: 'prep-failed';
+  readonly stream: number;
+  readonly name: string;
+  readonly message: string;
+}
+
+export type StreamRequest = OpenRequest | FrameRequest | PreparedFrameRequest | PrepFailedRequest | { readonly type: 'end'; readonly stream: number } | { readonly type: 'release'; readonly stream: number };
+
+export type ToWorker = ConnectRequest | LoadRequest | StreamRequest | { readonly type: 'stats' } | { readonly type: 'close' };
 
 export interface WorkerDepth {
   readonly index: number;
@@ -85,6 +111,8 @@ export type FromWorker =
   | { readonly type: 'accepted'; readonly stream: number; readonly outputs: WorkerDepth[]; readonly busyMs: number; readonly windowRan: boolean }
   | { readonly type: 'ended'; readonly stream: number; readonly outputs: WorkerDepth[] }
   | { readonly type: 'released'; readonly stream: number }
-  | { readonly type: 'stats'; readonly stats: StageStats; readonly rssBytes: number }
+  | { readonly type: 'stats'; readonly stats: StageStats; readonly rssBytes: number; readonly busyMs: number }
+  /** From the frame-preparation worker. */
+  | { readonly type: 'prep-stats'; readonly times: PrepTimes }
   /** `stream` set: that stream failed (the others go on); unset: the worker failed. */
   | { readonly type: 'error'; readonly stream?: number; readonly message: string; readonly name: string };

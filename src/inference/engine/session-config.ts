@@ -2,6 +2,7 @@ import type { PackManifest } from '../pack/manifest.js';
 import { modelResolution, presetResolution, type Resolution } from '../math/resolution.js';
 import { MAX_WINDOW, validateWindow } from '../math/segments.js';
 import type { SessionConfig, StitchMode } from './depth-session.js';
+import { sequenceNoise, type ExternalNoiseArrays, type NoiseSource } from './noise-source.js';
 
 /** What a user may choose per run; everything else comes from the pack's manifest. */
 export interface SessionChoices {
@@ -59,4 +60,18 @@ export function sessionConfig(manifest: PackManifest, choices: SessionChoices, r
     stitch: choices.stitch ?? 'full',
     keepLatents: choices.keepLatents ?? false,
   };
+}
+
+/** A sequence's resolution, settings and noise, fixed by its first frame's size (inference and frame-preparation workers alike). */
+export function sequenceSetup(
+  manifest: PackManifest,
+  choices: SessionChoices,
+  external: ExternalNoiseArrays | undefined,
+  inputHeight: number,
+  inputWidth: number,
+): { res: Resolution; cfg: SessionConfig; noise: NoiseSource } {
+  const res = resolveResolution(manifest, choices, inputHeight, inputWidth);
+  const cfg = sessionConfig(manifest, choices, res);
+  const latentSize = manifest.latentChannels * (res.height / cfg.downsample) * (res.width / cfg.downsample);
+  return { res, cfg, noise: sequenceNoise(choices.seed ?? 42, external, res, latentSize) };
 }

@@ -1,12 +1,11 @@
 import type { LoadedModelPack } from '../pack/load-pack.js';
 import type { OrtStages } from './ort-stages.js';
 import { DepthSession, type SessionOutput } from './depth-session.js';
-import { ExternalNoise, SeededNoise, type NoiseSource } from './noise-source.js';
-import { resolveResolution, sessionConfig } from './session-config.js';
+import { sequenceSetup, sessionConfig } from './session-config.js';
 import { resizeBilinearRGB } from '../image/resize.js';
 import { LiveNormaliser } from '../live/live-normaliser.js';
 import { lerpDepth } from '../live/interpolate.js';
-import type { FrameRequest, FromWorker, OpenRequest, ResolvedSettings, WorkerDepth } from './protocol.js';
+import type { FrameRequest, FromWorker, OpenRequest, PreparedFrameRequest, ResolvedSettings, WorkerDepth } from './protocol.js';
 
 // One stream's state inside an inference worker: its DepthSession (windows, noise, stitching),
 // its live normaliser and the fill of frames skipped by stride. Streams share the worker's model
@@ -39,7 +38,7 @@ export class WorkerStream {
   }
 
   /** Handle one frame; `started` is set when it began a new sequence. */
-  async frame(msg: FrameRequest): Promise<{ outputs: WorkerDepth[]; windowRan: boolean; started?: Started }> {
+  async frame(msg: FrameRequest | PreparedFrameRequest): Promise<{ outputs: WorkerDepth[]; windowRan: boolean; started?: Started }> {
     let started: Started | undefined;
     if (!this.session) started = this.startSequence(msg);
     const session = this.session!;
@@ -47,10 +46,16 @@ export class WorkerStream {
       throw new Error(`frame size changed from ${this.inputSize!.width}x${this.inputSize!.height} to ${msg.width}x${msg.height} within one sequence`);
     }
     const cfg = session.config;
-    resizeBilinearRGB(msg.rgb, msg.width, msg.height, msg.stride, cfg.width, cfg.height, this.frameBuf!);
     if (msg.fill && msg.fill.length > 0) this.fills.set(session.framesPushed, msg.fill);
     const windowsBefore = session.windowsRun;
-    const outputs = this.toWire(await session.push(this.frameBuf!));
+    let outs;
+    if (msg.type === 'prepared') {
+      outs = await session.pushPrepared(msg.prepared);
+    } else {
+      resizeBilinearRGB(msg.rgb, msg.width, msg.height, msg.stride, cfg.width, cfg.height, this.frameBuf!);
+      outs = await session.push(this.frameBuf!);
+    }
+    const outputs = this.toWire(outs);
     return { outputs, windowRan: session.windowsRun > windowsBefore, ...(started ? { started } : {}) };
   }
 
@@ -68,24 +73,13 @@ export class WorkerStream {
     this.live?.reset();
   }
 
-  private startSequence(msg: FrameRequest): Started {
+  private startSequence(msg: { readonly width: number; readonly height: number }): Started {
     const { pack, open } = this;
-    const res = resolveResolution(pack.manifest, open.choices, msg.height, msg.width);
-    const cfg = sessionConfig(pack.manifest, open.choices, res);
-    let noise: NoiseSource = new SeededNoise(open.choices.seed ?? 42);
     if (open.noise) {
       if (this.usedExternalNoise) throw new Error('external noise covers one sequence only');
       this.usedExternalNoise = true;
-      const pixelSize = 3 * res.height * res.width;
-      const latentSize = pack.manifest.latentChannels * (res.height / cfg.downsample) * (res.width / cfg.downsample);
-      if (open.noise.pixel.length !== open.noise.pixelFrames * pixelSize) {
-        throw new RangeError(`noise "pixel" must be [N,3,${res.height},${res.width}] for this input; got ${open.noise.pixel.length} values for ${open.noise.pixelFrames} frames`);
-      }
-      noise = new ExternalNoise(
-        { data: open.noise.pixel, frames: open.noise.pixelFrames, frameSize: pixelSize },
-        { data: open.noise.latent, frames: open.noise.latentFrames, frameSize: latentSize },
-      );
     }
+    const { res, cfg, noise } = sequenceSetup(pack.manifest, open.choices, open.noise, msg.height, msg.width);
     this.session = new DepthSession(cfg, this.stages, noise);
     this.frameBuf = new Float32Array(3 * res.height * res.width);
     this.inputSize = { width: msg.width, height: msg.height };

@@ -6,6 +6,7 @@ import { DepthEngine, RANDOM_WEIGHTS, SYNTHETIC_ONLY, type EngineDepth } from '.
 import type { SessionChoices } from '../engine/session-config.js';
 import type { PackDevice } from '../pack/load-pack.js';
 import type { StageStats } from '../engine/stages.js';
+import type { PrepTimes } from '../engine/frame-prep.js';
 import { readAppSink } from '../../media/appsink-reader.js';
 import { decodeToRgbLaunch, isUri } from '../../media/launch.js';
 import { listFrames, readRgbImage } from '../../media/frame-folder.js';
@@ -74,6 +75,10 @@ export interface InferResult {
   readonly writeSeconds: number;
   readonly inferFps: number;
   readonly stats: StageStats;
+  /** Frame preparation (resize, CLIP preprocessing, pixel noise), in its own worker. */
+  readonly prep: PrepTimes;
+  /** Time the inference worker was busy (model runs and the work between them). */
+  readonly engineBusyMs: number;
   readonly workerRssBytes: number;
 }
 
@@ -105,7 +110,8 @@ async function runInfer(o: InferOptions, t0: number, input: string, isFolder: bo
   }
 
   const noise = o.noisePath ? await loadNoiseFile(o.noisePath) : undefined;
-  const engine = await DepthEngine.open({ packDir: o.packDir, device: o.device, threads: o.threads, choices: o.choices, noise });
+  // A few frames in flight, so that the next frames are prepared while a window runs.
+  const engine = await DepthEngine.open({ packDir: o.packDir, device: o.device, threads: o.threads, choices: o.choices, noise, maxInFlight: 8 });
   o.log.info({ pack: engine.packName }, 'model pack loaded');
   if (engine.randomWeights) o.log.warn({ pack: engine.packName }, `model ${RANDOM_WEIGHTS(engine.packName)}`);
   else if (engine.trainingDomain === 'synthetic') o.log.warn({ pack: engine.packName }, `model ${SYNTHETIC_ONLY(engine.packName, [isFolder ? 'frame folder' : 'video'])}`);
@@ -220,7 +226,7 @@ async function runInfer(o: InferOptions, t0: number, input: string, isFolder: bo
   }
   closeSync(fd);
   if (latFd !== null) closeSync(latFd);
-  const { stats, rssBytes } = await engine.stats();
+  const { stats, rssBytes, prep, busyMs: engineBusyMs } = await engine.stats();
   await engine.close();
   if (framesOut !== framesIn || !size) throw new Error(`internal: ${framesIn} frames in but ${framesOut} depth frames out`);
   const inferSeconds = (performance.now() - t0) / 1000;
@@ -270,7 +276,7 @@ async function runInfer(o: InferOptions, t0: number, input: string, isFolder: bo
     rmSync(rawPath, { force: true });
   }
   const seconds = (performance.now() - t0) / 1000;
-  return { name, frames: framesOut, width, height, model, fps, files, seconds, inferSeconds, writeSeconds: seconds - inferSeconds, inferFps: framesOut / inferSeconds, stats, workerRssBytes: rssBytes };
+  return { name, frames: framesOut, width, height, model, fps, files, seconds, inferSeconds, writeSeconds: seconds - inferSeconds, inferFps: framesOut / inferSeconds, stats, prep, engineBusyMs, workerRssBytes: rssBytes };
 }
 
 async function finalize(job: FinalizeJob, files: InferResult['files'], fps: number, signal?: AbortSignal): Promise<void> {
