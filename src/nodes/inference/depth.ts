@@ -220,21 +220,16 @@ export const depthNode = defineNode({
       emitting = emitting.then(() => ctx.emit('depth', out)).then(yieldTurn);
     };
 
-    // A frame's cost to the engine: its work in the inference worker, or, when frames were queued all along and the
-    // stream has the worker alone, the time between two frames handled (stages in front of the worker's own work and
-    // the worker losing the CPU to other processes slow the engine down as much as its own work does).
-    let lastHandled = NaN;
-    let queuedAfterLast = 0;
+    // A frame's cost is its work in the inference worker. (The time between frames handled while frames were queued
+    // was tried as well: it also counts CPU lost to other processes and the stages in front of the worker, but at
+    // start-up, when the whole process warms up at once, it made the first stride 4-6 at 30 fps where 1 sufficed,
+    // and doubled the latency; the backlog term of the controller catches a worker that really falls behind.)
     let warm = false;
     engine.onWork = (w) => {
-      const now = performance.now();
-      const cost = queuedAfterLast > 0 && engine.share >= 1 && Number.isFinite(lastHandled) ? Math.max(w.busyMs, now - lastHandled) : w.busyMs;
-      lastHandled = now;
-      queuedAfterLast = engine.backlog - 1; // frames still in flight besides this one
-      meter.record(cost, w.windowRan);
+      meter.record(w.busyMs, w.windowRan);
       // Back to one window once the first has run and the backlog it caused is down to that (no stall on the way).
       if (w.windowRan) warm = true;
-      if (warm && engine.maxInFlight !== inFlight && queuedAfterLast < inFlight) engine.maxInFlight = inFlight;
+      if (warm && engine.maxInFlight !== inFlight && engine.backlog - 1 < inFlight) engine.maxInFlight = inFlight;
     };
     engine.onSequence = (s) => ctx.log.debug({ resolution: `${s.resolution.width}x${s.resolution.height}`, sequence: sequences }, 'model resolution fixed');
     engine.onDepth = (d) => {
