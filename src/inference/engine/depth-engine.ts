@@ -192,6 +192,9 @@ export class DepthEngine implements StreamEndpoint {
         this.inFlight--;
         this.spaceWaiters.splice(0).forEach((w) => w());
         return;
+      case 'depth':
+        this.deliver(m.outputs);
+        return;
       case 'ended':
         this.deliver(m.outputs);
         this.sequence = null;

@@ -2,6 +2,7 @@ import { EulerVSampler } from '../math/euler-sampler.js';
 import { torchLinspace01 } from '../math/stitching.js';
 import { validateWindow } from '../math/segments.js';
 import { FramePrep, type PreparedFrame } from './frame-prep.js';
+import { depthFromRgb } from '../math/depth-from-rgb.js';
 import type { ModelStages } from './stages.js';
 import type { NoiseSource } from './noise-source.js';
 
@@ -89,12 +90,21 @@ export class DepthSession {
   private windowIndex = 0;
   private nextWindowStart = 0;
   private ended = false;
+  /** Chunks being decoded, oldest first; the depth frames that came out of them and are not handed out yet. */
+  private decoding: Promise<void>[] = [];
+  private decodeTail: Promise<void> = Promise.resolve();
+  private readonly ready: SessionOutput[] = [];
+  private failure: Error | null = null;
+  /** Called when decoded depth frames are ready outside a push()/end() call (take them with drain()). */
+  onReady: (() => void) | null = null;
 
   constructor(
     readonly config: SessionConfig,
     private readonly stages: ModelStages,
     private readonly noise: NoiseSource,
     private readonly probe: SessionProbe = {},
+    /** Chunks that may still be decoding when push() returns: 0 decodes each window's chunks before it returns. */
+    private readonly maxDecodesInFlight = 0,
   ) {
     validateWindow(config.window, config.overlap);
     if (config.height % config.downsample || config.width % config.downsample) {
@@ -136,6 +146,7 @@ export class DepthSession {
   /** Add the next frame as its encoders' inputs, prepared elsewhere with this session's pixel noise (FramePrep). */
   async pushPrepared(frame: PreparedFrame): Promise<SessionOutput[]> {
     if (this.ended) throw new Error('session already ended');
+    if (this.failure) throw this.failure;
     if (frame.vae.length !== this.pixelSize) throw new Error(`frame has ${frame.vae.length} values, expected 3x${this.config.height}x${this.config.width}`);
     this.pushed++;
     this.cond.push(await this.encode(frame));
@@ -143,7 +154,7 @@ export class DepthSession {
     if (this.pushed - this.nextWindowStart === window) {
       return this.runWindow(this.nextWindowStart, window, this.nextWindowStart + window - this.config.overlap);
     }
-    return [];
+    return this.drain();
   }
 
   /** No more frames: run the last (shorter) window if frames remain, and decode everything. */
@@ -258,11 +269,16 @@ export class DepthSession {
     }
   }
 
+  /**
+   * Start decoding every chunk that became final (< finalUpTo), in order; then wait until at most
+   * `maxDecodesInFlight` chunks are still decoding (all of them at the end), and hand out the
+   * depth frames that are ready.
+   */
   private async decodeUpTo(finalUpTo: number, flushAll: boolean): Promise<SessionOutput[]> {
     const chunk = this.config.decodeChunk;
-    const out: SessionOutput[] = [];
     const { h, w } = this;
     const L = this.latentSize;
+    const plane = this.config.height * this.config.width;
     for (;;) {
       const start = this.decodedUpTo;
       const end = Math.min(start + chunk, finalUpTo);
@@ -277,19 +293,22 @@ export class DepthSession {
         const dst = z.subarray(i * L, (i + 1) * L);
         for (let j = 0; j < L; j++) dst[j] = l[j] / this.config.scalingFactor;
       }
-      const rgb = await this.stages.decode(z, n, h, w);
-      const plane = this.config.height * this.config.width;
-      for (let i = 0; i < n; i++) {
-        const depth = new Float32Array(plane);
-        const base = i * 3 * plane;
-        for (let p = 0; p < plane; p++) {
-          const r = clamp01(rgb[base + p] * 0.5 + 0.5);
-          const g = clamp01(rgb[base + plane + p] * 0.5 + 0.5);
-          const b = clamp01(rgb[base + 2 * plane + p] * 0.5 + 0.5);
-          depth[p] = (r + g + b) / 3;
-        }
-        out.push({ index: start + i, depth, window: this.windowIndex - 1, ...(this.config.keepLatents ? { latent: kept[i] } : {}) });
-      }
+      const window = this.windowIndex - 1;
+      // Started now (a remote decoder works while the next window denoises), collected in order.
+      const job = this.stages.decodeDepth ? this.stages.decodeDepth(z, n, h, w) : this.stages.decode(z, n, h, w).then((rgb) => depthFromRgb(rgb, n, plane));
+      const done = this.decodeTail.then(async () => {
+        const depths = await job;
+        for (let i = 0; i < n; i++) this.ready.push({ index: start + i, depth: depths[i], window, ...(this.config.keepLatents ? { latent: kept[i] } : {}) });
+      });
+      this.decodeTail = done.catch(() => {});
+      this.decoding.push(done);
+      void done.then(
+        () => this.onReady?.(),
+        (e: unknown) => {
+          this.failure ??= e instanceof Error ? e : new Error(String(e));
+          this.onReady?.();
+        },
+      );
       this.decodedUpTo = end;
     }
     // Keep only latents that a later window or chunk may still read: the last `overlap` frames.
@@ -298,12 +317,16 @@ export class DepthSession {
       this.latents.splice(0, keepFrom - this.latentStart);
       this.latentStart = keepFrom;
     }
-    return out;
+    const allowed = flushAll ? 0 : this.maxDecodesInFlight;
+    while (this.decoding.length > allowed) await this.decoding.shift();
+    return this.drain();
   }
-}
 
-function clamp01(v: number): number {
-  return v < 0 ? 0 : v > 1 ? 1 : v;
+  /** Depth frames whose decode finished since the last call, in order. Throws a decode failure. */
+  drain(): SessionOutput[] {
+    if (this.failure) throw this.failure;
+    return this.ready.splice(0);
+  }
 }
 
 /** UNet input [1,T,8,h,w]: per frame, the scaled noisy latent (ch 0-3) then the condition latent (ch 4-7, zeros for the unconditional pass). */

@@ -1,5 +1,6 @@
 import { MessageChannel, type Worker } from 'node:worker_threads';
-import type { PrepWorkerData } from './prep-worker.js';
+import { availableParallelism } from 'node:os';
+import type { FrameWorkerData } from './frame-worker.js';
 import type { PrepTimes } from './frame-prep.js';
 import { spawnWorker } from '../../util/spawn-worker.js';
 import type { FromWorker, PackInfo, ToWorker } from './protocol.js';
@@ -41,12 +42,12 @@ export class EngineHost {
 
   private constructor(packDir: string) {
     this.worker = spawnWorker(import.meta.url, 'engine-worker');
-    // Stream messages go through the frame-preparation worker, which hands the inference worker
-    // each frame as its encoders' inputs over a direct channel (no hop through this thread).
+    // Stream messages go through the frame worker, which hands the inference worker each frame as
+    // its encoders' inputs over a direct channel (no hop through this thread) and decodes for it.
     const channel = new MessageChannel();
-    this.prep = spawnWorker(import.meta.url, 'prep-worker', { workerData: { packDir, engine: channel.port1 } satisfies PrepWorkerData, transferList: [channel.port1] });
+    this.prep = spawnWorker(import.meta.url, 'frame-worker', { workerData: { packDir, engine: channel.port1 } satisfies FrameWorkerData, transferList: [channel.port1] });
     this.worker.postMessage({ type: 'connect', port: channel.port2 } satisfies ToWorker, [channel.port2]);
-    for (const [w, what] of [[this.worker, 'inference worker'], [this.prep, 'frame-preparation worker']] as const) {
+    for (const [w, what] of [[this.worker, 'inference worker'], [this.prep, 'frame worker']] as const) {
       w.on('message', (m: FromWorker) => this.onMessage(m));
       w.on('error', (e) => this.fail(e));
       w.on('exit', (code) => {
@@ -58,7 +59,10 @@ export class EngineHost {
   static async start(opts: HostOptions): Promise<EngineHost> {
     const host = new EngineHost(opts.packDir);
     try {
-      const m = await host.request({ type: 'load', packDir: opts.packDir, device: opts.device ?? 'cpu', threads: opts.threads }, 'loaded');
+      // Two workers run models at once (the decoder beside the UNet): half the cores each by default.
+      const threads = opts.threads ?? defaultThreads();
+      const load = { type: 'load', packDir: opts.packDir, device: opts.device ?? 'cpu', threads, remoteDecoder: true } as const;
+      const [m] = await Promise.all([host.request(load, 'loaded'), host.request(load, 'decoder-loaded', host.prep)]);
       if (m.type === 'loaded') host.info = { packName: m.packName, dtype: m.dtype, description: m.description, latentChannels: m.latentChannels, downsample: m.downsample, randomWeights: m.randomWeights, ...(m.trainingDomain ? { trainingDomain: m.trainingDomain } : {}) };
     } catch (e) {
       await host.close();
@@ -99,7 +103,9 @@ export class EngineHost {
   async stats(): Promise<{ stats: StageStats; rssBytes: number; busyMs: number; prep: PrepTimes }> {
     const [m, p] = await Promise.all([this.request({ type: 'stats' }, 'stats'), this.request({ type: 'stats' }, 'prep-stats', this.prep)]);
     if (m.type !== 'stats' || p.type !== 'prep-stats') throw new Error('unexpected reply');
-    return { stats: m.stats, rssBytes: m.rssBytes, busyMs: m.busyMs, prep: p.times };
+    // The decoder's runs are counted where it runs, in the frame worker.
+    const stats: StageStats = { calls: { ...m.stats.calls, decode: p.decoder.calls }, framesIn: { ...m.stats.framesIn, decode: p.decoder.frames }, ms: { ...m.stats.ms, decode: p.decoder.ms } };
+    return { stats, rssBytes: m.rssBytes, busyMs: m.busyMs, prep: p.times };
   }
 
   async close(): Promise<void> {
@@ -161,4 +167,9 @@ export function workerError(name: string, message: string): Error {
     return Object.assign(new ModelPackError(message, { packDir: '' }), { name });
   }
   return Object.assign(new Error(message), { name });
+}
+
+/** ONNX Runtime intra-op threads per session when none are chosen: half the cores (at least one). */
+export function defaultThreads(): number {
+  return Math.max(1, Math.floor(availableParallelism() / 2));
 }

@@ -4,7 +4,9 @@ import { OrtStages } from './ort-stages.js';
 import { emptyStats } from './stages.js';
 import { WorkerStream } from './worker-stream.js';
 import { RoundRobinQueues } from './round-robin.js';
-import type { FromWorker, StreamRequest, ToWorker } from './protocol.js';
+import type { DecodeReply, FromWorker, StreamRequest, ToWorker } from './protocol.js';
+import { SplitStages } from './remote-decoder.js';
+import type { ModelStages } from './stages.js';
 
 // An inference worker: owns one model pack's ONNX sessions and serves any number of streams, so
 // the main thread (GStreamer, HTTP, WebSocket) never blocks on a model run and N cameras share
@@ -16,7 +18,9 @@ const port = parentPort;
 if (!port) throw new Error('engine-worker must run in a worker thread');
 
 let pack: LoadedModelPack | null = null;
-let stages: OrtStages | null = null;
+let ortStages: OrtStages | null = null;
+let split: SplitStages | null = null;
+let stages: ModelStages | null = null;
 const streams = new Map<number, WorkerStream>();
 /** Streams whose work failed: their later messages are dropped (the main thread has failed them). */
 const failed = new Set<number>();
@@ -38,14 +42,17 @@ function errorOf(e: unknown): Error {
 async function handleControl(msg: ToWorker): Promise<void> {
   switch (msg.type) {
     case 'load': {
-      pack = await loadModelPack(msg.packDir, { device: msg.device, intraOpNumThreads: msg.threads });
-      stages = new OrtStages(pack);
+      const remote = msg.remoteDecoder === true && prepPort !== null;
+      pack = await loadModelPack(msg.packDir, { device: msg.device, intraOpNumThreads: msg.threads, ...(remote ? { only: ['imageEncoder', 'vaeEncoder', 'unet'] } : {}) });
+      ortStages = new OrtStages(pack);
+      split = remote ? new SplitStages(ortStages, prepPort!, pack.manifest.spatialDownsample) : null;
+      stages = split ?? ortStages;
       const m = pack.manifest;
       post({ type: 'loaded', packName: m.name, dtype: pack.dtype, description: m.description, latentChannels: m.latentChannels, downsample: m.spatialDownsample, randomWeights: m.randomWeights, ...(m.trainingDomain ? { trainingDomain: m.trainingDomain } : {}) });
       return;
     }
     case 'stats':
-      post({ type: 'stats', stats: stages?.stats ?? emptyStats(), rssBytes: process.memoryUsage().rss, busyMs });
+      post({ type: 'stats', stats: ortStages?.stats ?? emptyStats(), rssBytes: process.memoryUsage().rss, busyMs });
       return;
     case 'close':
       await pack?.release();
@@ -62,7 +69,10 @@ async function handleStream(msg: StreamRequest): Promise<boolean> {
   switch (msg.type) {
     case 'open': {
       if (!pack || !stages) throw new Error('engine not loaded');
-      const s = new WorkerStream(pack, stages, msg);
+      // With the decoder in the frame worker, up to two chunks decode while the next frames and window go on.
+      const s = new WorkerStream(pack, stages, msg, split ? 2 : 0);
+      s.onOutputs = (outputs) => post({ type: 'depth', stream: id, outputs });
+      s.onFailure = (e) => failStream(id, e);
       streams.set(id, s);
       post({ type: 'opened', stream: id, settings: s.settings });
       return false;
@@ -93,6 +103,17 @@ async function handleStream(msg: StreamRequest): Promise<boolean> {
   }
 }
 
+/** A stream's work failed: it stops here (its later messages are dropped), the others go on. */
+function failStream(id: number, e: unknown): void {
+  if (failed.has(id)) return;
+  const err = errorOf(e);
+  streams.get(id)?.reset();
+  streams.delete(id);
+  failed.add(id);
+  queues.remove(id);
+  post({ type: 'error', stream: id, message: err.message, name: err.name });
+}
+
 async function pump(): Promise<void> {
   if (pumping) return;
   pumping = true;
@@ -118,12 +139,7 @@ async function pump(): Promise<void> {
         const t0 = performance.now();
         turnOver = await handleStream(msg).finally(() => (busyMs += performance.now() - t0));
       } catch (e) {
-        const err = errorOf(e);
-        streams.get(id)?.reset();
-        streams.delete(id);
-        failed.add(id);
-        queues.remove(id);
-        post({ type: 'error', stream: id, message: err.message, name: err.name });
+        failStream(id, e);
         continue;
       }
     }
@@ -139,6 +155,11 @@ function receive(msg: ToWorker): void {
     // Stream messages from the frame-preparation worker.
     prepPort = msg.port;
     prepPort.on('message', receive);
+    return;
+  }
+  const reply = msg as unknown as DecodeReply;
+  if (reply.type === 'decoded' || reply.type === 'decode-failed') {
+    split?.receive(reply);
     return;
   }
   if ('stream' in msg) queues.add(msg.stream, msg);

@@ -1,7 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import type { LoadedModelPack } from '../pack/load-pack.js';
 import { float32ToHalf, halfToFloat32 } from '../math/float16.js';
-import { emptyStats, type ModelStages, type StageStats } from './stages.js';
+import { emptyStats, type ModelStages, type StageName, type StageStats } from './stages.js';
 
 // The model stages over ONNX Runtime sessions of a model pack. Float16 packs take and return
 // half-precision tensors (the VAE encoder stays float32, as the reference encodes in fp32);
@@ -34,7 +34,7 @@ export class OrtStages implements ModelStages {
     throw new Error(`${what}: unexpected output type ${t.type}`);
   }
 
-  private async run(stage: keyof ModelStages, session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, frames: number): Promise<ort.InferenceSession.ReturnType> {
+  private async run(stage: StageName, session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, frames: number): Promise<ort.InferenceSession.ReturnType> {
     const t0 = performance.now();
     const out = await session.run(feeds);
     this.stats.ms[stage] += performance.now() - t0;

@@ -21,7 +21,25 @@ export interface LoadRequest {
   readonly packDir: string;
   readonly device: PackDevice;
   readonly threads?: number;
+  /** The VAE decoder runs in the frame worker (the inference worker does not load it). */
+  readonly remoteDecoder?: boolean;
 }
+
+/** Inference worker -> frame worker: decode a chunk of stitched latents (already divided by the scaling factor). */
+export interface DecodeRequest {
+  readonly type: 'decode';
+  readonly id: number;
+  readonly latents: Float32Array;
+  readonly frames: number;
+  readonly h: number;
+  readonly w: number;
+  /** Pixels per depth plane (model height x width). */
+  readonly plane: number;
+}
+
+export type DecodeReply =
+  | { readonly type: 'decoded'; readonly id: number; readonly depth: Float32Array[] }
+  | { readonly type: 'decode-failed'; readonly id: number; readonly name: string; readonly message: string };
 
 /** Open a stream on the loaded pack. */
 export interface OpenRequest {
@@ -110,9 +128,12 @@ export type FromWorker =
   /** A frame was handled: `busyMs` of work (encode, and the window when one ran), the depth frames that became final. */
   | { readonly type: 'accepted'; readonly stream: number; readonly outputs: WorkerDepth[]; readonly busyMs: number; readonly windowRan: boolean }
   | { readonly type: 'ended'; readonly stream: number; readonly outputs: WorkerDepth[] }
+  /** Depth frames whose decode finished between the stream's frames (the decoder runs in the frame worker). */
+  | { readonly type: 'depth'; readonly stream: number; readonly outputs: WorkerDepth[] }
   | { readonly type: 'released'; readonly stream: number }
   | { readonly type: 'stats'; readonly stats: StageStats; readonly rssBytes: number; readonly busyMs: number }
-  /** From the frame-preparation worker. */
-  | { readonly type: 'prep-stats'; readonly times: PrepTimes }
+  /** From the frame worker. */
+  | { readonly type: 'prep-stats'; readonly times: PrepTimes; readonly decoder: { readonly ms: number; readonly calls: number; readonly frames: number } }
+  | { readonly type: 'decoder-loaded' }
   /** `stream` set: that stream failed (the others go on); unset: the worker failed. */
   | { readonly type: 'error'; readonly stream?: number; readonly message: string; readonly name: string };

@@ -11,13 +11,22 @@ export interface ModelStages {
   denoise(sample: Float32Array, timestep: number, embeddings: Float32Array, frames: number, h: number, w: number): Promise<Float32Array>;
   /** [T,4,h,w] latents (already divided by the scaling factor) -> [T,3,H,W] in about [-1,1]. */
   decode(latents: Float32Array, frames: number, h: number, w: number): Promise<Float32Array>;
+  /**
+   * Optional: decode and reduce to depth in one call (math/depth-from-rgb.ts), one [H,W] plane per
+   * frame, so that a decoder in another worker hands back a third of the data. Used instead of
+   * decode() when present.
+   */
+  decodeDepth?(latents: Float32Array, frames: number, h: number, w: number): Promise<Float32Array[]>;
 }
+
+/** The four model stages. */
+export type StageName = 'encodeImage' | 'encodeLatent' | 'denoise' | 'decode';
 
 /** Per-stage call counts and time spent in model runs, for the benchmark. */
 export interface StageStats {
-  calls: Record<keyof ModelStages, number>;
-  framesIn: Record<keyof ModelStages, number>;
-  ms: Record<keyof ModelStages, number>;
+  calls: Record<StageName, number>;
+  framesIn: Record<StageName, number>;
+  ms: Record<StageName, number>;
 }
 
 export function emptyStats(): StageStats {

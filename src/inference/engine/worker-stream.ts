@@ -1,5 +1,5 @@
 import type { LoadedModelPack } from '../pack/load-pack.js';
-import type { OrtStages } from './ort-stages.js';
+import type { ModelStages } from './stages.js';
 import { DepthSession, type SessionOutput } from './depth-session.js';
 import { sequenceSetup, sessionConfig } from './session-config.js';
 import { resizeBilinearRGB } from '../image/resize.js';
@@ -25,10 +25,19 @@ export class WorkerStream {
   /** The sequence's last depth frame handed out (a copy: the original is transferred), to interpolate from. */
   private lastOut: Float32Array | null = null;
 
+  /** Depth frames that became ready between this stream's frames (a decoder in another worker). */
+  onOutputs: (outputs: WorkerDepth[]) => void = () => {};
+  /** A failure that surfaced outside a frame()/end() call (a decode that failed later). */
+  onFailure: (e: unknown) => void = () => {};
+  /** Inside frame()/end(): ready outputs go out with their result instead of through onOutputs. */
+  private inCall = false;
+
   constructor(
     private readonly pack: LoadedModelPack,
-    private readonly stages: OrtStages,
+    private readonly stages: ModelStages,
     private readonly open: OpenRequest,
+    /** Decode chunks that may still run when a frame's handling returns (SplitStages: the decoder is elsewhere). */
+    private readonly maxDecodesInFlight = 0,
   ) {
     // Check window/overlap/steps/guidance now, not at the first frame.
     const side = 8 * pack.manifest.spatialDownsample;
@@ -39,6 +48,15 @@ export class WorkerStream {
 
   /** Handle one frame; `started` is set when it began a new sequence. */
   async frame(msg: FrameRequest | PreparedFrameRequest): Promise<{ outputs: WorkerDepth[]; windowRan: boolean; started?: Started }> {
+    this.inCall = true;
+    try {
+      return await this.handleFrame(msg);
+    } finally {
+      this.inCall = false;
+    }
+  }
+
+  private async handleFrame(msg: FrameRequest | PreparedFrameRequest): Promise<{ outputs: WorkerDepth[]; windowRan: boolean; started?: Started }> {
     let started: Started | undefined;
     if (!this.session) started = this.startSequence(msg);
     const session = this.session!;
@@ -61,9 +79,14 @@ export class WorkerStream {
 
   /** End the sequence: the last window runs and every frame comes out. */
   async end(): Promise<WorkerDepth[]> {
-    const wire = this.toWire(this.session ? await this.session.end() : []);
-    this.reset();
-    return wire;
+    this.inCall = true;
+    try {
+      const wire = this.toWire(this.session ? await this.session.end() : []);
+      this.reset();
+      return wire;
+    } finally {
+      this.inCall = false;
+    }
   }
 
   reset(): void {
@@ -80,7 +103,17 @@ export class WorkerStream {
       this.usedExternalNoise = true;
     }
     const { res, cfg, noise } = sequenceSetup(pack.manifest, open.choices, open.noise, msg.height, msg.width);
-    this.session = new DepthSession(cfg, this.stages, noise);
+    const session = new DepthSession(cfg, this.stages, noise, {}, this.maxDecodesInFlight);
+    session.onReady = () => {
+      if (this.inCall || this.session !== session) return;
+      try {
+        const outputs = this.toWire(session.drain());
+        if (outputs.length > 0) this.onOutputs(outputs);
+      } catch (e) {
+        this.onFailure(e);
+      }
+    };
+    this.session = session;
     this.frameBuf = new Float32Array(3 * res.height * res.width);
     this.inputSize = { width: msg.width, height: msg.height };
     return { type: 'started', stream: open.stream, resolution: res, window: cfg.window, overlap: cfg.overlap, steps: cfg.steps, guidance: cfg.guidance };

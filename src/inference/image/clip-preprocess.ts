@@ -46,6 +46,12 @@ export function gaussianKernel(size: number, sigma: number): Float64Array {
   return k;
 }
 
+/** Only the centre tap is non-zero (and it is 1): blurring with it changes nothing. */
+export function isIdentityKernel(k: Float64Array): boolean {
+  const half = (k.length - 1) >> 1;
+  return k.every((v, i) => (i === half ? v === 1 : v === 0));
+}
+
 /** PyTorch 'reflect' padding index: mirror about the edge sample without repeating it (-1 -> 1, n -> n-2). */
 export function reflectIndex(i: number, n: number): number {
   if (n === 1) return 0;
@@ -107,6 +113,9 @@ export class ClipPreprocessor {
   private readonly planeB: Float32Array; // after the horizontal bicubic (inHeight x outWidth)
   private readonly planeC: Float32Array; // after the vertical blur (inHeight x outWidth)
   private readonly rowAcc: Float64Array;
+  /** False where the axis's kernel is exactly [0, 1, 0], an identity. */
+  private readonly blurX: boolean;
+  private readonly blurY: boolean;
 
   constructor(inHeight: number, inWidth: number, outHeight = CLIP_SIZE, outWidth = CLIP_SIZE) {
     for (const [name, v] of [['inHeight', inHeight], ['inWidth', inWidth], ['outHeight', outHeight], ['outWidth', outWidth]] as const) {
@@ -120,6 +129,8 @@ export class ClipPreprocessor {
     this.axisX = antialiasAxis(inWidth, outWidth);
     this.kernelY = gaussianKernel(this.axisY.kernelSize, this.axisY.sigma);
     this.kernelX = gaussianKernel(this.axisX.kernelSize, this.axisX.sigma);
+    this.blurX = !isIdentityKernel(this.kernelX);
+    this.blurY = !isIdentityKernel(this.kernelY);
     this.cubicY = buildCubicTable(inHeight, outHeight);
     this.cubicX = buildCubicTable(inWidth, outWidth);
     this.planeA = new Float32Array(inHeight * inWidth);
@@ -142,10 +153,12 @@ export class ClipPreprocessor {
       // The reference order is blur-x, blur-y, bicubic. Operators on different
       // axes commute exactly (up to float32 rounding of the intermediates), so
       // we shrink the width before the vertical blur: ~4.6x less work there at 1024 wide.
-      this.blurHorizontal(src, srcOffset + c * inPlane);
-      this.cubicHorizontal();
-      this.blurVertical();
-      this.cubicVertical(out, outOffset + c * outPlane);
+      // An axis that is upscaled gets the kernel [0, 1, 0] (sigma 0.001): its blur is skipped, exactly.
+      const off = srcOffset + c * inPlane;
+      if (this.blurX) this.blurHorizontal(src, off);
+      this.cubicHorizontal(this.blurX ? this.planeA : src, this.blurX ? 0 : off);
+      if (this.blurY) this.blurVertical();
+      this.cubicVertical(out, outOffset + c * outPlane, this.blurY ? this.planeC : this.planeB);
     }
     return out;
   }
@@ -209,14 +222,13 @@ export class ClipPreprocessor {
     }
   }
 
-  private cubicHorizontal(): void {
+  private cubicHorizontal(src: Float32Array, off: number): void {
     const w = this.inWidth;
     const ow = this.outWidth;
     const { idx, w: wt } = this.cubicX;
-    const src = this.planeA;
     const dst = this.planeB;
     for (let y = 0; y < this.inHeight; y++) {
-      const row = y * w;
+      const row = off + y * w;
       const o = y * ow;
       for (let x = 0; x < ow; x++) {
         const q = 4 * x;
@@ -229,10 +241,9 @@ export class ClipPreprocessor {
     }
   }
 
-  private cubicVertical(out: Float32Array, off: number): void {
+  private cubicVertical(out: Float32Array, off: number, src: Float32Array): void {
     const ow = this.outWidth;
     const { idx, w: wt } = this.cubicY;
-    const src = this.planeC;
     for (let y = 0; y < this.outHeight; y++) {
       const q = 4 * y;
       const r0 = idx[q] * ow;

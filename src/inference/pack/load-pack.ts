@@ -45,6 +45,8 @@ export interface LoadModelPackOptions {
    * CLI and the depth node reach the loader in an inference worker (withProviderOptionsEnv).
    */
   providerOptions?: ProviderOptions;
+  /** Open sessions for these files only (a worker that runs one stage); the others stay absent from `sessions`. */
+  only?: readonly PackFileKey[];
 }
 
 export interface PackSessions {
@@ -413,8 +415,9 @@ export async function loadModelPack(
   };
 
   let unetOutputName: 'noise_pred' | 'latent' = 'noise_pred';
+  const keys = options.only ?? FILE_KEYS;
   try {
-    for (const key of FILE_KEYS) {
+    for (const key of keys) {
       const file = files[key];
       let session: ort.InferenceSession;
       try {
@@ -463,7 +466,7 @@ export async function loadModelPack(
     async release(): Promise<void> {
       if (released) return;
       released = true;
-      await Promise.allSettled(FILE_KEYS.map((k) => sessions[k].release()));
+      await Promise.allSettled(keys.map((k) => sessions[k].release()));
     },
   };
 }

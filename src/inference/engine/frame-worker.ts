@@ -1,16 +1,21 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { readPackManifest, type PackManifest } from '../pack/manifest.js';
+import { loadModelPack, type LoadedModelPack } from '../pack/load-pack.js';
+import { OrtStages } from './ort-stages.js';
+import { depthFromRgb } from '../math/depth-from-rgb.js';
 import { FramePrep, emptyPrepTimes, type PrepTimes } from './frame-prep.js';
 import { sequenceSetup } from './session-config.js';
 import { RoundRobinQueues } from './round-robin.js';
-import type { FromWorker, OpenRequest, StreamRequest, ToWorker } from './protocol.js';
+import type { DecodeReply, DecodeRequest, FromWorker, OpenRequest, StreamRequest, ToWorker } from './protocol.js';
 
-// The frame-preparation worker: every stream message passes through it on its way to the
-// inference worker, in order, and frames leave it as their encoders' inputs (frame-prep.ts).
-// The per-pixel work of a frame thus runs on its own thread while the inference worker is
-// inside a model run (ONNX Runtime's run holds its thread), instead of between model runs.
+// The frame worker does the work at both ends of the inference worker, on a thread of its own,
+// while the inference worker is inside a model run (ONNX Runtime's run holds its thread):
+//   - every stream message passes through it on its way to the inference worker, in order, and
+//     frames leave it as their encoders' inputs (frame-prep.ts);
+//   - it holds the pack's VAE decoder and turns the stitched latents of finished chunks into
+//     depth (the inference worker's RemoteDecoder asks), beside the UNet of the next window.
 
-export interface PrepWorkerData {
+export interface FrameWorkerData {
   readonly packDir: string;
   /** Towards the inference worker. */
   readonly engine: MessagePort;
@@ -25,13 +30,35 @@ interface StreamPrep {
 }
 
 const port = parentPort!;
-const { packDir, engine } = workerData as PrepWorkerData;
+const { packDir, engine } = workerData as FrameWorkerData;
 const manifest: Promise<PackManifest> = readPackManifest(packDir);
 manifest.catch(() => {}); // the inference worker's load reports a bad pack; frames then fail below
 const streams = new Map<number, StreamPrep>();
 const totals: PrepTimes = emptyPrepTimes();
 const queues = new RoundRobinQueues<StreamRequest>();
 let pumping = false;
+
+let decoderPack: LoadedModelPack | null = null;
+let decoder: OrtStages | null = null;
+
+/** A chunk of latents from the inference worker: decoded to depth planes and sent back. */
+async function decode(req: DecodeRequest): Promise<void> {
+  let reply: DecodeReply;
+  try {
+    if (!decoder) throw new Error('the frame worker has no decoder loaded');
+    const rgb = await decoder.decode(req.latents, req.frames, req.h, req.w);
+    const depth = depthFromRgb(rgb, req.frames, req.plane);
+    reply = { type: 'decoded', id: req.id, depth };
+    engine.postMessage(reply, depth.map((d) => d.buffer as ArrayBuffer));
+  } catch (e) {
+    const err = e instanceof Error ? e : new Error(String(e));
+    reply = { type: 'decode-failed', id: req.id, name: err.name, message: err.message };
+    engine.postMessage(reply);
+  }
+}
+engine.on('message', (m: DecodeRequest) => {
+  if (m.type === 'decode') void decode(m);
+});
 
 function forward(msg: StreamRequest, transfer: ArrayBuffer[] = []): void {
   engine.postMessage(msg, transfer);
@@ -97,15 +124,32 @@ async function startSequence(s: StreamPrep, width: number, height: number): Prom
 }
 
 port.on('message', (msg: ToWorker) => {
+  if (msg.type === 'load') {
+    loadModelPack(msg.packDir, { device: msg.device, intraOpNumThreads: msg.threads, only: ['vaeDecoder'] }).then(
+      (p) => {
+        decoderPack = p;
+        decoder = new OrtStages(p);
+        port.postMessage({ type: 'decoder-loaded' } satisfies FromWorker);
+      },
+      (e: unknown) => {
+        const err = e instanceof Error ? e : new Error(String(e));
+        port.postMessage({ type: 'error', message: err.message, name: err.name } satisfies FromWorker);
+      },
+    );
+    return;
+  }
   if (msg.type === 'stats') {
     const times = { ...totals };
     for (const s of streams.values()) if (s.prep) for (const k of Object.keys(times) as (keyof PrepTimes)[]) times[k] += s.prep.times[k];
-    port.postMessage({ type: 'prep-stats', times } satisfies FromWorker);
+    const d = decoder?.stats;
+    port.postMessage({ type: 'prep-stats', times, decoder: { ms: d?.ms.decode ?? 0, calls: d?.calls.decode ?? 0, frames: d?.framesIn.decode ?? 0 } } satisfies FromWorker);
     return;
   }
   if (msg.type === 'close') {
-    engine.close();
-    port.close();
+    void (decoderPack?.release() ?? Promise.resolve()).finally(() => {
+      engine.close();
+      port.close();
+    });
     return;
   }
   if (!('stream' in msg)) return;
