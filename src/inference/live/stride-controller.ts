@@ -75,10 +75,10 @@ export interface MeterWarmup {
  * Engine throughput in frames per second of engine work, one sample per window (the frames of
  * a window period over the work they took), smoothed over windows. Warm-up: a fresh worker's
  * first window pays for first runs (ONNX Runtime's allocations per shape, JIT compilation) and
- * measured 3-5x the steady cost with the tiny pack, the next one still up to 2x (the rest of the
- * process warming up beside it); averaged in, they made the live node choose a stride of 4-10 at
- * its first decision and spend the next windows (8 engine frames each, up to 80 source frames)
- * coming down again. `warmup.skip` windows are not sampled, the next `warmup.replace` samples
+ * measured 3-5x the steady cost with the tiny pack, and the next ones 2-10x on a loaded machine
+ * (the rest of the process warming up beside them); averaged in, they made the live node choose a
+ * stride of 4-10 at its first decision and spend the next windows (8 engine frames each, up to 80
+ * source frames) coming down again. `warmup.skip` windows are not sampled, the next `warmup.replace` samples
  * replace the value.
  */
 export class ThroughputMeter {
