@@ -102,7 +102,7 @@ export function registerEval(program: Command): void {
     .option('--per-frame', 'also print the per-frame table')
     .option('-m, --model <pack>', 'dataset form: model pack folder', DEFAULT_PACK)
     .option('--device <device>', 'dataset form: cpu | cuda | tensorrt | webgpu', 'cpu')
-    .option('--threads <n>', 'dataset form: ONNX Runtime intra-op threads per session (default: half the cores)', intOption('--threads'))
+    .option('--threads <n>', 'dataset form: ONNX Runtime intra-op threads per session (default: one per core)', intOption('--threads'))
     .option('--window <n>', 'dataset form: frames per window', intOption('--window'))
     .option('--overlap <n>', 'dataset form: frames shared by consecutive windows', intOption('--overlap'))
     .option('--steps <n>', 'dataset form: denoising steps', intOption('--steps'))

@@ -32,7 +32,7 @@ export function registerInfer(program: Command): void {
     .requiredOption('-o, --out <dir>', 'output folder')
     .option('-m, --model <pack>', 'model pack folder', DEFAULT_PACK)
     .option('--device <device>', 'cpu | cuda | tensorrt | webgpu', 'cpu')
-    .option('--threads <n>', 'ONNX Runtime intra-op threads per session (default: half the cores; the decoder runs beside the UNet)', intOption('--threads'))
+    .option('--threads <n>', 'ONNX Runtime intra-op threads per session (default: one per core)', intOption('--threads'))
     .option('--provider-option <key=value>', 'execution-provider option, repeatable: deviceId, webgpuPreferredLayout, ... (docs/gpu.md)', collectSet, [])
     .option('--max-res <n>', 'longest side limit (resolution rounded to multiples of 64)', intOption('--max-res'))
     .option('--dataset <name>', 'fixed resolution preset: sintel, scannet, KITTI, bonn, NYUv2')

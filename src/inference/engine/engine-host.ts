@@ -1,5 +1,4 @@
 import { MessageChannel, type Worker } from 'node:worker_threads';
-import { availableParallelism } from 'node:os';
 import type { FrameWorkerData } from './frame-worker.js';
 import type { PrepTimes } from './frame-prep.js';
 import { spawnWorker } from '../../util/spawn-worker.js';
@@ -59,9 +58,9 @@ export class EngineHost {
   static async start(opts: HostOptions): Promise<EngineHost> {
     const host = new EngineHost(opts.packDir);
     try {
-      // Two workers run models at once (the decoder beside the UNet): half the cores each by default.
-      const threads = opts.threads ?? defaultThreads();
-      const load = { type: 'load', packDir: opts.packDir, device: opts.device ?? 'cpu', threads, remoteDecoder: true } as const;
+      // Both workers' sessions get ONNX Runtime's default (one thread per core) unless told: measured on 2 cores,
+      // 2+2 threads beat 1+1 by 22-28 % in wall time for 3-10 % more CPU (docs/performance.md; pools do not spin).
+      const load = { type: 'load', packDir: opts.packDir, device: opts.device ?? 'cpu', threads: opts.threads, remoteDecoder: true } as const;
       const [m] = await Promise.all([host.request(load, 'loaded'), host.request(load, 'decoder-loaded', host.prep)]);
       if (m.type === 'loaded') host.info = { packName: m.packName, dtype: m.dtype, description: m.description, latentChannels: m.latentChannels, downsample: m.downsample, randomWeights: m.randomWeights, ...(m.trainingDomain ? { trainingDomain: m.trainingDomain } : {}) };
     } catch (e) {
@@ -169,7 +168,3 @@ export function workerError(name: string, message: string): Error {
   return Object.assign(new Error(message), { name });
 }
 
-/** ONNX Runtime intra-op threads per session when none are chosen: half the cores (at least one). */
-export function defaultThreads(): number {
-  return Math.max(1, Math.floor(availableParallelism() / 2));
-}
