@@ -95,7 +95,10 @@ export class EngineHost {
   post(msg: ToWorker): void {
     if (this.closed) return;
     // Frames move to the worker without a copy when they own their buffer (never detach a shared pool).
-    const transfer = msg.type === 'frame' && msg.rgb.byteLength === msg.rgb.buffer.byteLength ? [msg.rgb.buffer as ArrayBuffer] : [];
+    const owned = (a: ArrayBufferView) => (a.byteLength === a.buffer.byteLength ? [a.buffer as ArrayBuffer] : []);
+    const noise = msg.type === 'open' ? msg.noise : undefined;
+    // External noise (infer --noise, up to gigabytes) moves too: the caller does not keep it.
+    const transfer = msg.type === 'frame' ? owned(msg.rgb) : noise ? [...owned(noise.pixel), ...(noise.latent.buffer !== noise.pixel.buffer ? owned(noise.latent) : [])] : [];
     ('stream' in msg ? this.prep : this.worker).postMessage(msg, transfer);
   }
 

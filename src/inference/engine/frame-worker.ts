@@ -75,7 +75,11 @@ async function handle(msg: StreamRequest): Promise<void> {
   switch (msg.type) {
     case 'open':
       streams.set(msg.stream, { open: msg, prep: null, size: null, index: 0, usedExternalNoise: false });
-      forward(msg);
+      // The pixel noise is used here; the inference worker needs the latent block only.
+      if (msg.noise) {
+        const latent = msg.noise.latent;
+        forward({ ...msg, noise: { ...msg.noise, pixel: new Float32Array(0), pixelFrames: 0 } }, latent.byteLength === latent.buffer.byteLength ? [latent.buffer as ArrayBuffer] : []);
+      } else forward(msg);
       return;
     case 'frame': {
       if (!s) return forward(msg); // the inference worker reports the unknown stream

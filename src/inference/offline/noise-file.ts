@@ -18,10 +18,7 @@ export async function loadNoiseFile(path: string): Promise<NonNullable<OpenReque
   if (!pixel || !latent) throw new Error(`noise file ${path} must hold arrays "pixel" [N,3,H,W] and "latent" [1,W,4,h,w] (found: ${Object.keys(arrays).join(', ') || 'none'})`);
   if (pixel.shape.length !== 4 || pixel.shape[1] !== 3) throw new Error(`noise file ${path}: "pixel" must be [N,3,H,W], got [${pixel.shape.join(',')}]`);
   if (latent.shape.length !== 5 || latent.shape[0] !== 1) throw new Error(`noise file ${path}: "latent" must be [1,W,4,h,w], got [${latent.shape.join(',')}]`);
-  return {
-    pixel: Float32Array.from(pixel.data as ArrayLike<number>),
-    pixelFrames: pixel.shape[0],
-    latent: Float32Array.from(latent.data as ArrayLike<number>),
-    latentFrames: latent.shape[1],
-  };
+  // float32 arrays as they are (no per-element copy); they move to the workers without a copy.
+  const f32 = (d: ArrayLike<number>) => (d instanceof Float32Array ? d : Float32Array.from(d));
+  return { pixel: f32(pixel.data as ArrayLike<number>), pixelFrames: pixel.shape[0], latent: f32(latent.data as ArrayLike<number>), latentFrames: latent.shape[1] };
 }
