@@ -79,17 +79,17 @@ for (const name of values.configs.split(',')) {
   const wallMs = r.seconds * 1000;
   const { ms, calls } = r.stats;
   const row = (stage: string, thread: string, total: number, extra = ''): string[] => [stage, thread, fmt(total / n), `${fmt((100 * total) / wallMs, 1)} %`, extra];
-  console.log(`\nper-stage profile (median run, ${n} frames, wall ${fmt(r.seconds)} s):`);
+  console.log(`\nper-stage profile (median run, ${n} frames, wall ${fmt(r.seconds)} s; stages on different threads overlap, so shares add up to more than 100 %):`);
   table(['stage', 'thread', 'ms/frame', 'share of wall', 'note'], [
     row('decode to RGB (alone, separate run)', 'GStreamer + main', (decode.ms * n) / decode.frames, 'overlaps everything below'),
-    row('resize to model size', 'frame-prep worker', r.prep.resize),
-    row('CLIP preprocessing', 'frame-prep worker', r.prep.clip),
-    row('pixel noise + augmentation', 'frame-prep worker', r.prep.noise),
+    row('resize to model size', 'frame worker', r.prep.resize),
+    row('CLIP preprocessing', 'frame worker', r.prep.clip),
+    row('pixel noise + augmentation', 'frame worker', r.prep.noise),
     row('image encoder', 'inference worker (ORT)', ms.encodeImage, `${calls.encodeImage} calls`),
     row('VAE encoder', 'inference worker (ORT)', ms.encodeLatent, `${calls.encodeLatent} calls`),
     row('UNet', 'inference worker (ORT)', ms.denoise, `${calls.denoise} steps, ${fmt(ms.denoise / Math.max(1, calls.denoise), 1)} ms/step`),
-    row('VAE decoder', 'inference worker (ORT)', ms.decode, `${calls.decode} chunks, ${fmt(ms.decode / Math.max(1, calls.decode), 1)} ms/chunk`),
-    row('sampler, stitching, depth reduction', 'inference worker (JS)', Math.max(0, r.engineBusyMs - modelMs(r)), 'busy time outside model runs'),
+    row('VAE decoder + depth reduction', 'frame worker (ORT)', ms.decode, `${calls.decode} chunks, ${fmt(ms.decode / Math.max(1, calls.decode), 1)} ms/chunk`),
+    row('sampler, stitching, messages', 'inference worker (JS)', Math.max(0, r.engineBusyMs - ms.encodeImage - ms.encodeLatent - ms.denoise), 'its busy time outside its model runs'),
     row('normalisation + npz + MP4s', 'finaliser workers + GStreamer', r.writeSeconds * 1000, 'after the last depth frame'),
     row('wall', 'all', wallMs),
   ]);
