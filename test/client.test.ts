@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { WebSocket } from 'ws';
 import { pino } from 'pino';
 import { parsePipeline } from '../src/graph/pipeline-file.js';
@@ -102,8 +102,8 @@ test('the Python snippet in docs/websocket-protocol.md decodes a message the ser
     for (const [i, m] of messages.entries()) {
       writeFileSync(join(dir, `m${i}.bin`), m);
       const js = toFrame(m);
-      const script = `${block}\nimport sys\nh, a = decode(open(sys.argv[1], "rb").read())\nprint(json.dumps({"kind": h["kind"], "format": h["format"], "shape": list(a.shape), "sum": float(np.asarray(a, dtype=np.float64).sum())}))\n`;
-      const r = spawnSync('/usr/bin/python3', ['-c', script, join(dir, `m${i}.bin`)], { encoding: 'utf8' });
+      const script: string = `${block}\nimport sys\nh, a = decode(open(sys.argv[1], "rb").read())\nprint(json.dumps({"kind": h["kind"], "format": h["format"], "shape": list(a.shape), "sum": float(np.asarray(a, dtype=np.float64).sum())}))\n`;
+      const r: SpawnSyncReturns<string> = spawnSync('/usr/bin/python3', ['-c', script, join(dir, `m${i}.bin`)], { encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
       const py = JSON.parse(r.stdout) as { kind: string; format: string; shape: number[]; sum: number };
       assert.equal(py.kind, js.header.kind);
