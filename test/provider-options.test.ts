@@ -108,6 +108,7 @@ describe('provider options: into executionProviders', () => {
       executionProviders: [{ name: 'tensorrt', deviceId: 2 }, { name: 'cuda', deviceId: 2 }],
       graphOptimizationLevel: 'all',
       intraOpNumThreads: 2,
+      extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
     });
     assert.deepEqual(notes, ['manifest.json providerOptions.webgpuPreferredLayout is for webgpu: ignored on device tensorrt']);
     assert.throws(() => packSessionOptions('tensorrt', { providerOptions: { manifest: { trtFp16: true } } }), /^ProviderOptionsError|manifest\.json providerOptions\.trtFp16 \(device tensorrt\)/);

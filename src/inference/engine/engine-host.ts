@@ -33,6 +33,8 @@ export class EngineHost {
   onWindow: (stream: number) => void = () => {};
   private readonly worker: Worker;
   private readonly prep: Worker;
+  /** The VAE decoder runs in the frame worker (CPU), else in the inference worker. */
+  private remoteDecoder = false;
   private readonly streams = new Map<number, StreamEndpoint>();
   private nextStream = 1;
   private pending: Array<{ expect: FromWorker['type']; resolve: (m: FromWorker) => void; reject: (e: Error) => void }> = [];
@@ -60,8 +62,12 @@ export class EngineHost {
     try {
       // Both workers' sessions get ONNX Runtime's default (one thread per core) unless told: measured on 2 cores,
       // 2+2 threads beat 1+1 by 22-28 % in wall time for 3-10 % more CPU (docs/performance.md; pools do not spin).
-      const load = { type: 'load', packDir: opts.packDir, device: opts.device ?? 'cpu', threads: opts.threads, remoteDecoder: true } as const;
-      const [m] = await Promise.all([host.request(load, 'loaded'), host.request(load, 'decoder-loaded', host.prep)]);
+      // The decoder moves to the frame worker on CPU only: two WebGPU sessions on two threads of one process
+      // crashed the process (lavapipe); the GPU providers are not verified with it either.
+      const device = opts.device ?? 'cpu';
+      host.remoteDecoder = device === 'cpu';
+      const load = { type: 'load', packDir: opts.packDir, device, threads: opts.threads, remoteDecoder: host.remoteDecoder } as const;
+      const [m] = await Promise.all([host.request(load, 'loaded'), host.remoteDecoder ? host.request(load, 'decoder-loaded', host.prep) : null]);
       if (m.type === 'loaded') host.info = { packName: m.packName, dtype: m.dtype, description: m.description, latentChannels: m.latentChannels, downsample: m.downsample, randomWeights: m.randomWeights, ...(m.trainingDomain ? { trainingDomain: m.trainingDomain } : {}) };
     } catch (e) {
       await host.close();
@@ -106,7 +112,9 @@ export class EngineHost {
     const [m, p] = await Promise.all([this.request({ type: 'stats' }, 'stats'), this.request({ type: 'stats' }, 'prep-stats', this.prep)]);
     if (m.type !== 'stats' || p.type !== 'prep-stats') throw new Error('unexpected reply');
     // The decoder's runs are counted where it runs, in the frame worker.
-    const stats: StageStats = { calls: { ...m.stats.calls, decode: p.decoder.calls }, framesIn: { ...m.stats.framesIn, decode: p.decoder.frames }, ms: { ...m.stats.ms, decode: p.decoder.ms } };
+    const stats: StageStats = !this.remoteDecoder
+      ? m.stats
+      : { calls: { ...m.stats.calls, decode: p.decoder.calls }, framesIn: { ...m.stats.framesIn, decode: p.decoder.frames }, ms: { ...m.stats.ms, decode: p.decoder.ms } };
     return { stats, rssBytes: m.rssBytes, busyMs: m.busyMs, prep: p.times };
   }
 
