@@ -92,7 +92,6 @@ export class DepthSession {
   private ended = false;
   /** Chunks being decoded, oldest first; the depth frames that came out of them and are not handed out yet. */
   private decoding: Promise<void>[] = [];
-  private decodeTail: Promise<void> = Promise.resolve();
   private readonly ready: SessionOutput[] = [];
   private failure: Error | null = null;
   /** Called when decoded depth frames are ready outside a push()/end() call (take them with drain()). */
@@ -296,11 +295,11 @@ export class DepthSession {
       const window = this.windowIndex - 1;
       // Started now (a remote decoder works while the next window denoises), collected in order.
       const job = this.stages.decodeDepth ? this.stages.decodeDepth(z, n, h, w) : this.stages.decode(z, n, h, w).then((rgb) => depthFromRgb(rgb, n, plane));
-      const done = this.decodeTail.then(async () => {
+      const previous = this.decoding.at(-1)?.catch(() => {}) ?? Promise.resolve();
+      const done = previous.then(async () => {
         const depths = await job;
         for (let i = 0; i < n; i++) this.ready.push({ index: start + i, depth: depths[i], window, ...(this.config.keepLatents ? { latent: kept[i] } : {}) });
       });
-      this.decodeTail = done.catch(() => {});
       this.decoding.push(done);
       void done.then(
         () => this.onReady?.(),

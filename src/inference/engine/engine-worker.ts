@@ -79,8 +79,10 @@ async function handleStream(msg: StreamRequest): Promise<boolean> {
     }
     case 'prep-failed':
       throw Object.assign(new Error(msg.message), { name: msg.name });
-    case 'prepared':
-    case 'frame': {
+    case 'frame':
+      // Raw frames are prepared by the frame worker, which forwards one here only for a stream it does not know.
+      throw new Error(`stream ${id} is not open`);
+    case 'prepared': {
       const t0 = performance.now();
       const s = streams.get(id);
       if (!s) throw new Error(`stream ${id} is not open`);

@@ -2,10 +2,9 @@ import type { LoadedModelPack } from '../pack/load-pack.js';
 import type { ModelStages } from './stages.js';
 import { DepthSession, type SessionOutput } from './depth-session.js';
 import { sequenceSetup, sessionConfig } from './session-config.js';
-import { resizeBilinearRGB } from '../image/resize.js';
 import { LiveNormaliser } from '../live/live-normaliser.js';
 import { lerpDepth } from '../live/interpolate.js';
-import type { FrameRequest, FromWorker, OpenRequest, PreparedFrameRequest, ResolvedSettings, WorkerDepth } from './protocol.js';
+import type { FromWorker, OpenRequest, PreparedFrameRequest, ResolvedSettings, WorkerDepth } from './protocol.js';
 
 // One stream's state inside an inference worker: its DepthSession (windows, noise, stitching),
 // its live normaliser and the fill of frames skipped by stride. Streams share the worker's model
@@ -16,7 +15,6 @@ type Started = Extract<FromWorker, { type: 'started' }>;
 export class WorkerStream {
   readonly settings: ResolvedSettings;
   private session: DepthSession | null = null;
-  private frameBuf: Float32Array | null = null;
   private inputSize: { width: number; height: number } | null = null;
   private usedExternalNoise = false;
   private readonly live: LiveNormaliser | null;
@@ -47,7 +45,7 @@ export class WorkerStream {
   }
 
   /** Handle one frame; `started` is set when it began a new sequence. */
-  async frame(msg: FrameRequest | PreparedFrameRequest): Promise<{ outputs: WorkerDepth[]; windowRan: boolean; started?: Started }> {
+  async frame(msg: PreparedFrameRequest): Promise<{ outputs: WorkerDepth[]; windowRan: boolean; started?: Started }> {
     this.inCall = true;
     try {
       return await this.handleFrame(msg);
@@ -56,24 +54,16 @@ export class WorkerStream {
     }
   }
 
-  private async handleFrame(msg: FrameRequest | PreparedFrameRequest): Promise<{ outputs: WorkerDepth[]; windowRan: boolean; started?: Started }> {
+  private async handleFrame(msg: PreparedFrameRequest): Promise<{ outputs: WorkerDepth[]; windowRan: boolean; started?: Started }> {
     let started: Started | undefined;
     if (!this.session) started = this.startSequence(msg);
     const session = this.session!;
     if (msg.width !== this.inputSize!.width || msg.height !== this.inputSize!.height) {
       throw new Error(`frame size changed from ${this.inputSize!.width}x${this.inputSize!.height} to ${msg.width}x${msg.height} within one sequence`);
     }
-    const cfg = session.config;
     if (msg.fill && msg.fill.length > 0) this.fills.set(session.framesPushed, msg.fill);
     const windowsBefore = session.windowsRun;
-    let outs;
-    if (msg.type === 'prepared') {
-      outs = await session.pushPrepared(msg.prepared);
-    } else {
-      resizeBilinearRGB(msg.rgb, msg.width, msg.height, msg.stride, cfg.width, cfg.height, this.frameBuf!);
-      outs = await session.push(this.frameBuf!);
-    }
-    const outputs = this.toWire(outs);
+    const outputs = this.toWire(await session.pushPrepared(msg.prepared));
     return { outputs, windowRan: session.windowsRun > windowsBefore, ...(started ? { started } : {}) };
   }
 
@@ -114,7 +104,6 @@ export class WorkerStream {
       }
     };
     this.session = session;
-    this.frameBuf = new Float32Array(3 * res.height * res.width);
     this.inputSize = { width: msg.width, height: msg.height };
     return { type: 'started', stream: open.stream, resolution: res, window: cfg.window, overlap: cfg.overlap, steps: cfg.steps, guidance: cfg.guidance };
   }
