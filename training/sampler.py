@@ -125,8 +125,14 @@ def overlap_init(prev, x, init_sigma: float, sigma0: float):
 
 
 def blend_weights(ov: int) -> list[float]:
-    """Weight of the new window for each of the ov overlapped frames (0 -> 1)."""
-    return [i / (ov - 1) if ov > 1 else 0.0 for i in range(ov)]
+    """Weight of the new window for each of the ov overlapped frames (0 -> 1): torch.linspace(0, 1, ov) in
+    float32, bit for bit. torch computes the upper half as 1 - (ov-1-i) * step, so ov = 4 gives 0.6666666,
+    not float32(2/3) = 0.6666667 (spec section 11; the same formula as stitching.ts's torchLinspace01)."""
+    if ov == 1:
+        return [0.0]
+    step = to_float32(1 / (ov - 1))
+    half = ov // 2
+    return [to_float32(step * i) if i < half else to_float32(1 - to_float32(step * (ov - 1 - i))) for i in range(ov)]
 
 
 def blend(prev, cur, w: float):
