@@ -75,7 +75,10 @@ def denoised(x, f, s):
 
 
 def euler_step(x, f, s: float, s_next: float):
-    """x at sigma s and the model output F -> x at sigma s_next; the last step (s_next = 0) returns D."""
+    """x at sigma s and the model output F -> x at sigma s_next; the last step (s_next = 0) returns D exactly.
+    D + (s_next/s)(x - D) is the engine's x + ((s_next - s)/s)(x - D) rearranged: in float64 the two agree
+    after float32 storage (the test checks it bit for bit); in torch's float32 ops they differ by rounding,
+    and this form is the one sample_video has always used (kept so its output stays the same)."""
     d = denoised(x, f, s)
     return d + (s_next / s) * (x - d) if s_next > 0 else d
 
