@@ -27,6 +27,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from sampler import (blend, blend_weights, c_in, c_noise, c_out, c_skip, decode_chunks, effective_window,  # noqa: F401
+                     euler_step, guidance, init_noise_sigma, karras_sigmas, noise_frame_index, overlap_init,
+                     segment_layout)
+
 SCALING_FACTOR = 0.18215
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -371,31 +375,8 @@ class UNet(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------
-# EDM (sigma_data = 1) and the sampler the engine runs
-
-
-def c_skip(s):
-    return 1.0 / (s * s + 1.0)
-
-
-def c_out(s):
-    return -s / torch.sqrt(s * s + 1.0) if torch.is_tensor(s) else -s / math.sqrt(s * s + 1.0)
-
-
-def c_in(s):
-    return 1.0 / torch.sqrt(s * s + 1.0) if torch.is_tensor(s) else 1.0 / math.sqrt(s * s + 1.0)
-
-
-def c_noise(s):
-    return 0.25 * torch.log(s) if torch.is_tensor(s) else 0.25 * math.log(s)
-
-
-def karras_sigmas(n: int, sigma_min: float = 0.002, sigma_max: float = 700.0, rho: float = 7.0) -> list[float]:
-    if n == 1:
-        return [sigma_max, 0.0]
-    lo, hi = sigma_min ** (1 / rho), sigma_max ** (1 / rho)
-    s = [(hi + i / (n - 1) * (lo - hi)) ** rho for i in range(n)]
-    return [float(torch.tensor(v, dtype=torch.float32)) for v in s] + [0.0]
+# EDM (sigma_data = 1) and the schedule: in sampler.py (torch-free, checked against the engine by
+# test/training-sampler.test.ts); re-exported here for train.py and evaluate.py.
 
 
 @dataclass
@@ -425,58 +406,53 @@ class Models:
 
 @torch.no_grad()
 def sample_video(m: Models, frames: torch.Tensor, steps: int = 5, window: int = 16, overlap: int = 4,
-                 decode_chunk: int = 8, noise_aug: float = 0.02, generator: torch.Generator | None = None) -> torch.Tensor:
+                 decode_chunk: int = 8, noise_aug: float = 0.02, generator: torch.Generator | None = None,
+                 guidance_scale: float = 1.0) -> torch.Tensor:
     """The engine's algorithm in PyTorch (src/inference/engine/depth-session.ts, spec sections 2-5):
     frames [N,3,H,W] in [-1,1] -> raw disparity [N,H,W] (mean over RGB of clamp((x+1)/2)), not
     min-max normalised. Segments of `window` frames with `overlap`, shared rolled noise, overlap
-    initialised from the previous result + sigma_max noise, linspace blending, chunked decode."""
+    initialised from the previous result + sigma_max noise, linspace blending, chunked decode.
+    All the arithmetic between model calls is sampler.py's."""
     n = frames.shape[0]
     emb = m.image(clip_preprocess(frames))  # clean frames
     aug = frames + noise_aug * torch.randn(frames.shape, generator=generator)
     cond = m.vae.encoder(aug)[0]  # unscaled mean
     sig = karras_sigmas(steps)
-    init_sigma = math.sqrt(sig[0] ** 2 + 1)
-    if n <= window:
-        window, overlap = n, 0
-    elif overlap < 1:
-        raise ValueError("overlap must be >= 1 when the video is longer than the window")
+    init_sigma = init_noise_sigma(sig[0])
+    segments = segment_layout(n, window, overlap)
+    window, overlap = effective_window(n, window, overlap)
     _, _, hh, ww = cond.shape
     block = torch.randn((window, LATENT_CH, hh, ww), generator=generator) * init_sigma
-    stride = window - overlap
     out: list[torch.Tensor] = []
     added = torch.tensor([m.added_time_ids])
-    start = 0
-    k = 0
-    while True:
-        length = min(window, n - start)
+    for k, (start, end) in enumerate(segments):
+        length = end - start
         ov = 0 if k == 0 else overlap
-        idx = [((i - k * overlap) % window) for i in range(length)]
-        x = block[idx].clone()
+        x = block[[noise_frame_index(k, i, window, overlap) for i in range(length)]].clone()
         if ov:
-            prev = torch.stack(out[start:start + ov])
-            x[:ov] = prev + (x[:ov] / init_sigma) * sig[0]
-        c = cond[start:start + length]
-        e = emb[start:start + length]
+            x[:ov] = overlap_init(torch.stack(out[start:start + ov]), x[:ov], init_sigma, sig[0])
+        c = cond[start:end]
+        e = emb[start:end].unsqueeze(0)
         for i in range(steps):
             s = sig[i]
             inp = torch.cat([x * c_in(s), c], dim=1).unsqueeze(0)
-            f = m.unet(inp, torch.tensor([c_noise(s)]), e.unsqueeze(0), added)[0]
-            d = c_skip(s) * x + c_out(s) * f
-            x = d + (sig[i + 1] / s) * (x - d) if sig[i + 1] > 0 else d
+            t = torch.tensor([c_noise(s)])
+            f = m.unet(inp, t, e, added)[0]
+            if guidance_scale > 1:  # the second, unconditioned call: zero condition latents and embeddings
+                uncond = m.unet(torch.cat([x * c_in(s), torch.zeros_like(c)], dim=1).unsqueeze(0), t,
+                                torch.zeros_like(e), added)[0]
+                f = guidance(f, uncond, guidance_scale)
+            x = euler_step(x, f, s, sig[i + 1])
+        weights = blend_weights(ov)
         for i in range(length):
             if i < ov:
-                wgt = i / (ov - 1) if ov > 1 else 0.0
-                out[start + i] = wgt * x[i] + (1 - wgt) * out[start + i]
+                out[start + i] = blend(out[start + i], x[i], weights[i])
             else:
                 out.append(x[i])
-        k += 1
-        start += stride
-        if start + overlap >= n or length < window:
-            break
     lat = torch.stack(out) / SCALING_FACTOR
     depth = []
-    for s0 in range(0, n, decode_chunk):
-        y = m.vae.decoder(lat[s0:s0 + decode_chunk])
+    for s0, s1 in decode_chunks(n, decode_chunk):
+        y = m.vae.decoder(lat[s0:s1])
         depth.append(((y + 1) / 2).clamp(0, 1).mean(dim=1))
     return torch.cat(depth)
 
