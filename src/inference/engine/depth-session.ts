@@ -1,5 +1,9 @@
+// Parity-critical: the reference's window loop (layout, noise roll, overlap, stitching, decode chunks); guarded by test/depth-session.test.ts and the parity tests.
 import { EulerVSampler } from '../math/euler-sampler.js';
-import { torchLinspace01 } from '../math/stitching.js';
+import { stitchOverlap, torchLinspace01 } from '../math/stitching.js';
+import { noiseFrameIndex } from '../math/noise-schedule.js';
+import { anchoredOverlapFrame, noiseFrame } from '../math/overlap-init.js';
+import { readyChunks } from '../math/decode-chunks.js';
 import { validateWindow } from '../math/segments.js';
 import { FramePrep, type PreparedFrame } from './frame-prep.js';
 import { depthFromRgb } from '../math/depth-from-rgb.js';
@@ -194,17 +198,14 @@ export class DepthSession {
     const initSigma = sampler.initNoiseSigma;
     const sigma0 = sampler.sigmas[0];
     const x = new Float32Array(length * L);
+    const anchored = (this.config.stitch ?? 'full') !== 'average';
     for (let i = 0; i < length; i++) {
       // Window k uses the block rolled right by k*O frames, so a frame gets the same noise in both windows that hold it.
-      const src = (((i - k * this.config.overlap) % blockFrames) + blockFrames) % blockFrames;
+      const src = noiseFrameIndex(k, i, blockFrames, this.config.overlap);
       const z = block.subarray(src * L, (src + 1) * L);
       const xi = x.subarray(i * L, (i + 1) * L);
-      if (i < overlap && (this.config.stitch ?? 'full') !== 'average') {
-        const prev = this.latentAt(start + i);
-        for (let j = 0; j < L; j++) xi[j] = prev[j] + Math.fround(Math.fround(Math.fround(z[j] * initSigma) / initSigma) * sigma0);
-      } else {
-        for (let j = 0; j < L; j++) xi[j] = z[j] * initSigma;
-      }
+      if (i < overlap && anchored) anchoredOverlapFrame(this.latentAt(start + i), z, initSigma, sigma0, xi);
+      else noiseFrame(z, initSigma, xi);
     }
 
     const ehs = new Float32Array(length * this.config.embeddingDim);
@@ -252,19 +253,14 @@ export class DepthSession {
   private stitch(x: Float32Array, start: number, length: number, overlap: number): void {
     const L = this.latentSize;
     const weights = (this.config.stitch ?? 'full') === 'full' ? torchLinspace01(overlap) : new Float32Array(overlap).fill(0.5);
-    for (let i = 0; i < length; i++) {
-      const cur = x.slice(i * L, (i + 1) * L);
-      if (i < overlap) {
-        // Mortise and tenon: the old window's weight falls 1 -> 0 while the new one's rises 0 -> 1.
-        const prev = this.latentAt(start + i);
-        const wgt = weights[i];
-        const oneMinus = Math.fround(1 - wgt);
-        for (let j = 0; j < L; j++) prev[j] = Math.fround(wgt * cur[j]) + Math.fround(oneMinus * prev[j]);
-        this.probe.onStitched?.(start + i, prev);
-      } else {
-        if (start + i !== this.latentStart + this.latents.length) throw new Error('internal: latent frames out of order');
-        this.latents.push(cur);
-      }
+    // Mortise and tenon: the old window's weight falls 1 -> 0 while the new one's rises 0 -> 1, blended in place.
+    const prev = Array.from({ length: overlap }, (_, i) => this.latentAt(start + i));
+    const cur = Array.from({ length: overlap }, (_, i) => x.subarray(i * L, (i + 1) * L));
+    stitchOverlap(prev, cur, weights, prev);
+    for (let i = 0; i < overlap; i++) this.probe.onStitched?.(start + i, prev[i]);
+    for (let i = overlap; i < length; i++) {
+      if (start + i !== this.latentStart + this.latents.length) throw new Error('internal: latent frames out of order');
+      this.latents.push(x.slice(i * L, (i + 1) * L));
     }
   }
 
@@ -278,11 +274,8 @@ export class DepthSession {
     const { h, w } = this;
     const L = this.latentSize;
     const plane = this.config.height * this.config.width;
-    for (;;) {
-      const start = this.decodedUpTo;
-      const end = Math.min(start + chunk, finalUpTo);
-      // Chunks are aligned to global indices: only a full chunk, or the very last one, is decoded.
-      if (end <= start || (end - start < chunk && !flushAll)) break;
+    // Chunks are aligned to global indices: only full chunks, and the very last one at the end.
+    for (const { start, end } of readyChunks(this.decodedUpTo, finalUpTo, flushAll, chunk)) {
       const n = end - start;
       const z = new Float32Array(n * L);
       const kept: Float32Array[] = [];
