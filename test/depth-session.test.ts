@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 
 import { DepthSession, type SessionConfig, type SessionOutput, type SessionProbe } from '../src/inference/engine/depth-session.js';
 import { SeededNoise, type NoiseSource } from '../src/inference/engine/noise-source.js';
-import type { ModelStages } from '../src/inference/engine/stages.js';
+import type { ModelStages } from '../src/inference/backend/model-stages.js';
 import { ClipPreprocessor } from '../src/inference/image/clip-preprocess.js';
 import { karrasSigmas, toFloat32Sigmas } from '../src/inference/math/sigmas.js';
 import { cNoise } from '../src/inference/math/edm.js';
