@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util';
 import { loadavg } from 'node:os';
 import { loadModelPack } from '../src/inference/pack/load-pack.js';
-import { OrtStages } from '../src/inference/engine/ort-stages.js';
+import { OrtStages } from '../src/inference/backend/ort-stages.js';
 
 const { values } = parseArgs({ options: { model: { type: 'string', default: 'models/synthetic-small' }, streams: { type: 'string', default: '4' }, repeat: { type: 'string', default: '7' }, size: { type: 'string', default: '128' } } });
 const K = Number(values.streams);

@@ -10,7 +10,9 @@ import assert from 'node:assert/strict';
 
 import { DepthSession, type SessionConfig, type SessionOutput, type SessionProbe } from '../src/inference/engine/depth-session.js';
 import { SeededNoise, type NoiseSource } from '../src/inference/engine/noise-source.js';
-import type { ModelStages } from '../src/inference/engine/stages.js';
+import type { ModelStages } from '../src/inference/backend/model-stages.js';
+import type { ModelBackend, SamplerSettings } from '../src/inference/backend/model-backend.js';
+import { StagesBackend } from '../src/inference/backend/stages-backend.js';
 import { ClipPreprocessor } from '../src/inference/image/clip-preprocess.js';
 import { karrasSigmas, toFloat32Sigmas } from '../src/inference/math/sigmas.js';
 import { cNoise } from '../src/inference/math/edm.js';
@@ -624,4 +626,30 @@ it('stitching ablation modes: full is the default, init-only and average differ 
   const diff = (a: Float32Array[], b: Float32Array[]) => Math.max(...a.map((x, i) => maxAbsDiff(x, b[i])));
   assert.ok(diff(full, initOnly) > 0, 'init-only blends differently from full');
   assert.ok(diff(initOnly, average) > 0, 'average drops the anchored initialisation');
+});
+
+it('a window-level backend: one denoiseWindow call per window with the sampler settings, the same depth as per-step stages', async () => {
+  const cfg = makeConfig(8, 3, 3, 1.2);
+  const frames = makeVideo(21, cfg.height, cfg.width);
+  const stages = new FakeStages(cfg.embeddingDim, cfg.clipSize);
+  const local = new StagesBackend(stages);
+  const calls: Array<{ frames: number; sampler: SamplerSettings }> = [];
+  const backend: ModelBackend = {
+    encodeFrames: (inputs, n, height, width) => local.encodeFrames(inputs, n, height, width),
+    denoiseWindow: (req) => {
+      calls.push({ frames: req.frames, sampler: req.sampler });
+      return local.denoiseWindow(req);
+    },
+    decodeChunk: (latents, n, h, w) => local.decodeChunk(latents, n, h, w),
+    stats: () => local.stats(),
+  };
+  const session = new DepthSession(cfg, backend, new SeededNoise(1234));
+  const outputs: SessionOutput[] = [];
+  for (const f of frames) outputs.push(...(await session.push(f.slice())));
+  outputs.push(...(await session.end()));
+  const settings = { steps: 3, sigmaMin: 0.002, sigmaMax: 700, guidance: 1.2 };
+  assert.deepEqual(calls, [8, 8, 8, 6].map((n) => ({ frames: n, sampler: settings })), 'one call per window [0,8) [5,13) [10,18) [15,21)');
+  assert.equal(stages.log.denoise.length, 4 * 3 * 2, 'the backend ran every step and the guidance pass');
+  const perStep = await runSession(frames, cfg);
+  for (let i = 0; i < frames.length; i++) assert.equal(maxAbsDiff(outputs[i].depth, perStep.outputs[i].depth), 0, `frame ${i}`);
 });

@@ -9,7 +9,8 @@ import { applyGuidance, EulerVSampler } from '../src/inference/math/euler-sample
 import { effectiveOverlap, segmentLayout, validateWindow, type Segment } from '../src/inference/math/segments.js';
 import { noiseFrameIndex, noiseFrameIndexAbsolute } from '../src/inference/math/noise-schedule.js';
 import { blendFrame, stitchOverlap, torchLinspace01 } from '../src/inference/math/stitching.js';
-import { decodeChunks, finalChunkEnd } from '../src/inference/math/decode-chunks.js';
+import { decodeChunks, finalChunkEnd, readyChunks } from '../src/inference/math/decode-chunks.js';
+import { anchoredOverlapFrame, noiseFrame } from '../src/inference/math/overlap-init.js';
 import { Prng, PrngStream } from '../src/inference/math/prng.js';
 
 function assertClose(actual: number, expected: number, tol: number, msg = ''): void {
@@ -422,6 +423,38 @@ describe('noise bookkeeping', () => {
 });
 
 // ---------------------------------------------------------------------------
+describe('overlap initialisation (spec §4, §11)', () => {
+  const sampler = new EulerVSampler({ steps: 3 });
+  const initSigma = sampler.initNoiseSigma;
+  const sigma0 = sampler.sigmas[0];
+  it('uses the spec\'s constants: init_noise_sigma 700.00073, sigmas[0] 700', () => {
+    assertClose(initSigma, 700.000714, 1e-4);
+    assert.equal(sigma0, 700);
+  });
+  it('a frame outside the overlap starts as unit noise * init_noise_sigma', () => {
+    const unit = new Float32Array([1, -0.5, 0, 2]);
+    const out = noiseFrame(unit, initSigma, new Float32Array(4));
+    assert.deepEqual(Array.from(out), Array.from(unit, (u) => Math.fround(u * initSigma)));
+    assertClose(out[0], 700.00073, 1e-4);
+  });
+  it('an overlap frame is prev + 700 * unit (sigmas[0], not init_noise_sigma), rounded op by op', () => {
+    const f = Math.fround;
+    const prng = new Prng(3, 5);
+    const unit = prng.fillNormal(new Float32Array(2048));
+    const prev = prng.fillNormal(new Float32Array(2048));
+    const out = anchoredOverlapFrame(prev, unit, initSigma, sigma0, new Float32Array(2048));
+    for (let j = 0; j < out.length; j++) {
+      assert.equal(out[j], f(prev[j] + f(f(f(unit[j] * initSigma) / initSigma) * sigma0)));
+      assertClose(out[j], prev[j] + 700 * unit[j], 2e-3);
+    }
+    // 700.00073 instead of 700 would be off by about 7e-4 per unit of noise.
+    const one = anchoredOverlapFrame(new Float32Array([0.25]), new Float32Array([1]), initSigma, sigma0, new Float32Array(1));
+    assertClose(one[0], 700.25, 1e-4);
+    assert.throws(() => anchoredOverlapFrame(prev, unit.subarray(1), initSigma, sigma0, new Float32Array(2048)), RangeError);
+  });
+});
+
+// ---------------------------------------------------------------------------
 describe('stitching', () => {
   it('torchLinspace01(4) is bit-exact torch (0.6666666, not numpy\'s 0.6666667)', () => {
     const w = torchLinspace01(4);
@@ -495,6 +528,15 @@ describe('decode chunks', () => {
     assert.deepEqual(decodeChunks(5), [{ start: 0, end: 5 }]);
     assert.deepEqual(decodeChunks(7, 3), [{ start: 0, end: 3 }, { start: 3, end: 6 }, { start: 6, end: 7 }]);
     assert.throws(() => decodeChunks(10, 0), RangeError);
+  });
+  it('readyChunks: full chunks while streaming, the tail once the video ended', () => {
+    assert.deepEqual(readyChunks(0, 14, false), [{ start: 0, end: 8 }]);
+    assert.deepEqual(readyChunks(8, 14, false), []);
+    assert.deepEqual(readyChunks(8, 14, true), [{ start: 8, end: 14 }]);
+    assert.deepEqual(readyChunks(8, 40, false), [{ start: 8, end: 16 }, { start: 16, end: 24 }, { start: 24, end: 32 }, { start: 32, end: 40 }]);
+    assert.deepEqual(readyChunks(16, 16, true), []);
+    assert.deepEqual(readyChunks(0, 38, true), decodeChunks(38));
+    assert.throws(() => readyChunks(3, 16, false), RangeError);
   });
   it('finalChunkEnd = largest multiple of 8 <= finalizedUpTo', () => {
     assert.deepEqual([0, 1, 7, 8, 9, 37, 38, 40, 85].map((v) => finalChunkEnd(v)), [0, 0, 0, 8, 8, 32, 32, 40, 80]);

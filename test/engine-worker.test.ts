@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { DepthEngine, type EngineDepth, type EngineOptions, type SequenceInfo } from '../src/inference/engine/depth-engine.js';
 import { ModelPackError } from '../src/inference/pack/manifest.js';
 import { loadModelPack } from '../src/inference/pack/load-pack.js';
-import { OrtStages } from '../src/inference/engine/ort-stages.js';
+import { OrtStages } from '../src/inference/backend/ort-stages.js';
 import { DepthSession } from '../src/inference/engine/depth-session.js';
 import { sequenceSetup } from '../src/inference/engine/session-config.js';
 import { resizeBilinearRGB } from '../src/inference/image/resize.js';

@@ -12,7 +12,7 @@ import { after, describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
 
 import { DepthEngine, type EngineDepth } from '../src/inference/engine/depth-engine.js';
-import type { StageStats } from '../src/inference/engine/stages.js';
+import type { StageStats } from '../src/inference/backend/model-stages.js';
 import { float32ToHalf, fromHalfBits, halfToFloat32, toHalfBits } from '../src/inference/math/float16.js';
 import { loadModelPack, ModelPackError } from '../src/inference/pack/load-pack.js';
 

@@ -22,7 +22,8 @@ import {
   resolveExecutionProviders,
   withProviderOptionsEnv,
 } from '../src/inference/pack/provider-options.js';
-import { loadModelPack, ModelPackError, packSessionOptions } from '../src/inference/pack/load-pack.js';
+import { loadModelPack, ModelPackError } from '../src/inference/pack/load-pack.js';
+import { packSessionOptions } from '../src/inference/pack/execution-provider.js';
 import { DepthEngine } from '../src/inference/engine/depth-engine.js';
 import { depthNode, depthOptions } from '../src/nodes/inference/depth.js';
 import { CheckError } from '../src/graph/check.js';

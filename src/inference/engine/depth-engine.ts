@@ -1,7 +1,7 @@
 import type { FromWorker, OpenRequest, ResolvedSettings, WorkerDepth } from './protocol.js';
 import type { SessionChoices } from './session-config.js';
 import type { PackDevice } from '../pack/load-pack.js';
-import type { StageStats } from './stages.js';
+import type { StageStats } from '../backend/model-stages.js';
 import type { Resolution } from '../math/resolution.js';
 import { EngineHost, type StreamEndpoint } from './engine-host.js';
 

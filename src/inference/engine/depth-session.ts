@@ -1,9 +1,14 @@
+// Parity-critical: the reference's window loop (layout, noise roll, overlap, stitching, decode chunks); guarded by test/depth-session.test.ts and the parity tests.
 import { EulerVSampler } from '../math/euler-sampler.js';
-import { torchLinspace01 } from '../math/stitching.js';
+import { stitchOverlap, torchLinspace01 } from '../math/stitching.js';
+import { noiseFrameIndex } from '../math/noise-schedule.js';
+import { anchoredOverlapFrame, noiseFrame } from '../math/overlap-init.js';
+import { readyChunks } from '../math/decode-chunks.js';
 import { validateWindow } from '../math/segments.js';
 import { FramePrep, type PreparedFrame } from './frame-prep.js';
-import { depthFromRgb } from '../math/depth-from-rgb.js';
-import type { ModelStages } from './stages.js';
+import type { ModelStages } from '../backend/model-stages.js';
+import type { ModelBackend, SamplerSettings } from '../backend/model-backend.js';
+import { asBackend } from '../backend/stages-backend.js';
 import type { NoiseSource } from './noise-source.js';
 
 // The ONE engine: a stateful depth session that takes frames in order and hands back depth
@@ -72,7 +77,10 @@ interface FrameCond {
 }
 
 export class DepthSession {
+  /** For the initial latents (sigma_0, init_noise_sigma); the backend runs the steps with the same settings. */
   private readonly sampler: EulerVSampler;
+  private readonly samplerSettings: SamplerSettings;
+  private readonly backend: ModelBackend;
   /** Inline frame preparation for push(); pushPrepared() takes frames prepared elsewhere. */
   private readonly prep: FramePrep;
   private readonly h: number;
@@ -99,7 +107,8 @@ export class DepthSession {
 
   constructor(
     readonly config: SessionConfig,
-    private readonly stages: ModelStages,
+    /** Where the models run: a backend, or per-step stages run in process (StagesBackend). */
+    models: ModelBackend | ModelStages,
     private readonly noise: NoiseSource,
     private readonly probe: SessionProbe = {},
     /** Chunks that may still be decoding when push() returns: 0 decodes each window's chunks before it returns. */
@@ -110,7 +119,9 @@ export class DepthSession {
       throw new Error(`model resolution ${config.width}x${config.height} must be a multiple of ${config.downsample}`);
     }
     if (!Number.isInteger(config.steps) || config.steps < 1) throw new Error(`steps must be an integer >= 1 (got ${config.steps})`);
-    this.sampler = new EulerVSampler({ steps: config.steps, sigmaMin: config.sigmaMin, sigmaMax: config.sigmaMax });
+    this.backend = asBackend(models);
+    this.samplerSettings = { steps: config.steps, sigmaMin: config.sigmaMin, sigmaMax: config.sigmaMax, guidance: config.guidance };
+    this.sampler = new EulerVSampler(this.samplerSettings);
     this.prep = new FramePrep(config, noise);
     this.h = config.height / config.downsample;
     this.w = config.width / config.downsample;
@@ -172,8 +183,7 @@ export class DepthSession {
   }
 
   private async encode(frame: PreparedFrame): Promise<FrameCond> {
-    const embedding = await this.stages.encodeImage(frame.clip, 1);
-    const latent = await this.stages.encodeLatent(frame.vae, 1, this.config.height, this.config.width);
+    const { embeddings: embedding, latents: latent } = await this.backend.encodeFrames(frame, 1, this.config.height, this.config.width);
     if (embedding.length !== this.config.embeddingDim) throw new Error(`image encoder returned ${embedding.length} values, the pack says embeddingDim ${this.config.embeddingDim}`);
     if (latent.length !== this.latentSize) throw new Error(`VAE encoder returned ${latent.length} values, expected ${this.latentSize}`);
     return { embedding, latent };
@@ -194,17 +204,14 @@ export class DepthSession {
     const initSigma = sampler.initNoiseSigma;
     const sigma0 = sampler.sigmas[0];
     const x = new Float32Array(length * L);
+    const anchored = (this.config.stitch ?? 'full') !== 'average';
     for (let i = 0; i < length; i++) {
       // Window k uses the block rolled right by k*O frames, so a frame gets the same noise in both windows that hold it.
-      const src = (((i - k * this.config.overlap) % blockFrames) + blockFrames) % blockFrames;
+      const src = noiseFrameIndex(k, i, blockFrames, this.config.overlap);
       const z = block.subarray(src * L, (src + 1) * L);
       const xi = x.subarray(i * L, (i + 1) * L);
-      if (i < overlap && (this.config.stitch ?? 'full') !== 'average') {
-        const prev = this.latentAt(start + i);
-        for (let j = 0; j < L; j++) xi[j] = prev[j] + Math.fround(Math.fround(Math.fround(z[j] * initSigma) / initSigma) * sigma0);
-      } else {
-        for (let j = 0; j < L; j++) xi[j] = z[j] * initSigma;
-      }
+      if (i < overlap && anchored) anchoredOverlapFrame(this.latentAt(start + i), z, initSigma, sigma0, xi);
+      else noiseFrame(z, initSigma, xi);
     }
 
     const ehs = new Float32Array(length * this.config.embeddingDim);
@@ -214,24 +221,10 @@ export class DepthSession {
       ehs.set(c.embedding, i * this.config.embeddingDim);
       condLatents.push(c.latent);
     }
-    const guided = this.config.guidance > 1;
-    const zeroEhs = guided ? new Float32Array(ehs.length) : null;
-    const sample = new Float32Array(length * 2 * L);
-    const scaled = new Float32Array(length * L);
-    const steps = sampler.steps;
-    for (let s = 0; s < steps; s++) {
-      sampler.scaleInput(x, s, scaled);
-      fillSample(sample, scaled, condLatents, length, L);
-      let pred = await this.stages.denoise(sample, sampler.timesteps[s], ehs, length, this.h, this.w);
-      if (guided) {
-        fillSample(sample, scaled, null, length, L);
-        const uncond = await this.stages.denoise(sample, sampler.timesteps[s], zeroEhs!, length, this.h, this.w);
-        pred = sampler.applyGuidance(pred, uncond, this.config.guidance, new Float32Array(pred.length));
-      }
-      sampler.step(x, pred, s, x);
-    }
+    const denoised = await this.backend.denoiseWindow({ x, condLatents, embeddings: ehs, frames: length, h: this.h, w: this.w, sampler: this.samplerSettings });
+    if (denoised.length !== x.length) throw new Error(`the backend denoised ${denoised.length} values, expected ${x.length}`);
 
-    this.stitch(x, start, length, overlap);
+    this.stitch(denoised, start, length, overlap);
     this.windowIndex++;
     this.nextWindowStart = start + this.config.window - this.config.overlap;
     // Conditioning before the next window's start is never needed again.
@@ -252,19 +245,14 @@ export class DepthSession {
   private stitch(x: Float32Array, start: number, length: number, overlap: number): void {
     const L = this.latentSize;
     const weights = (this.config.stitch ?? 'full') === 'full' ? torchLinspace01(overlap) : new Float32Array(overlap).fill(0.5);
-    for (let i = 0; i < length; i++) {
-      const cur = x.slice(i * L, (i + 1) * L);
-      if (i < overlap) {
-        // Mortise and tenon: the old window's weight falls 1 -> 0 while the new one's rises 0 -> 1.
-        const prev = this.latentAt(start + i);
-        const wgt = weights[i];
-        const oneMinus = Math.fround(1 - wgt);
-        for (let j = 0; j < L; j++) prev[j] = Math.fround(wgt * cur[j]) + Math.fround(oneMinus * prev[j]);
-        this.probe.onStitched?.(start + i, prev);
-      } else {
-        if (start + i !== this.latentStart + this.latents.length) throw new Error('internal: latent frames out of order');
-        this.latents.push(cur);
-      }
+    // Mortise and tenon: the old window's weight falls 1 -> 0 while the new one's rises 0 -> 1, blended in place.
+    const prev = Array.from({ length: overlap }, (_, i) => this.latentAt(start + i));
+    const cur = Array.from({ length: overlap }, (_, i) => x.subarray(i * L, (i + 1) * L));
+    stitchOverlap(prev, cur, weights, prev);
+    for (let i = 0; i < overlap; i++) this.probe.onStitched?.(start + i, prev[i]);
+    for (let i = overlap; i < length; i++) {
+      if (start + i !== this.latentStart + this.latents.length) throw new Error('internal: latent frames out of order');
+      this.latents.push(x.slice(i * L, (i + 1) * L));
     }
   }
 
@@ -278,11 +266,8 @@ export class DepthSession {
     const { h, w } = this;
     const L = this.latentSize;
     const plane = this.config.height * this.config.width;
-    for (;;) {
-      const start = this.decodedUpTo;
-      const end = Math.min(start + chunk, finalUpTo);
-      // Chunks are aligned to global indices: only a full chunk, or the very last one, is decoded.
-      if (end <= start || (end - start < chunk && !flushAll)) break;
+    // Chunks are aligned to global indices: only full chunks, and the very last one at the end.
+    for (const { start, end } of readyChunks(this.decodedUpTo, finalUpTo, flushAll, chunk)) {
       const n = end - start;
       const z = new Float32Array(n * L);
       const kept: Float32Array[] = [];
@@ -294,10 +279,11 @@ export class DepthSession {
       }
       const window = this.windowIndex - 1;
       // Started now (a remote decoder works while the next window denoises), collected in order.
-      const job = this.stages.decodeDepth ? this.stages.decodeDepth(z, n, h, w) : this.stages.decode(z, n, h, w).then((rgb) => depthFromRgb(rgb, n, plane));
+      const job = this.backend.decodeChunk(z, n, h, w);
       const previous = this.decoding.at(-1)?.catch(() => {}) ?? Promise.resolve();
       const done = previous.then(async () => {
         const depths = await job;
+        if (depths.length !== n || depths.some((d) => d.length !== plane)) throw new Error(`the backend decoded ${depths.length} depth planes of ${depths[0]?.length} values, expected ${n} of ${plane}`);
         for (let i = 0; i < n; i++) this.ready.push({ index: start + i, depth: depths[i], window, ...(this.config.keepLatents ? { latent: kept[i] } : {}) });
       });
       this.decoding.push(done);
@@ -325,14 +311,5 @@ export class DepthSession {
   drain(): SessionOutput[] {
     if (this.failure) throw this.failure;
     return this.ready.splice(0);
-  }
-}
-
-/** UNet input [1,T,8,h,w]: per frame, the scaled noisy latent (ch 0-3) then the condition latent (ch 4-7, zeros for the unconditional pass). */
-function fillSample(sample: Float32Array, scaled: Float32Array, cond: Float32Array[] | null, frames: number, L: number): void {
-  for (let i = 0; i < frames; i++) {
-    sample.set(scaled.subarray(i * L, (i + 1) * L), i * 2 * L);
-    if (cond) sample.set(cond[i], i * 2 * L + L);
-    else sample.fill(0, i * 2 * L + L, (i + 1) * 2 * L);
   }
 }

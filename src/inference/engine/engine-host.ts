@@ -4,7 +4,7 @@ import type { PrepTimes } from './frame-prep.js';
 import { spawnWorker } from '../../util/spawn-worker.js';
 import type { FromWorker, PackInfo, ToWorker } from './protocol.js';
 import type { PackDevice } from '../pack/load-pack.js';
-import type { StageStats } from './stages.js';
+import type { StageStats } from '../backend/model-stages.js';
 import { ModelPackError } from '../pack/manifest.js';
 import { EngineShare } from './engine-share.js';
 

@@ -1,12 +1,13 @@
 import { parentPort, type MessagePort } from 'node:worker_threads';
 import { loadModelPack, type LoadedModelPack } from '../pack/load-pack.js';
-import { OrtStages } from './ort-stages.js';
-import { emptyStats } from './stages.js';
+import { OrtStages } from '../backend/ort-stages.js';
+import { emptyStats } from '../backend/model-stages.js';
+import { StagesBackend } from '../backend/stages-backend.js';
+import type { ModelBackend } from '../backend/model-backend.js';
 import { WorkerStream } from './worker-stream.js';
 import { RoundRobinQueues } from './round-robin.js';
 import type { DecodeReply, FromWorker, StreamRequest, ToWorker } from './protocol.js';
-import { SplitStages } from './remote-decoder.js';
-import type { ModelStages } from './stages.js';
+import { RemoteDecoder } from './remote-decoder.js';
 
 // An inference worker: owns one model pack's ONNX sessions and serves any number of streams, so
 // the main thread (GStreamer, HTTP, WebSocket) never blocks on a model run and N cameras share
@@ -18,9 +19,8 @@ const port = parentPort;
 if (!port) throw new Error('engine-worker must run in a worker thread');
 
 let pack: LoadedModelPack | null = null;
-let ortStages: OrtStages | null = null;
-let split: SplitStages | null = null;
-let stages: ModelStages | null = null;
+let remoteDecoder: RemoteDecoder | null = null;
+let backend: ModelBackend | null = null;
 const streams = new Map<number, WorkerStream>();
 /** Streams whose work failed: their later messages are dropped (the main thread has failed them). */
 const failed = new Set<number>();
@@ -44,15 +44,14 @@ async function handleControl(msg: ToWorker): Promise<void> {
     case 'load': {
       const remote = msg.remoteDecoder === true && prepPort !== null;
       pack = await loadModelPack(msg.packDir, { device: msg.device, intraOpNumThreads: msg.threads, ...(remote ? { only: ['imageEncoder', 'vaeEncoder', 'unet'] } : {}) });
-      ortStages = new OrtStages(pack);
-      split = remote ? new SplitStages(ortStages, prepPort!, pack.manifest.spatialDownsample) : null;
-      stages = split ?? ortStages;
+      remoteDecoder = remote ? new RemoteDecoder(prepPort!) : null;
+      backend = new StagesBackend(new OrtStages(pack), remoteDecoder ?? undefined);
       const m = pack.manifest;
       post({ type: 'loaded', packName: m.name, dtype: pack.dtype, description: m.description, latentChannels: m.latentChannels, downsample: m.spatialDownsample, randomWeights: m.randomWeights, ...(m.trainingDomain ? { trainingDomain: m.trainingDomain } : {}) });
       return;
     }
     case 'stats':
-      post({ type: 'stats', stats: ortStages?.stats ?? emptyStats(), rssBytes: process.memoryUsage().rss, busyMs });
+      post({ type: 'stats', stats: backend?.stats() ?? emptyStats(), rssBytes: process.memoryUsage().rss, busyMs });
       return;
     case 'close':
       await pack?.release();
@@ -68,9 +67,9 @@ async function handleStream(msg: StreamRequest): Promise<boolean> {
   const id = msg.stream;
   switch (msg.type) {
     case 'open': {
-      if (!pack || !stages) throw new Error('engine not loaded');
+      if (!pack || !backend) throw new Error('engine not loaded');
       // With the decoder in the frame worker, up to two chunks decode while the next frames and window go on.
-      const s = new WorkerStream(pack, stages, msg, split ? 2 : 0);
+      const s = new WorkerStream(pack, backend, msg, remoteDecoder ? 2 : 0);
       s.onOutputs = (outputs) => post({ type: 'depth', stream: id, outputs });
       s.onFailure = (e) => failStream(id, e);
       streams.set(id, s);
@@ -161,7 +160,7 @@ function receive(msg: ToWorker): void {
   }
   const reply = msg as unknown as DecodeReply;
   if (reply.type === 'decoded' || reply.type === 'decode-failed') {
-    split?.receive(reply);
+    remoteDecoder?.receive(reply);
     return;
   }
   if ('stream' in msg) queues.add(msg.stream, msg);

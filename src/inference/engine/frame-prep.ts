@@ -1,3 +1,4 @@
+// Parity-critical: the encoders' inputs (clean frames for CLIP, 0.02 pixel noise for the VAE) as the reference makes them; guarded by test/depth-session.test.ts and test/vs-reference.test.ts.
 import { ClipPreprocessor } from '../image/clip-preprocess.js';
 import { resizeBilinearRGB } from '../image/resize.js';
 import type { NoiseSource } from './noise-source.js';

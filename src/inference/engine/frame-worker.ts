@@ -1,8 +1,8 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { readPackManifest, type PackManifest } from '../pack/manifest.js';
 import { loadModelPack, type LoadedModelPack } from '../pack/load-pack.js';
-import { OrtStages } from './ort-stages.js';
-import { depthFromRgb } from '../math/depth-from-rgb.js';
+import { OrtStages } from '../backend/ort-stages.js';
+import { StagesBackend } from '../backend/stages-backend.js';
 import { FramePrep, emptyPrepTimes, type PrepTimes } from './frame-prep.js';
 import { sequenceSetup } from './session-config.js';
 import { RoundRobinQueues } from './round-robin.js';
@@ -39,15 +39,14 @@ const queues = new RoundRobinQueues<StreamRequest>();
 let pumping = false;
 
 let decoderPack: LoadedModelPack | null = null;
-let decoder: OrtStages | null = null;
+let decoder: StagesBackend | null = null;
 
 /** A chunk of latents from the inference worker: decoded to depth planes and sent back. */
 async function decode(req: DecodeRequest): Promise<void> {
   let reply: DecodeReply;
   try {
     if (!decoder) throw new Error('the frame worker has no decoder loaded');
-    const rgb = await decoder.decode(req.latents, req.frames, req.h, req.w);
-    const depth = depthFromRgb(rgb, req.frames, req.plane);
+    const depth = await decoder.decodeChunk(req.latents, req.frames, req.h, req.w);
     reply = { type: 'decoded', id: req.id, depth };
     engine.postMessage(reply, depth.map((d) => d.buffer as ArrayBuffer));
   } catch (e) {
@@ -132,7 +131,7 @@ port.on('message', (msg: ToWorker) => {
     loadModelPack(msg.packDir, { device: msg.device, intraOpNumThreads: msg.threads, only: ['vaeDecoder'] }).then(
       (p) => {
         decoderPack = p;
-        decoder = new OrtStages(p);
+        decoder = new StagesBackend(new OrtStages(p));
         port.postMessage({ type: 'decoder-loaded' } satisfies FromWorker);
       },
       (e: unknown) => {
@@ -145,7 +144,7 @@ port.on('message', (msg: ToWorker) => {
   if (msg.type === 'stats') {
     const times = { ...totals };
     for (const s of streams.values()) if (s.prep) for (const k of Object.keys(times) as (keyof PrepTimes)[]) times[k] += s.prep.times[k];
-    const d = decoder?.stats;
+    const d = decoder?.stats();
     port.postMessage({ type: 'prep-stats', times, decoder: { ms: d?.ms.decode ?? 0, calls: d?.calls.decode ?? 0, frames: d?.framesIn.decode ?? 0 } } satisfies FromWorker);
     return;
   }

@@ -1,3 +1,4 @@
+// Parity-critical: the reference's two random draws (pixel noise, one window-sized latent block); guarded by test/depth-session.test.ts and test/vs-reference.test.ts (external noise).
 import { Prng, PrngStream } from '../math/prng.js';
 
 // Where the two random draws of the reference come from: the VAE-input pixel noise (one

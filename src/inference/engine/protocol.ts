@@ -1,6 +1,6 @@
 import type { SessionChoices } from './session-config.js';
 import type { PackDevice } from '../pack/load-pack.js';
-import type { StageStats } from './stages.js';
+import type { StageStats } from '../backend/model-stages.js';
 import type { Resolution } from '../math/resolution.js';
 import type { PreparedFrame, PrepTimes } from './frame-prep.js';
 import type { MessagePort } from 'node:worker_threads';
@@ -33,8 +33,6 @@ export interface DecodeRequest {
   readonly frames: number;
   readonly h: number;
   readonly w: number;
-  /** Pixels per depth plane (model height x width). */
-  readonly plane: number;
 }
 
 export type DecodeReply =

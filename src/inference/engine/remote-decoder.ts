@@ -1,45 +1,23 @@
 import type { MessagePort } from 'node:worker_threads';
-import type { OrtStages } from './ort-stages.js';
-import type { ModelStages } from './stages.js';
+import type { ChunkDecoder } from '../backend/model-backend.js';
 import type { DecodeReply, DecodeRequest } from './protocol.js';
 
-// The inference worker's stages when the VAE decoder lives in the frame worker: the encoders and
-// the UNet run here, decodes are requests over the port between the two workers. A decode thus
-// runs beside the next window's UNet instead of after it (two cores, two ONNX Runtime sessions
-// busy at once; one worker's run holds its thread, so one worker cannot do both).
+// The inference worker's decoder when the VAE decoder lives in the frame worker: the encoders and
+// the UNet run in the inference worker (StagesBackend), decodes are requests over the port between
+// the two workers. A decode thus runs beside the next window's UNet instead of after it (two cores,
+// two ONNX Runtime sessions busy at once; one worker's run holds its thread, so one worker cannot do both).
 
-export class SplitStages implements ModelStages {
+export class RemoteDecoder implements ChunkDecoder {
   private nextId = 1;
   private readonly waiting = new Map<number, { resolve: (d: Float32Array[]) => void; reject: (e: Error) => void }>();
 
-  constructor(
-    private readonly local: OrtStages,
-    private readonly port: MessagePort,
-    private readonly downsample: number,
-  ) {}
+  constructor(private readonly port: MessagePort) {}
 
-  encodeImage(pixels: Float32Array, n: number): Promise<Float32Array> {
-    return this.local.encodeImage(pixels, n);
-  }
-
-  encodeLatent(pixels: Float32Array, n: number, height: number, width: number): Promise<Float32Array> {
-    return this.local.encodeLatent(pixels, n, height, width);
-  }
-
-  denoise(sample: Float32Array, timestep: number, embeddings: Float32Array, frames: number, h: number, w: number): Promise<Float32Array> {
-    return this.local.denoise(sample, timestep, embeddings, frames, h, w);
-  }
-
-  decode(): Promise<Float32Array> {
-    return Promise.reject(new Error('internal: the decoder runs in the frame worker (use decodeDepth)'));
-  }
-
-  decodeDepth(latents: Float32Array, frames: number, h: number, w: number): Promise<Float32Array[]> {
+  decodeChunk(latents: Float32Array, frames: number, h: number, w: number): Promise<Float32Array[]> {
     const id = this.nextId++;
-    const plane = h * w * this.downsample * this.downsample;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      this.port.postMessage({ type: 'decode', id, latents, frames, h, w, plane } satisfies DecodeRequest, [latents.buffer as ArrayBuffer]);
+      this.port.postMessage({ type: 'decode', id, latents, frames, h, w } satisfies DecodeRequest, [latents.buffer as ArrayBuffer]);
     });
   }
 

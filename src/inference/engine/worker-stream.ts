@@ -1,5 +1,5 @@
 import type { LoadedModelPack } from '../pack/load-pack.js';
-import type { ModelStages } from './stages.js';
+import type { ModelBackend } from '../backend/model-backend.js';
 import { DepthSession, type SessionOutput } from './depth-session.js';
 import { sequenceSetup, sessionConfig } from './session-config.js';
 import { LiveNormaliser } from '../live/live-normaliser.js';
@@ -32,9 +32,9 @@ export class WorkerStream {
 
   constructor(
     private readonly pack: LoadedModelPack,
-    private readonly stages: ModelStages,
+    private readonly backend: ModelBackend,
     private readonly open: OpenRequest,
-    /** Decode chunks that may still run when a frame's handling returns (SplitStages: the decoder is elsewhere). */
+    /** Decode chunks that may still run when a frame's handling returns (a decoder in another worker). */
     private readonly maxDecodesInFlight = 0,
   ) {
     // Check window/overlap/steps/guidance now, not at the first frame.
@@ -93,7 +93,7 @@ export class WorkerStream {
       this.usedExternalNoise = true;
     }
     const { res, cfg, noise } = sequenceSetup(pack.manifest, open.choices, open.noise, msg.height, msg.width);
-    const session = new DepthSession(cfg, this.stages, noise, {}, this.maxDecodesInFlight);
+    const session = new DepthSession(cfg, this.backend, noise, {}, this.maxDecodesInFlight);
     session.onReady = () => {
       if (this.inCall || this.session !== session) return;
       try {

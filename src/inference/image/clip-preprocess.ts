@@ -1,3 +1,5 @@
+// Parity-critical: SVD's antialiased CLIP resize and normalisation; guarded by test/image-preprocess.test.ts and test/vs-reference.test.ts.
+
 /**
  * CLIP image-encoder input (spec §2a): SVD's `_resize_with_antialiasing` to
  * 224x224 on CHW float32 frames in [-1, 1], then (x+1)/2 (no clamp) and CLIP

@@ -1,3 +1,5 @@
+// Parity-critical: the model-input resize; guarded by test/image-preprocess.test.ts and test/vs-reference.test.ts.
+
 /**
  * Model-input resize: packed RGB uint8 (rows padded to `srcStride` bytes, as
  * GStreamer pads RGB rows to 4 bytes) -> planar CHW float32 in [-1, 1].

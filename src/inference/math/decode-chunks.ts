@@ -1,3 +1,5 @@
+// Parity-critical: the temporal decoder mixes frames within a chunk, so these boundaries decide the output; guarded by test/engine-math.test.ts and test/depth-session.test.ts.
+
 /** The reference decodes latents in temporal clips of 8 frames (decode_chunk_size). */
 export const DECODE_CHUNK = 8;
 
@@ -12,10 +14,23 @@ export interface Chunk {
  * chunk, so the boundaries must match the reference for parity.
  */
 export function decodeChunks(n: number, chunk = DECODE_CHUNK): Chunk[] {
-  checkChunk(chunk);
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`frame count must be a non-negative integer, got ${n}`);
+  return readyChunks(0, n, true, chunk);
+}
+
+/**
+ * Streaming: the chunks to decode now, when frames before `decodedUpTo` are decoded and those
+ * before `finalUpTo` are final. Only full chunks go before the video ends; then the tail follows.
+ * `decodedUpTo` is a chunk boundary (every chunk before the tail is full).
+ */
+export function readyChunks(decodedUpTo: number, finalUpTo: number, ended: boolean, chunk = DECODE_CHUNK): Chunk[] {
+  checkChunk(chunk);
+  if (!Number.isInteger(decodedUpTo) || decodedUpTo < 0 || decodedUpTo % chunk !== 0) {
+    throw new RangeError(`decodedUpTo must be a non-negative multiple of ${chunk}, got ${decodedUpTo}`);
+  }
+  const end = ended ? finalUpTo : finalChunkEnd(finalUpTo, chunk);
   const out: Chunk[] = [];
-  for (let start = 0; start < n; start += chunk) out.push({ start, end: Math.min(start + chunk, n) });
+  for (let start = decodedUpTo; start < end; start += chunk) out.push({ start, end: Math.min(start + chunk, end) });
   return out;
 }
 

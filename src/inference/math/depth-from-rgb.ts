@@ -1,3 +1,5 @@
+// Parity-critical: the reference's decoder-output-to-depth reduction; guarded by test/depth-session.test.ts and test/vs-reference.test.ts.
+
 /**
  * The reference's depth from the VAE decoder's output: each of the three channels mapped from
  * [-1,1] to [0,1] and clamped, then averaged (`(frames + 1) / 2`, `.clamp(0, 1)`, `.mean(1)`).

@@ -1,3 +1,5 @@
+// Parity-critical: the EDM preconditioning factors and the UNet timestep; guarded by test/engine-math.test.ts and test/vs-reference.test.ts.
+
 /**
  * EDM preconditioning for v-prediction with sigma_data = 1 (spec §3). These are
  * exactly the factors diffusers' EulerDiscreteScheduler applies for

@@ -1,3 +1,4 @@
+// Parity-critical: the reference scheduler's Euler v-prediction step and CFG, in its float32/float64 order; guarded by test/engine-math.test.ts, test/depth-session.test.ts and test/vs-reference.test.ts.
 import { cIn, cNoise, cOut, cSkip } from './edm.js';
 import { initNoiseSigma, karrasSigmas, KARRAS_RHO, SIGMA_MAX, SIGMA_MIN, toFloat32Sigmas } from './sigmas.js';
 

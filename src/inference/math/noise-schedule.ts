@@ -1,3 +1,5 @@
+// Parity-critical: which noise frame each window frame gets (the reference's block roll); guarded by test/engine-math.test.ts and test/depth-session.test.ts.
+
 /**
  * Noise bookkeeping (spec §4, §11). The reference draws ONE window-sized block
  * Z0 of initial noise and, after each window, rotates it right by the overlap:

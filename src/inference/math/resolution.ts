@@ -1,3 +1,4 @@
+// Parity-critical: the reference's model resolution (Python rounding to 64); guarded by test/engine-math.test.ts.
 import { roundHalfEven } from './round-half-even.js';
 
 export interface Resolution {

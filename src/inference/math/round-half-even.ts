@@ -1,3 +1,5 @@
+// Parity-critical: Python's round, which sizes the reference's frames; guarded by test/engine-math.test.ts.
+
 /**
  * Python 3 `round(x)` for numbers: round half to even ("banker's rounding").
  *

@@ -1,3 +1,5 @@
+// Parity-critical: the reference's window layout; guarded by test/engine-math.test.ts and test/depth-session.test.ts.
+
 /** Frames per UNet pass the reference supports (its default window). */
 export const MAX_WINDOW = 110;
 

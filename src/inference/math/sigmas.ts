@@ -1,3 +1,5 @@
+// Parity-critical: the Karras schedule as the reference scheduler holds it (float32); guarded by test/engine-math.test.ts (spec's numbers) and test/vs-reference.test.ts.
+
 /** SVD-xt scheduler defaults (spec §3). */
 export const SIGMA_MIN = 0.002;
 export const SIGMA_MAX = 700;

@@ -1,3 +1,5 @@
+// Parity-critical: torch's linspace and float32 blend order, bit for bit; guarded by test/engine-math.test.ts and test/depth-session.test.ts.
+
 /**
  * Mortise-and-tenon stitching of overlapping windows in latent space (spec §4).
  * The reference does this in float32 torch ops; each op is emulated with
