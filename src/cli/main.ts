@@ -32,12 +32,8 @@ export function buildProgram(): Command {
   registerNodes(program);
   registerModels(program);
   registerFleet(program);
-  for (const extra of extraCommands) extra(program);
   return program;
 }
-
-/** Later modules (infer, eval, synth) register their commands here. */
-export const extraCommands: Array<(program: Command) => void> = [];
 
 export async function main(argv: string[]): Promise<void> {
   // --device webgpu on a machine without a GPU: the lavapipe of scripts/setup-vulkan.sh, set before any WebGPU session.

@@ -3,7 +3,7 @@ import { defineNode } from '../../graph/node-kind.js';
 import { CheckError } from '../../graph/check.js';
 import { nowMs, type VideoFrame } from '../../graph/packets.js';
 import { listFrames, readRgbImage } from '../../media/frame-folder.js';
-import { abortableSleep } from './rtsp.js';
+import { sleep } from '../../util/sleep.js';
 import { FrameIntrinsics, kOption, kSizeOption, readKFile, stampIntrinsics } from './intrinsics.js';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -56,7 +56,7 @@ export const framesNode = defineNode({
             if (ctx.signal.aborted) return;
             if (o.realtime) {
               const wait = start + index * frameMs - performance.now();
-              if (wait > 0 && !(await abortableSleep(wait, ctx.signal))) return;
+              if (wait > 0 && !(await sleep(wait, ctx.signal))) return;
             }
             const img = await readRgbImage(file);
             if (ctx.signal.aborted) return;

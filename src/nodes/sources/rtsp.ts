@@ -8,6 +8,7 @@ import type { VideoFrame } from '../../graph/packets.js';
 import { readAppSink } from '../../media/appsink-reader.js';
 import { quoteProp } from '../../media/launch.js';
 import { redactUrls } from '../../util/redact.js';
+import { sleep } from '../../util/sleep.js';
 import { FrameIntrinsics, kOption, kSizeOption, stampIntrinsics } from './intrinsics.js';
 
 // An RTSP camera or server (H.264/H.265/MJPEG, whatever decodebin can decode), as a live source.
@@ -98,22 +99,6 @@ export function sourceMetrics(registry: Registry): { connected: Gauge<'node' | '
     (registry.getSingleMetric('dcl_source_reconnects_total') as Counter<'node' | 'stream'> | undefined) ??
     new Counter({ name: 'dcl_source_reconnects_total', help: 'Reconnection attempts of a live source', labelNames: ['node', 'stream'], registers: [registry] });
   return { connected, reconnects };
-}
-
-/** Resolves true after the delay, false at once if the signal aborts. */
-export function abortableSleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const onAbort = () => {
-      clearTimeout(t);
-      resolve(false);
-    };
-    const t = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 export const rtspNode = defineNode({
@@ -233,7 +218,7 @@ export const rtspNode = defineNode({
                 sessionFrames > 0 ? 'RTSP stream lost; reconnecting' : 'RTSP connection failed; retrying',
               );
             }
-            if (!(await abortableSleep(delayMs, ctx.signal))) return;
+            if (!(await sleep(delayMs, ctx.signal))) return;
             m.reconnects.inc(labels);
           }
         } finally {
