@@ -2,12 +2,13 @@ import { parentPort } from 'node:worker_threads';
 import jpeg from 'jpeg-js';
 import { colormapByName } from '../../io/colormap.js';
 import { encodePngRGB } from '../../io/png16.js';
-import { evaluateSequence, resizeBilinear } from '../../eval/metrics.js';
+import { groundTruthPayload } from '../../server/websocket/ground-truth.js';
 
-// The WebSocket sink's encoder thread: every per-pixel step of a subscriber payload (u16
-// conversion, colour mapping, JPEG and PNG encoding) runs here, so the main thread (graph loop,
-// HTTP, sockets) only copies finished bytes. Requests are handled strictly in order; each carries
-// the jobs of one frame, which may share one depth or RGB array (structured clone copies it once).
+// The encoder thread of the frame-encoding sinks (websocket, nats-jpeg-publish): every per-pixel
+// step of a payload (u16 conversion, colour mapping, JPEG and PNG encoding, ground-truth accuracy)
+// runs here, so the main thread (graph loop, HTTP, sockets) only copies finished bytes. Requests
+// are handled strictly in order; each carries the jobs of one frame, which may share one depth or
+// RGB array (structured clone copies it once).
 
 /** Payload encodings the worker produces. */
 export type EncodeFormat = 'u16' | 'jpeg' | 'png' | 'gt';
@@ -29,21 +30,24 @@ export interface EncodeJob {
   readonly gtHeight?: number;
 }
 
-export interface EncodeRequest {
-  readonly id: number;
-  readonly jobs: readonly EncodeJob[];
-}
+/** Messages to the encoder thread. */
+export type ToEncoder = { readonly type: 'encode'; readonly id: number; readonly jobs: readonly EncodeJob[] };
 
-export type EncodeReply =
-  | { readonly id: number; readonly ok: true; readonly outputs: Uint8Array[] }
-  | { readonly id: number; readonly ok: false; readonly error: string };
+/** Messages from the encoder thread: one answer per request, by id. */
+export type FromEncoder =
+  | { readonly type: 'encoded'; readonly id: number; readonly outputs: Uint8Array[] }
+  | { readonly type: 'error'; readonly id: number; readonly message: string; readonly name: string };
 
 /** Produce one payload (pure; also usable off the worker, e.g. in tests). */
 export function encodeJob(job: EncodeJob): Uint8Array {
   const { width: w, height: h } = job;
   if (!Number.isInteger(w) || !Number.isInteger(h) || w <= 0 || h <= 0) throw new RangeError(`invalid frame size ${w}x${h}`);
   const n = w * h;
-  if (job.format === 'gt') return groundTruthPayload(job);
+  if (job.format === 'gt') {
+    const { depth, gtDepth, gtWidth = 0, gtHeight = 0 } = job;
+    if (!gtDepth || !depth || gtDepth.length !== gtWidth * gtHeight) throw new RangeError('gt job needs gtDepth of gtWidth x gtHeight and the predicted depth');
+    return groundTruthPayload({ depth, width: w, height: h, gtDepth, gtWidth, gtHeight });
+  }
   if (job.depth) {
     const d = job.depth;
     if (d.length !== n) throw new RangeError(`depth has ${d.length} values for ${w}x${h}`);
@@ -60,45 +64,6 @@ export function encodeJob(job: EncodeJob): Uint8Array {
     throw new RangeError(`rgb frames cannot be encoded as ${job.format}`);
   }
   throw new RangeError('encode job without depth or rgb data');
-}
-
-/**
- * Ground truth for display plus the frame's accuracy: 8 bytes (float32 AbsRel, float32 delta1; NaN
- * without valid pixels) then the GT disparity (1/depth) min-max normalised over valid pixels, float32,
- * at the GT's own size. The prediction is aligned per frame (scale and shift in disparity, the
- * evaluation protocol applied to one frame) after resizing it to the GT size.
- */
-function groundTruthPayload(job: EncodeJob): Uint8Array {
-  const gt = job.gtDepth;
-  const gw = job.gtWidth ?? 0;
-  const gh = job.gtHeight ?? 0;
-  if (!gt || !job.depth || gt.length !== gw * gh) throw new RangeError('gt job needs gtDepth of gtWidth x gtHeight and the predicted depth');
-  let absrel = NaN;
-  let delta1 = NaN;
-  try {
-    const pred = resizeBilinear(job.depth, job.width, job.height, gw, gh);
-    // A cap above any scene depth: synthetic outdoor scenes reach about 80 m.
-    const m = evaluateSequence([pred], [gt], gw, gh, { maxDepth: 1e4 });
-    absrel = m.absrel;
-    delta1 = m.delta1;
-  } catch {
-    // no valid ground-truth pixel in this frame
-  }
-  const out = new Float32Array(2 + gt.length);
-  out[0] = absrel;
-  out[1] = delta1;
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (let i = 0; i < gt.length; i++) {
-    if (gt[i] > 0) {
-      const disp = 1 / gt[i];
-      if (disp < lo) lo = disp;
-      if (disp > hi) hi = disp;
-    }
-  }
-  const span = hi > lo ? hi - lo : 1;
-  for (let i = 0; i < gt.length; i++) out[2 + i] = gt[i] > 0 ? (1 / gt[i] - lo) / span : 0;
-  return new Uint8Array(out.buffer);
 }
 
 /** Disparity in [0,1] to uint16 little-endian 0..65535 (rounded, clamped; NaN gives 0). */
@@ -152,15 +117,16 @@ function owned(b: Uint8Array): Uint8Array {
 
 const port = parentPort;
 if (port) {
-  port.on('message', (req: EncodeRequest) => {
-    let reply: EncodeReply;
+  port.on('message', (req: ToEncoder) => {
+    let reply: FromEncoder;
     let transfer: ArrayBuffer[] = [];
     try {
       const outputs = req.jobs.map((j) => owned(encodeJob(j)));
-      reply = { id: req.id, ok: true, outputs };
+      reply = { type: 'encoded', id: req.id, outputs };
       transfer = outputs.map((o) => o.buffer as ArrayBuffer);
     } catch (e) {
-      reply = { id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) };
+      const err = e instanceof Error ? e : new Error(String(e));
+      reply = { type: 'error', id: req.id, message: err.message, name: err.name };
     }
     port.postMessage(reply, transfer);
   });

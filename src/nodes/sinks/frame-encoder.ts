@@ -1,14 +1,14 @@
 import type { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { spawnWorker } from '../../util/spawn-worker.js';
-import type { EncodeJob, EncodeReply, EncodeRequest } from './encode-worker.js';
+import type { EncodeJob, FromEncoder, ToEncoder } from './encode-worker.js';
 
 export type { EncodeJob, EncodeFormat } from './encode-worker.js';
 
-// A small pool of encoder threads (encode-worker.ts) for the WebSocket sink. One request holds
-// the jobs of one frame; at most `maxInFlight` requests are outstanding, so a slow encoder shows
-// up as a refused request (the caller drops the frame for the subscribers that needed it) and
-// never as a growing queue. Threads start on first use (or warm()).
+// A small pool of encoder threads (encode-worker.ts) for the sinks that send images (websocket,
+// nats-jpeg-publish). One request holds the jobs of one frame; at most `maxInFlight` requests are
+// outstanding, so a slow encoder shows up as a refused request (the caller drops the frame for the
+// subscribers that needed it) and never as a growing queue. Threads start on first use (or warm()).
 
 export interface FrameEncoderOptions {
   /** Encoder threads; default: one per spare core, at most 2. */
@@ -84,7 +84,7 @@ export class FrameEncoder {
       }
       return c;
     };
-    const req: EncodeRequest = { id: this.nextId++, jobs: jobs.map((j) => ({ ...j, depth: tight(j.depth), rgb: tight(j.rgb), gtDepth: tight(j.gtDepth) })) };
+    const req: ToEncoder = { type: 'encode', id: this.nextId++, jobs: jobs.map((j) => ({ ...j, depth: tight(j.depth), rgb: tight(j.rgb), gtDepth: tight(j.gtDepth) })) };
     const slot = this.pick();
     this.outstanding++;
     const done = new Promise<Uint8Array[]>((resolve, reject) => slot.pending.set(req.id, { resolve, reject }));
@@ -158,12 +158,12 @@ export class FrameEncoder {
       s.pending.clear();
       if (!this.closed) this.opts.onError?.(err);
     };
-    worker.on('message', (m: EncodeReply) => {
+    worker.on('message', (m: FromEncoder) => {
       const p = s.pending.get(m.id);
       if (!p) return;
       s.pending.delete(m.id);
-      if (m.ok) p.resolve(m.outputs);
-      else p.reject(new Error(`encoding failed: ${m.error}`));
+      if (m.type === 'encoded') p.resolve(m.outputs);
+      else p.reject(Object.assign(new Error(`encoding failed: ${m.message}`), { name: m.name }));
     });
     worker.on('error', (e) => fail(e));
     worker.on('exit', (code) => fail(new Error(`encoder thread exited (code ${code})`)));
