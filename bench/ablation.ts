@@ -36,7 +36,9 @@ const log = createLogger({ level: 'warn' });
 const gt = await loadGroundTruth(join(values.data!, 'depth'), { depthScale: 0.001 });
 const dir = mkdtempSync(join(tmpdir(), 'dcl-ablation-'));
 const boundaries = boundariesFromSegments(segmentLayout(gt.frames.length, window, overlap));
-console.log(`data ${values.data} (${gt.frames.length} frames), pack ${values.model}, window ${window}, overlap ${overlap}, steps ${values.steps}, boundaries at ${boundaries.join(', ')}`);
+console.log(
+  `data ${values.data} (${gt.frames.length} frames), pack ${values.model}, window ${window}, overlap ${overlap}, steps ${values.steps}, boundaries at ${boundaries.join(', ')}`,
+);
 console.log('mode        AbsRel   delta1   temporal  temporal@boundaries  flicker(noGT)  flicker(noGT)@boundaries');
 for (const stitch of ['average', 'init-only', 'full'] as StitchMode[]) {
   const r = await inferVideo({
@@ -53,7 +55,9 @@ for (const stitch of ['average', 'init-only', 'full'] as StitchMode[]) {
   const m = evaluateSequence(preds, gt.frames, gt.width, gt.height, { maxDepth: 10, boundaries });
   const f = flickerNoGt(pred.frames, { boundaries });
   const cell = (v: number, w: number) => v.toFixed(5).padEnd(w);
-  console.log(`${stitch.padEnd(12)}${cell(m.absrel, 9)}${cell(m.delta1, 9)}${cell(m.temporal, 10)}${cell(m.temporalBoundary, 21)}${cell(f.flicker, 15)}${cell(f.flickerBoundary, 10)}`);
+  console.log(
+    `${stitch.padEnd(12)}${cell(m.absrel, 9)}${cell(m.delta1, 9)}${cell(m.temporal, 10)}${cell(m.temporalBoundary, 21)}${cell(f.flicker, 15)}${cell(f.flickerBoundary, 10)}`,
+  );
 }
 rmSync(dir, { recursive: true, force: true });
 process.exit(0);

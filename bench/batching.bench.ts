@@ -10,7 +10,14 @@ import { loadavg } from 'node:os';
 import { loadModelPack } from '../src/inference/pack/load-pack.js';
 import { OrtStages } from '../src/inference/backend/ort-stages.js';
 
-const { values } = parseArgs({ options: { model: { type: 'string', default: 'models/synthetic-small' }, streams: { type: 'string', default: '4' }, repeat: { type: 'string', default: '7' }, size: { type: 'string', default: '128' } } });
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string', default: 'models/synthetic-small' },
+    streams: { type: 'string', default: '4' },
+    repeat: { type: 'string', default: '7' },
+    size: { type: 'string', default: '128' },
+  },
+});
 const K = Number(values.streams);
 const S = Number(values.size);
 const pack = await loadModelPack(values.model!, { device: 'cpu' });
@@ -54,10 +61,16 @@ for (let r = 0; r < Number(values.repeat); r++) {
 }
 const med = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 const span = (v: number[]) => `${Math.min(...v).toFixed(2)}-${Math.max(...v).toFixed(2)}`;
-console.log(`batching across ${K} streams: ${values.model} at ${S}x${S}, CPU, ${values.repeat} repeats; load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+console.log(
+  `batching across ${K} streams: ${values.model} at ${S}x${S}, CPU, ${values.repeat} repeats; load ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`,
+);
 console.log('stage           ms/frame N=1 (median, range)   ms/frame N=K (median, range)   speed-up K x N=1 / N=K (median, range)');
 for (const stage of Object.keys(rows)) {
   const p = per[stage];
-  console.log(`${stage.padEnd(15)} ${med(p.one).toFixed(2).padStart(8)} (${span(p.one)})${' '.repeat(12)}${med(p.batch).toFixed(2).padStart(8)} (${span(p.batch)})${' '.repeat(12)}${med(rows[stage]).toFixed(2)} (${span(rows[stage])})`);
+  console.log(
+    `${stage.padEnd(15)} ${med(p.one).toFixed(2).padStart(8)} (${span(p.one)})${' '.repeat(12)}${med(p.batch).toFixed(2).padStart(8)} (${span(p.batch)})${' '.repeat(12)}${med(rows[stage]).toFixed(2)} (${span(rows[stage])})`,
+  );
 }
 await pack.release();

@@ -16,7 +16,12 @@ import { DEFAULT_PACK } from '../src/inference/pack/default-pack.js';
 import type { SessionChoices } from '../src/inference/engine/session-config.js';
 
 const { values } = parseArgs({
-  options: { model: { type: 'string' }, video: { type: 'string' }, repeat: { type: 'string', default: '3' }, configs: { type: 'string', default: 'demo,pack' } },
+  options: {
+    model: { type: 'string' },
+    video: { type: 'string' },
+    repeat: { type: 'string', default: '3' },
+    configs: { type: 'string', default: 'demo,pack' },
+  },
 });
 const repeat = Number(values.repeat);
 const pack = values.model ?? DEFAULT_PACK;
@@ -25,7 +30,23 @@ const shared = new URL('../../shared/data/bedroom-960x540-200f.mp4', import.meta
 let video = values.video ?? (existsSync(shared) ? shared : '');
 if (!video) {
   video = join(dir, 'clip.mp4');
-  execFileSync('gst-launch-1.0', ['-q', 'videotestsrc', 'num-buffers=200', 'pattern=ball', '!', 'video/x-raw,width=960,height=540,framerate=30/1', '!', 'videoconvert', '!', 'x264enc', '!', 'mp4mux', '!', 'filesink', `location=${video}`]);
+  execFileSync('gst-launch-1.0', [
+    '-q',
+    'videotestsrc',
+    'num-buffers=200',
+    'pattern=ball',
+    '!',
+    'video/x-raw,width=960,height=540,framerate=30/1',
+    '!',
+    'videoconvert',
+    '!',
+    'x264enc',
+    '!',
+    'mp4mux',
+    '!',
+    'filesink',
+    `location=${video}`,
+  ]);
 }
 const log = createLogger({ level: 'warn' });
 const CONFIGS: Record<string, { label: string; choices: SessionChoices }> = {
@@ -50,11 +71,24 @@ function table(head: string[], rows: string[][]): void {
 /** The clip decoded to RGB and pulled into JS, nothing else: the decode row of the profile. */
 async function decodeOnly(): Promise<{ ms: number; frames: number }> {
   const t0 = performance.now();
-  const r = await readAppSink({ launch: decodeToRgbLaunch(video), streamId: 'bench', log, signal: new AbortController().signal, maxBuffers: 4, drop: false, sync: false, onFrame: () => {} });
+  const r = await readAppSink({
+    launch: decodeToRgbLaunch(video),
+    streamId: 'bench',
+    log,
+    signal: new AbortController().signal,
+    maxBuffers: 4,
+    drop: false,
+    sync: false,
+    onFrame: () => {},
+  });
   return { ms: performance.now() - t0, frames: r.frames };
 }
 
-console.log(`video: ${video}\npack: ${pack}\nload average before: ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+console.log(
+  `video: ${video}\npack: ${pack}\nload average before: ${loadavg()
+    .map((v) => v.toFixed(2))
+    .join(' ')}`,
+);
 const decode = await decodeOnly();
 for (const name of values.configs.split(',')) {
   const c = CONFIGS[name];
@@ -68,32 +102,72 @@ for (const name of values.configs.split(',')) {
   console.log(`\n## ${c.label}: ${r0.frames} frames, model ${r0.model.width}x${r0.model.height}, outputs ${r0.width}x${r0.height}`);
   table(
     ['repeat', 'wall s', 'inference s', 'writing s', 'model s', 'inference/model', 'wall/model', 'frames/s'],
-    runs.map((r, i) => [`${i + 1}`, fmt(r.seconds), fmt(r.inferSeconds), fmt(r.writeSeconds), fmt(modelMs(r) / 1000), fmt((r.inferSeconds * 1000) / modelMs(r), 3), fmt((r.seconds * 1000) / modelMs(r), 3), fmt(r.frames / r.seconds)]),
+    runs.map((r, i) => [
+      `${i + 1}`,
+      fmt(r.seconds),
+      fmt(r.inferSeconds),
+      fmt(r.writeSeconds),
+      fmt(modelMs(r) / 1000),
+      fmt((r.inferSeconds * 1000) / modelMs(r), 3),
+      fmt((r.seconds * 1000) / modelMs(r), 3),
+      fmt(r.frames / r.seconds),
+    ]),
   );
   console.log(
-    `median (min-max): inference/model ${spread(runs.map((r) => (r.inferSeconds * 1000) / modelMs(r)), 3)}, wall/model ${spread(runs.map((r) => (r.seconds * 1000) / modelMs(r)), 3)}, frames/s ${spread(runs.map((r) => r.frames / r.seconds))}`,
+    `median (min-max): inference/model ${spread(
+      runs.map((r) => (r.inferSeconds * 1000) / modelMs(r)),
+      3,
+    )}, wall/model ${spread(
+      runs.map((r) => (r.seconds * 1000) / modelMs(r)),
+      3,
+    )}, frames/s ${spread(runs.map((r) => r.frames / r.seconds))}`,
   );
   // Profile of the median run.
   const r = [...runs].sort((a, b) => a.seconds - b.seconds)[Math.floor(runs.length / 2)];
   const n = r.frames;
   const wallMs = r.seconds * 1000;
   const { ms, calls } = r.stats;
-  const row = (stage: string, thread: string, total: number, extra = ''): string[] => [stage, thread, fmt(total / n), `${fmt((100 * total) / wallMs, 1)} %`, extra];
-  console.log(`\nper-stage profile (median run, ${n} frames, wall ${fmt(r.seconds)} s; stages on different threads overlap, so shares add up to more than 100 %):`);
-  table(['stage', 'thread', 'ms/frame', 'share of wall', 'note'], [
-    row('decode to RGB (alone, separate run)', 'GStreamer + main', (decode.ms * n) / decode.frames, 'overlaps everything below'),
-    row('resize to model size', 'frame worker', r.prep.resize),
-    row('CLIP preprocessing', 'frame worker', r.prep.clip),
-    row('pixel noise + augmentation', 'frame worker', r.prep.noise),
-    row('image encoder', 'inference worker (ORT)', ms.encodeImage, `${calls.encodeImage} calls`),
-    row('VAE encoder', 'inference worker (ORT)', ms.encodeLatent, `${calls.encodeLatent} calls`),
-    row('UNet', 'inference worker (ORT)', ms.denoise, `${calls.denoise} steps, ${fmt(ms.denoise / Math.max(1, calls.denoise), 1)} ms/step`),
-    row('VAE decoder + depth reduction', 'frame worker (ORT)', ms.decode, `${calls.decode} chunks, ${fmt(ms.decode / Math.max(1, calls.decode), 1)} ms/chunk`),
-    row('sampler, stitching, messages', 'inference worker (JS)', Math.max(0, r.engineBusyMs - ms.encodeImage - ms.encodeLatent - ms.denoise), 'its busy time outside its model runs'),
-    row('normalisation + npz + MP4s', 'finaliser workers + GStreamer', r.writeSeconds * 1000, 'after the last depth frame'),
-    row('wall', 'all', wallMs),
-  ]);
+  const row = (stage: string, thread: string, total: number, extra = ''): string[] => [
+    stage,
+    thread,
+    fmt(total / n),
+    `${fmt((100 * total) / wallMs, 1)} %`,
+    extra,
+  ];
+  console.log(
+    `\nper-stage profile (median run, ${n} frames, wall ${fmt(r.seconds)} s; stages on different threads overlap, so shares add up to more than 100 %):`,
+  );
+  table(
+    ['stage', 'thread', 'ms/frame', 'share of wall', 'note'],
+    [
+      row('decode to RGB (alone, separate run)', 'GStreamer + main', (decode.ms * n) / decode.frames, 'overlaps everything below'),
+      row('resize to model size', 'frame worker', r.prep.resize),
+      row('CLIP preprocessing', 'frame worker', r.prep.clip),
+      row('pixel noise + augmentation', 'frame worker', r.prep.noise),
+      row('image encoder', 'inference worker (ORT)', ms.encodeImage, `${calls.encodeImage} calls`),
+      row('VAE encoder', 'inference worker (ORT)', ms.encodeLatent, `${calls.encodeLatent} calls`),
+      row('UNet', 'inference worker (ORT)', ms.denoise, `${calls.denoise} steps, ${fmt(ms.denoise / Math.max(1, calls.denoise), 1)} ms/step`),
+      row(
+        'VAE decoder + depth reduction',
+        'frame worker (ORT)',
+        ms.decode,
+        `${calls.decode} chunks, ${fmt(ms.decode / Math.max(1, calls.decode), 1)} ms/chunk`,
+      ),
+      row(
+        'sampler, stitching, messages',
+        'inference worker (JS)',
+        Math.max(0, r.engineBusyMs - ms.encodeImage - ms.encodeLatent - ms.denoise),
+        'its busy time outside its model runs',
+      ),
+      row('normalisation + npz + MP4s', 'finaliser workers + GStreamer', r.writeSeconds * 1000, 'after the last depth frame'),
+      row('wall', 'all', wallMs),
+    ],
+  );
 }
-console.log(`\nload average after: ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+console.log(
+  `\nload average after: ${loadavg()
+    .map((v) => v.toFixed(2))
+    .join(' ')}`,
+);
 rmSync(dir, { recursive: true, force: true });
 process.exit(0);

@@ -78,7 +78,10 @@ function parseSpec(s: string): Spec {
   if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new Error(`configuration ${JSON.stringify(s)}: CAMERASxWORKERS, e.g. 4x2`);
   return { cameras: Number(m[1]), workers: Number(m[2]), label: `${m[1]}x${m[2]}` };
 }
-const CONFIGS = values.configs!.split(',').filter((s) => s.trim() !== '').map(parseSpec);
+const CONFIGS = values
+  .configs!.split(',')
+  .filter((s) => s.trim() !== '')
+  .map(parseSpec);
 const TAKEOVER = values.takeover && values.takeover !== 'none' && KILLS > 0 ? parseSpec(values.takeover) : null;
 
 // ---------------------------------------------------------------------------------------------
@@ -200,20 +203,35 @@ function subscribe(wsUrl: string): Subscriber {
     const wall = wallNow();
     const { header } = decodeFrameMessage(data as Buffer);
     if (header.kind !== 'depth') return;
-    s.got.push({ stream: header.stream, worker: header.worker ?? '?', seq: header.seq, publishedMs: header.publishedMs ?? NaN, discont: header.discont === true, format: header.format, at: performance.now(), wall });
+    s.got.push({
+      stream: header.stream,
+      worker: header.worker ?? '?',
+      seq: header.seq,
+      publishedMs: header.publishedMs ?? NaN,
+      discont: header.discont === true,
+      format: header.format,
+      at: performance.now(),
+      wall,
+    });
   });
   return s;
 }
 
 function fleetCli(nats: string, args: string[]): Promise<{ status: number; stdout: string; stderr: string; why: string }> {
   return new Promise((res) => {
-    execFile(process.execPath, [CLI, 'fleet', ...args, '--nats', nats, '--lease-ttl', String(TTL)], { encoding: 'utf8', cwd: ROOT, timeout: 60_000 }, (err, stdout, stderr) =>
-      res({
-        status: err ? (typeof err.code === 'number' ? err.code : 1) : 0,
-        stdout,
-        stderr,
-        why: err ? `exit ${String(err.code)}${err.signal ? `, signal ${err.signal}` : ''}${err.killed ? ' (killed: timeout)' : ''}: ${stderr.slice(-2000) || err.message}` : '',
-      }),
+    execFile(
+      process.execPath,
+      [CLI, 'fleet', ...args, '--nats', nats, '--lease-ttl', String(TTL)],
+      { encoding: 'utf8', cwd: ROOT, timeout: 60_000 },
+      (err, stdout, stderr) =>
+        res({
+          status: err ? (typeof err.code === 'number' ? err.code : 1) : 0,
+          stdout,
+          stderr,
+          why: err
+            ? `exit ${String(err.code)}${err.signal ? `, signal ${err.signal}` : ''}${err.killed ? ' (killed: timeout)' : ''}: ${stderr.slice(-2000) || err.message}`
+            : '',
+        }),
     );
   });
 }
@@ -281,7 +299,8 @@ async function metric(httpBase: string, name: string): Promise<number> {
   try {
     const text = await (await fetch(new URL('/metrics', httpBase))).text();
     let sum = 0;
-    for (const line of text.split('\n')) if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) sum += Number(line.slice(line.lastIndexOf(' ') + 1)) || 0;
+    for (const line of text.split('\n'))
+      if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) sum += Number(line.slice(line.lastIndexOf(' ') + 1)) || 0;
     return sum;
   } catch {
     return NaN;
@@ -359,7 +378,21 @@ async function leaseRows(f: Fleet): Promise<CameraRow[]> {
 }
 
 function workerArgs(nats: string, id: string, capacity: number): string[] {
-  return ['fleet', 'worker', '--nats', nats, '--id', id, '--capacity', String(capacity), '--lease-ttl', String(TTL), '--model', MODEL, ...DEPTH_SETS.flatMap((s) => ['--set', s])];
+  return [
+    'fleet',
+    'worker',
+    '--nats',
+    nats,
+    '--id',
+    id,
+    '--capacity',
+    String(capacity),
+    '--lease-ttl',
+    String(TTL),
+    '--model',
+    MODEL,
+    ...DEPTH_SETS.flatMap((s) => ['--set', s]),
+  ];
 }
 
 function startWorker(f: Fleet | { nats: NatsFixture; workers: Map<string, CliProcess>; spec: Spec }, id: string): CliProcess {
@@ -414,8 +447,23 @@ async function startFleet(spec: Spec): Promise<Fleet> {
   // format=f32: the frames' own bytes (no encoder that could drop a frame when busy).
   const sub = subscribe(`${gatewayHttp.replace(/^http/, 'ws')}ws?format=f32`);
   const leases = await new Kvm(bus.nc).open(LEASES_BUCKET);
-  const fleet: Fleet = { spec, nats, bus, workers, gateway, gatewayHttp, sub, cameras, leases, foreign: new Set<string>(), startedWall, nextWorker: spec.workers + 1 };
-  log(`${spec.label}: ${spec.cameras} camera(s), ${spec.workers} worker(s) (pids ${[...workers.values()].map((w) => w.child.pid).join(', ')}), gateway at ${gatewayHttp} (pid ${gateway.child.pid})`);
+  const fleet: Fleet = {
+    spec,
+    nats,
+    bus,
+    workers,
+    gateway,
+    gatewayHttp,
+    sub,
+    cameras,
+    leases,
+    foreign: new Set<string>(),
+    startedWall,
+    nextWorker: spec.workers + 1,
+  };
+  log(
+    `${spec.label}: ${spec.cameras} camera(s), ${spec.workers} worker(s) (pids ${[...workers.values()].map((w) => w.child.pid).join(', ')}), gateway at ${gatewayHttp} (pid ${gateway.child.pid})`,
+  );
   return fleet;
 }
 
@@ -454,7 +502,10 @@ async function waitServed(f: Fleet, what: string, mode: 'settled' | 'balanced', 
         if (dead) throw new Error(dead);
         await delay(250);
         let list = await leaseRows(f);
-        checkForeign(f, list.map((r) => r.worker));
+        checkForeign(
+          f,
+          list.map((r) => r.worker),
+        );
         last = list;
         const by = holders(list);
         const n = f.cameras.length;
@@ -494,7 +545,12 @@ async function waitServed(f: Fleet, what: string, mode: 'settled' | 'balanced', 
   // And flowing: a frame of every camera from its lease holder on the bus and at the gateway.
   const since = performance.now();
   const flowing = await until(
-    () => rows.every((r) => f.sub.got.some((g) => g.stream === r.name && g.worker === r.worker && g.at > since) && f.bus.frames.some((b) => b.camera === r.name && b.worker === r.worker && b.at > since)),
+    () =>
+      rows.every(
+        (r) =>
+          f.sub.got.some((g) => g.stream === r.name && g.worker === r.worker && g.at > since) &&
+          f.bus.frames.some((b) => b.camera === r.name && b.worker === r.worker && b.at > since),
+      ),
     60_000,
     'frames',
   ).then(
@@ -649,7 +705,12 @@ async function measure(f: Fleet): Promise<Measured> {
     p95: quantile(lat, 0.95),
     p99: quantile(lat, 0.99),
     max: lat.length ? Math.max(...lat) : NaN,
-    cpu: { nats: ticks(cpu1.nats - cpu0.nats), workers: ticks(cpu1.workers - cpu0.workers), gateway: ticks(cpu1.gateway - cpu0.gateway), bench: (bench1.user + bench1.system) / 1e6 },
+    cpu: {
+      nats: ticks(cpu1.nats - cpu0.nats),
+      workers: ticks(cpu1.workers - cpu0.workers),
+      gateway: ticks(cpu1.gateway - cpu0.gateway),
+      bench: (bench1.user + bench1.system) / 1e6,
+    },
     wsDropped: f.sub.stats.dropped - wsDropped0,
     edgeDropped: (await metric(f.gatewayHttp, 'dcl_edge_dropped_total')) - edge0,
     formats: [...new Set(gwFrames.map((g) => g.format))],
@@ -671,15 +732,26 @@ function printMeasured(m: Measured): void {
   const perCam = [...m.madeByCamera.values()].map((n) => n / m.seconds);
   console.log(`\n### ${m.spec.label}: ${m.spec.cameras} camera(s) x ${m.spec.workers} worker(s), ${m.seconds.toFixed(1)} s measured`);
   console.log(`- frames offered by the sources: ~${m.offered} (${m.spec.cameras} x ${FPS} fps)`);
-  console.log(`- frames made (depth on the bus): ${m.made} (${(m.made / m.seconds).toFixed(1)} fps; per camera ${f1(Math.min(...perCam))}..${f1(Math.max(...perCam))} fps; ${m.made ? ((100 * m.interpolated) / m.made).toFixed(0) : 0}% interpolated by rate adaptation)`);
-  console.log(`- frames via the gateway: ${m.delivered} (ratio ${f2(m.delivered / m.made)}); bus frames that never reached the subscriber, by camera: ${lost}${m.unmatchedGw ? `; ${m.unmatchedGw} gateway frames not seen on the bus` : ''}`);
-  console.log(`- gateway drops in the window: WebSocket subscriber ${m.wsDropped}, edge queues (dcl_edge_dropped_total) ${Number.isFinite(m.edgeDropped) ? m.edgeDropped : '?'}; payload format(s) received: ${m.formats.join(', ') || '-'}`);
+  console.log(
+    `- frames made (depth on the bus): ${m.made} (${(m.made / m.seconds).toFixed(1)} fps; per camera ${f1(Math.min(...perCam))}..${f1(Math.max(...perCam))} fps; ${m.made ? ((100 * m.interpolated) / m.made).toFixed(0) : 0}% interpolated by rate adaptation)`,
+  );
+  console.log(
+    `- frames via the gateway: ${m.delivered} (ratio ${f2(m.delivered / m.made)}); bus frames that never reached the subscriber, by camera: ${lost}${m.unmatchedGw ? `; ${m.unmatchedGw} gateway frames not seen on the bus` : ''}`,
+  );
+  console.log(
+    `- gateway drops in the window: WebSocket subscriber ${m.wsDropped}, edge queues (dcl_edge_dropped_total) ${Number.isFinite(m.edgeDropped) ? m.edgeDropped : '?'}; payload format(s) received: ${m.formats.join(', ') || '-'}`,
+  );
   console.log(`- latency publishedMs -> bench's NATS client (bus alone): p50 ${f1(m.busP50)} ms, p95 ${f1(m.busP95)} ms`);
-  console.log(`- latency publishedMs -> gateway WebSocket receive (bus + gateway): p50 ${f1(m.p50)} ms, p95 ${f1(m.p95)} ms, p99 ${f1(m.p99)} ms, max ${f1(m.max)} ms; gateway receive minus bus receive of the same frame: p50 ${f1(m.gwAfterBusP50)} ms, p95 ${f1(m.gwAfterBusP95)} ms`);
+  console.log(
+    `- latency publishedMs -> gateway WebSocket receive (bus + gateway): p50 ${f1(m.p50)} ms, p95 ${f1(m.p95)} ms, p99 ${f1(m.p99)} ms, max ${f1(m.max)} ms; gateway receive minus bus receive of the same frame: p50 ${f1(m.gwAfterBusP50)} ms, p95 ${f1(m.gwAfterBusP95)} ms`,
+  );
   console.log(
     `- CPU s over the window: nats-server ${m.cpu.nats.toFixed(2)}, workers ${m.cpu.workers.toFixed(2)}, gateway ${m.cpu.gateway.toFixed(2)} (bench itself ${m.cpu.bench.toFixed(2)}, not counted); nats-server = ${f1((100 * m.cpu.nats) / total)}% of the run's CPU, ${f1((100 * m.cpu.nats) / m.seconds)}% of one core; all fleet processes ${f1((100 * total) / m.seconds)}% of one core (${cpus().length} cores)`,
   );
-  if (m.settle) console.log(`- before the window: ${m.settle.ok ? `settled (every camera leased, balanced, unchanged for one TTL, frames flowing) after ${f1(m.settle.waitedMs / 1000)} s, ${m.lossesBeforeSettled} "lease lost" in the workers' logs until then` : `NOT settled after ${f1(m.settle.waitedMs / 1000)} s (measured anyway)`}; in the window: ${m.leaseLosses} "lease lost" in the workers' logs, ${m.ownerChanges} camera moves between workers on the bus`);
+  if (m.settle)
+    console.log(
+      `- before the window: ${m.settle.ok ? `settled (every camera leased, balanced, unchanged for one TTL, frames flowing) after ${f1(m.settle.waitedMs / 1000)} s, ${m.lossesBeforeSettled} "lease lost" in the workers' logs until then` : `NOT settled after ${f1(m.settle.waitedMs / 1000)} s (measured anyway)`}; in the window: ${m.leaseLosses} "lease lost" in the workers' logs, ${m.ownerChanges} camera moves between workers on the bus`,
+    );
   if (m.foreign.length) console.log(`- FOREIGN workers in this fleet (not started by the bench; the figures are not clean): ${m.foreign.join(', ')}`);
   console.log(`- load average (1/5/15 min) before ${loadStr(m.loadBefore)}, after ${loadStr(m.loadAfter)}`);
 }
@@ -725,8 +797,12 @@ async function takeovers(f: Fleet): Promise<Takeover[]> {
         return undefined;
       });
     // Not within 90 s is a finding, not a reason to stop: the row says so.
-    const firsts = await until(() => (firstOn(f.bus.frames, busFrom, (b) => b.camera).every(Boolean) ? true : undefined), 90_000, 'takeover').catch(() => false);
-    const gwDone = await until(() => (firstOn(f.sub.got, gwFrom, (g) => g.stream).every(Boolean) ? true : undefined), firsts ? 60_000 : 1, 'gateway').catch(() => false);
+    const firsts = await until(() => (firstOn(f.bus.frames, busFrom, (b) => b.camera).every(Boolean) ? true : undefined), 90_000, 'takeover').catch(
+      () => false,
+    );
+    const gwDone = await until(() => (firstOn(f.sub.got, gwFrom, (g) => g.stream).every(Boolean) ? true : undefined), firsts ? 60_000 : 1, 'gateway').catch(
+      () => false,
+    );
     const busFirst = firstOn(f.bus.frames, busFrom, (b) => b.camera);
     const gwFirsts = firstOn(f.sub.got, gwFrom, (g) => g.stream);
     const survivorLosses = leaseLosses(f, killedWall, Math.max(killedWall, ...busFirst.map((b) => (b ? b.wall : wallNow()))));
@@ -735,7 +811,9 @@ async function takeovers(f: Fleet): Promise<Takeover[]> {
     const discontOk = gwFirsts.map((g) => g?.discont === true);
     // Frames of the victim at the gateway after the kill (in flight): not a fault unless late.
     const late = f.sub.got.slice(gwFrom).filter((g) => g.worker === victim && g.at > killedAt + 1000).length;
-    log(`takeover ${n}: on the bus after ${busMs.map((ms) => (ms / 1000).toFixed(2)).join(', ')} s, at the gateway after ${gwMs.map((ms) => (ms / 1000).toFixed(2)).join(', ')} s (discont ${discontOk.join(', ')}) by ${busFirst.map((b) => b?.worker ?? 'nobody').join(', ')}${firsts && gwDone ? '' : ' (NOT COMPLETE)'}; ${survivorLosses} "lease lost" meanwhile`);
+    log(
+      `takeover ${n}: on the bus after ${busMs.map((ms) => (ms / 1000).toFixed(2)).join(', ')} s, at the gateway after ${gwMs.map((ms) => (ms / 1000).toFixed(2)).join(', ')} s (discont ${discontOk.join(', ')}) by ${busFirst.map((b) => b?.worker ?? 'nobody').join(', ')}${firsts && gwDone ? '' : ' (NOT COMPLETE)'}; ${survivorLosses} "lease lost" meanwhile`,
+    );
     const replacement = `w${f.nextWorker++}`;
     const repAt = performance.now();
     startWorker(f, replacement);
@@ -794,7 +872,10 @@ function overlaps(frames: readonly BusFrame[]): string[] {
       for (let j = i + 1; j < ss.length; j++) {
         const a = ss[i];
         const b = ss[j];
-        if (a.worker !== b.worker && a.first < b.last && b.first < a.last) out.push(`${cam}: ${a.worker} ${hhmmss(a.first)}-${hhmmss(a.last)} (${a.n} frames) and ${b.worker} ${hhmmss(b.first)}-${hhmmss(b.last)} (${b.n} frames)`);
+        if (a.worker !== b.worker && a.first < b.last && b.first < a.last)
+          out.push(
+            `${cam}: ${a.worker} ${hhmmss(a.first)}-${hhmmss(a.last)} (${a.n} frames) and ${b.worker} ${hhmmss(b.first)}-${hhmmss(b.last)} (${b.n} frames)`,
+          );
       }
     }
   }
@@ -807,9 +888,15 @@ async function main(): Promise<void> {
   if (!natsServerAvailable) throw new Error('nats-server is not installed (apt-get install nats-server; scripts/setup.sh installs it)');
   if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) throw new Error('the CLI is not built: npx tsc -p .');
   console.log(`# Fleet benchmark`);
-  console.log(`\nnode ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), CLK_TCK ${CLK_TCK}, nats-server ${execFileSync('nats-server', ['--version'], { encoding: 'utf8' }).trim()}`);
-  console.log(`configurations ${CONFIGS.map((c) => c.label).join(', ')}; ${SECONDS} s measured each; takeover on ${TAKEOVER?.label ?? 'none'} x ${KILLS} kills`);
-  console.log(`cameras: synthetic:?seed=K&fps=${FPS}&width=${SIZE}&height=${SIZE}; workers: --capacity N --lease-ttl ${TTL} --model ${MODEL} ${DEPTH_SETS.map((s) => `--set ${s}`).join(' ')}; gateway: --port 0; subscriber: /ws?format=f32`);
+  console.log(
+    `\nnode ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), CLK_TCK ${CLK_TCK}, nats-server ${execFileSync('nats-server', ['--version'], { encoding: 'utf8' }).trim()}`,
+  );
+  console.log(
+    `configurations ${CONFIGS.map((c) => c.label).join(', ')}; ${SECONDS} s measured each; takeover on ${TAKEOVER?.label ?? 'none'} x ${KILLS} kills`,
+  );
+  console.log(
+    `cameras: synthetic:?seed=K&fps=${FPS}&width=${SIZE}&height=${SIZE}; workers: --capacity N --lease-ttl ${TTL} --model ${MODEL} ${DEPTH_SETS.map((s) => `--set ${s}`).join(' ')}; gateway: --port 0; subscriber: /ws?format=f32`,
+  );
   console.log(`load average at start (1/5/15 min): ${loadStr(loadavg())} (a shared machine: other work may run beside the bench, so the figures are noisy)`);
 
   const results: Measured[] = [];
@@ -868,7 +955,9 @@ async function main(): Promise<void> {
     );
   }
   console.log(`\n## Settling (workers started -> every camera leased, balanced, unchanged for one TTL, frames flowing)\n`);
-  console.log(`| config | settled after s | "lease lost" until settled | "lease lost" / camera moves in the window | frames interpolated | gateway minus bus receive p50/p95 ms |`);
+  console.log(
+    `| config | settled after s | "lease lost" until settled | "lease lost" / camera moves in the window | frames interpolated | gateway minus bus receive p50/p95 ms |`,
+  );
   console.log(`|---|---|---|---|---|---|`);
   for (const m of results) {
     console.log(
@@ -876,8 +965,12 @@ async function main(): Promise<void> {
     );
   }
   if (TAKEOVER) {
-    console.log(`\n## Takeover (${TAKEOVER.label}, lease TTL ${TTL / 1000} s, window ${DEPTH_SETS.find((s) => s.startsWith('depth.window='))?.split('=')[1] ?? '?'} frames at ${FPS} fps)\n`);
-    console.log(`| kill | victim | moved cameras | taken by | bus: first frame from another worker, s | gateway, s | discont at gateway | replacement, rebalanced after s | note |`);
+    console.log(
+      `\n## Takeover (${TAKEOVER.label}, lease TTL ${TTL / 1000} s, window ${DEPTH_SETS.find((s) => s.startsWith('depth.window='))?.split('=')[1] ?? '?'} frames at ${FPS} fps)\n`,
+    );
+    console.log(
+      `| kill | victim | moved cameras | taken by | bus: first frame from another worker, s | gateway, s | discont at gateway | replacement, rebalanced after s | note |`,
+    );
     console.log(`|---|---|---|---|---|---|---|---|---|`);
     for (const t of takeoverRows) {
       console.log(
@@ -888,16 +981,25 @@ async function main(): Promise<void> {
     const gwAll = takeoverRows.map((t) => Math.max(...t.gwMs) / 1000);
     const perCam = takeoverRows.flatMap((t) => t.busMs.map((ms) => ms / 1000));
     console.log(`\ntakeover time (kill -> every moved camera's first frame from another worker), over ${busAll.length} kills:`);
-    console.log(`- on the bus: min ${f2(Math.min(...busAll))} s, median ${f2(median(busAll))} s, max ${f2(Math.max(...busAll))} s (per camera: min ${f2(Math.min(...perCam))}, median ${f2(median(perCam))}, max ${f2(Math.max(...perCam))} s)`);
+    console.log(
+      `- on the bus: min ${f2(Math.min(...busAll))} s, median ${f2(median(busAll))} s, max ${f2(Math.max(...busAll))} s (per camera: min ${f2(Math.min(...perCam))}, median ${f2(median(perCam))}, max ${f2(Math.max(...perCam))} s)`,
+    );
     console.log(`- at the gateway: min ${f2(Math.min(...gwAll))} s, median ${f2(median(gwAll))} s, max ${f2(Math.max(...gwAll))} s`);
     const discontMissing = takeoverRows.reduce((a, t) => a + t.discontOk.filter((d) => !d).length, 0);
-    console.log(`- first frame after a takeover marked discont at the gateway: ${takeoverRows.reduce((a, t) => a + t.discontOk.length, 0) - discontMissing} of ${takeoverRows.reduce((a, t) => a + t.discontOk.length, 0)}`);
+    console.log(
+      `- first frame after a takeover marked discont at the gateway: ${takeoverRows.reduce((a, t) => a + t.discontOk.length, 0) - discontMissing} of ${takeoverRows.reduce((a, t) => a + t.discontOk.length, 0)}`,
+    );
     const repOk = takeoverRows.filter((t) => t.rebalanced);
-    console.log(`- rebalanced after a replacement worker joined: ${repOk.length} of ${takeoverRows.length}; time: median ${f1(median(takeoverRows.map((t) => t.rebalanceMs / 1000)))} s, max ${f1(Math.max(...takeoverRows.map((t) => t.rebalanceMs / 1000)))} s`);
+    console.log(
+      `- rebalanced after a replacement worker joined: ${repOk.length} of ${takeoverRows.length}; time: median ${f1(median(takeoverRows.map((t) => t.rebalanceMs / 1000)))} s, max ${f1(Math.max(...takeoverRows.map((t) => t.rebalanceMs / 1000)))} s`,
+    );
   }
   console.log(`\n## Two workers publishing one camera at once (bus frames by publishedMs, whole run of each config)\n`);
-  for (const [label, o] of overlapsBy) console.log(`- ${label}: ${o.length ? `${o.length}: ${o.slice(0, 10).join('; ')}${o.length > 10 ? '; ...' : ''}` : 'none'}`);
-  console.log(`\nforeign workers (lease holders or publishers on a fleet's bus not started by the bench): ${foreignBy.size ? [...foreignBy].map(([l, ids]) => `${l}: ${ids.join(', ')}`).join('; ') : 'none'}`);
+  for (const [label, o] of overlapsBy)
+    console.log(`- ${label}: ${o.length ? `${o.length}: ${o.slice(0, 10).join('; ')}${o.length > 10 ? '; ...' : ''}` : 'none'}`);
+  console.log(
+    `\nforeign workers (lease holders or publishers on a fleet's bus not started by the bench): ${foreignBy.size ? [...foreignBy].map(([l, ids]) => `${l}: ${ids.join(', ')}`).join('; ') : 'none'}`,
+  );
   if (listFailures) console.log(`\n\`fleet camera list --json\` failed ${listFailures} time(s) (retried; see the log lines above)`);
   console.log(`\nload average at the end (1/5/15 min): ${loadStr(loadavg())}`);
   if (allWarnings.length) console.log(`\nwarnings/errors logged by the fleet processes:\n${allWarnings.join('\n')}`);

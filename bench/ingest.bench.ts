@@ -58,10 +58,28 @@ if (!existsSync(clip)) {
   // works about as hard as on camera footage (a flat test pattern decodes several times faster).
   execFileSync('gst-launch-1.0', [
     '-q',
-    'videotestsrc', `num-buffers=${N}`, 'pattern=zone-plate', 'kx2=20', 'ky2=20', 'kt=1',
-    '!', `video/x-raw,width=${W},height=${H},framerate=30/1`,
-    '!', 'videoconvert', '!', 'x264enc', 'speed-preset=veryfast', 'bitrate=8000', 'key-int-max=60',
-    '!', 'video/x-h264,profile=high', '!', 'mp4mux', '!', 'filesink', `location=${part}`,
+    'videotestsrc',
+    `num-buffers=${N}`,
+    'pattern=zone-plate',
+    'kx2=20',
+    'ky2=20',
+    'kt=1',
+    '!',
+    `video/x-raw,width=${W},height=${H},framerate=30/1`,
+    '!',
+    'videoconvert',
+    '!',
+    'x264enc',
+    'speed-preset=veryfast',
+    'bitrate=8000',
+    'key-int-max=60',
+    '!',
+    'video/x-h264,profile=high',
+    '!',
+    'mp4mux',
+    '!',
+    'filesink',
+    `location=${part}`,
   ]);
   renameSync(part, clip);
   console.log(`generated ${clip} (${N} frames ${W}x${H} H.264) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
@@ -209,7 +227,10 @@ const variants: Record<string, () => Promise<Run>> = {
 };
 
 // --- run ---------------------------------------------------------------------------------------
-const la = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+const la = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 console.log(`ingest bench: ${N} frames ${W}x${H} H.264 -> RGB, ${repeats} repeats, variants ${only.join(', ')}`);
 console.log(`gst launch:    ${plainLaunch} ! fakesink sync=false`);
 console.log(`reader launch: ${appSinkLaunch(readerLaunch, { maxBuffers: 4 })}`);
@@ -244,10 +265,15 @@ for (const v of only) {
       v.padEnd(9),
       spread(rs.map((x) => x.wallS)).padEnd(18),
       spread(rs.map((x) => x.cpuS)).padEnd(18),
-      spread(rs.map((x) => x.frames / x.wallS), 1).padEnd(18),
+      spread(
+        rs.map((x) => x.frames / x.wallS),
+        1,
+      ).padEnd(18),
       (ratios.length ? spread(ratios) : '-').padEnd(18),
       String(Math.round(median(rs.map((x) => x.gcs)))).padStart(3),
-      median(rs.map((x) => x.gcMs)).toFixed(0).padStart(5),
+      median(rs.map((x) => x.gcMs))
+        .toFixed(0)
+        .padStart(5),
       median(rs.map((x) => x.faults / x.frames)).toFixed(0),
     ].join(' | '),
   );

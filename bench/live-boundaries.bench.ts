@@ -30,17 +30,30 @@ const { values } = parseArgs({
     model: { type: 'string', default: 'models/tiny-random' },
   },
 });
-const N = Number(values.frames), W = Number(values.window), O = Number(values.overlap), steps = Number(values.steps), size = Number(values.size);
+const N = Number(values.frames),
+  W = Number(values.window),
+  O = Number(values.overlap),
+  steps = Number(values.steps),
+  size = Number(values.size);
 const alpha = Number(values.alpha);
 const NOISE_SEED = 42; // the depth node's default seed; the raw engine uses the same
 
-interface Out { seq: number; window: number; depth: Float32Array }
+interface Out {
+  seq: number;
+  window: number;
+  depth: Float32Array;
+}
 
 // 1. Live output, as the depth node emits it (lossless edge, so every source frame gets a depth frame).
 const live: Out[] = [];
 const video: VideoFrame[] = [];
 const probe = defineNode({
-  kind: 'boundary-probe', role: 'sink', description: 'collects depth frames', inputs: { in: 'depth' }, outputs: {}, options: z.object({}).strict(),
+  kind: 'boundary-probe',
+  role: 'sink',
+  description: 'collects depth frames',
+  inputs: { in: 'depth' },
+  outputs: {},
+  options: z.object({}).strict(),
   create: () => ({
     process(_p: string, p: Packet) {
       if (p.type === 'depth') live.push({ seq: p.seq, window: p.window, depth: p.data.slice() });
@@ -114,11 +127,17 @@ function meanAbsChange(a: Float32Array, b: Float32Array, scale = 1): number {
 // at a chunk start: "within" pairs are split into pairs across a chunk start (same window) and inside a chunk,
 // so a jump from the decoder's chunking is not mistaken for (or hidden behind) a window effect.
 const chunk: number = (JSON.parse(readFileSync(join(values.model!, 'manifest.json'), 'utf8')) as { defaults: { decodeChunk: number } }).defaults.decodeChunk;
-interface Group { boundary: number[]; within: number[]; chunkStart: number[]; inChunk: number[] }
+interface Group {
+  boundary: number[];
+  within: number[];
+  chunkStart: number[];
+  inChunk: number[];
+}
 function pairs(frames: Array<Float32Array | null>, scale = 1): Group {
   const g: Group = { boundary: [], within: [], chunkStart: [], inChunk: [] };
   for (let i = 1; i < frames.length; i++) {
-    const a = frames[i - 1], b = frames[i];
+    const a = frames[i - 1],
+      b = frames[i];
     if (!a || !b) continue;
     const v = meanAbsChange(a, b, scale);
     if (live[i].window !== live[i - 1].window) g.boundary.push(v);
@@ -140,8 +159,12 @@ const cols = [
   ['ground truth', pairs(gt, gtScale)],
 ] as const;
 
-console.log(`depth node: window ${W}, overlap ${O}, steps ${steps}, ${size}x${size}, pack ${values.model}, synthetic seed ${values.seed}, ${N} frames, rangeAlpha ${alpha}`);
-console.log(`live run ${liveSeconds.toFixed(1)} s, raw run ${rawSeconds.toFixed(1)} s; live output vs LiveNormaliser(raw): max |diff| ${maxDiff.toExponential(2)}`);
+console.log(
+  `depth node: window ${W}, overlap ${O}, steps ${steps}, ${size}x${size}, pack ${values.model}, synthetic seed ${values.seed}, ${N} frames, rangeAlpha ${alpha}`,
+);
+console.log(
+  `live run ${liveSeconds.toFixed(1)} s, raw run ${rawSeconds.toFixed(1)} s; live output vs LiveNormaliser(raw): max |diff| ${maxDiff.toExponential(2)}`,
+);
 const g0 = cols[0][1];
 console.log(
   `mean |frame-to-frame change| per pixel: ${g0.boundary.length} window-boundary pairs, ${g0.within.length} within-window pairs ` +

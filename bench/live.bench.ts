@@ -105,7 +105,13 @@ function runsFromArgs(): Run[] {
         label: values.pipeline,
         yaml: readFileSync(file, 'utf8'),
         source: { seed: Number(src.seed ?? 1), width: Number(src.width ?? 256), height: Number(src.height ?? 256), fps: Number(src.fps ?? 30) },
-        depth: { model: resolve(String(dep.model ?? join(ROOT, 'models/tiny-random'))), window: dep.window as number, overlap: dep.overlap as number, steps: dep.steps as number, maxRes: dep.maxRes as number },
+        depth: {
+          model: resolve(String(dep.model ?? join(ROOT, 'models/tiny-random'))),
+          window: dep.window as number,
+          overlap: dep.overlap as number,
+          steps: dep.steps as number,
+          maxRes: dep.maxRes as number,
+        },
       },
     ];
   }
@@ -114,7 +120,9 @@ function runsFromArgs(): Run[] {
   for (const config of values.configs!.split(',')) {
     for (const fps of values.rates!.split(',').map(Number)) {
       const d = configSettings(config);
-      const depthOpts = Object.entries({ model: resolve(values.model!), ...d }).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join(', ');
+      const depthOpts = Object.entries({ model: resolve(values.model!), ...d })
+        .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
+        .join(', ');
       runs.push({
         label: `${config} @ ${fps} fps`,
         yaml: `
@@ -209,7 +217,15 @@ async function live(run: Run, seconds: number) {
     if (h.kind !== 'depth') return;
     const f = new Float32Array(payload.buffer.slice(payload.byteOffset, payload.byteOffset + payload.byteLength));
     modelSize = { w: h.width, h: h.height };
-    received.push({ seq: h.seq, ptsMs: h.ptsMs, interpolated: h.interpolated === true, window: h.window ?? -1, latencyMs: h.latencyMs, atS: (performance.now() - t0) / 1000, depth: small(f, h.width, h.height) });
+    received.push({
+      seq: h.seq,
+      ptsMs: h.ptsMs,
+      interpolated: h.interpolated === true,
+      window: h.window ?? -1,
+      latencyMs: h.latencyMs,
+      atS: (performance.now() - t0) / 1000,
+      depth: small(f, h.width, h.height),
+    });
   });
   await new Promise((res, rej) => ws.once('open', res).once('error', rej));
   const samples: Sample[] = [];
@@ -236,7 +252,10 @@ async function live(run: Run, seconds: number) {
   ws.close();
   rmSync(tmp, { recursive: true, force: true });
   // Frame counts after the drain, from the CLI's closing log line.
-  const finished = log.split('\n').filter((l) => l.includes('"pipeline finished"')).map((l) => JSON.parse(l) as { frames: Record<string, { in: number; out: number }> })[0];
+  const finished = log
+    .split('\n')
+    .filter((l) => l.includes('"pipeline finished"'))
+    .map((l) => JSON.parse(l) as { frames: Record<string, { in: number; out: number }> })[0];
   const counts = {
     sourceOut: finished?.frames.source?.out ?? NaN,
     depthIn: finished?.frames.depth?.in ?? NaN,
@@ -249,7 +268,10 @@ async function live(run: Run, seconds: number) {
     strideChanges: [...log.matchAll(/"msg":"stride (\d+) -> (\d+)"/g)].map((m) => `${m[1]}->${m[2]}`),
     exitCode: code,
   };
-  const ready = log.split('\n').filter((l) => l.includes('"depth engine ready"')).map((l) => JSON.parse(l) as { window: number; overlap: number; steps: number })[0];
+  const ready = log
+    .split('\n')
+    .filter((l) => l.includes('"depth engine ready"'))
+    .map((l) => JSON.parse(l) as { window: number; overlap: number; steps: number })[0];
   const settings = { window: ready?.window ?? NaN, overlap: ready?.overlap ?? NaN, steps: ready?.steps ?? NaN };
   return { received, samples, counts, modelSize, settings };
 }
@@ -287,7 +309,10 @@ async function offline(run: Run, seqs: number[]): Promise<Map<number, Float32Arr
 
 function score(preds: Float32Array[], gts: Float32Array[], boundaries: number[]) {
   const m = evaluateSequence(preds, gts, EVAL, EVAL, { maxDepth: 80, boundaries });
-  const f = flickerNoGt(preds.map((p) => p.map((v) => Math.max(v, 1e-3))), { scale: m.scale, shift: m.shift, boundaries });
+  const f = flickerNoGt(
+    preds.map((p) => p.map((v) => Math.max(v, 1e-3))),
+    { scale: m.scale, shift: m.shift, boundaries },
+  );
   return { absrel: m.absrel, temporal: m.temporal, temporalBoundary: m.temporalBoundary, flicker: f.flicker, flickerBoundary: f.flickerBoundary };
 }
 
@@ -346,7 +371,15 @@ function missingRanges(seqs: number[], frames: number): string {
 async function rateRun(file: string, fps: number, frames: number, repeat: number): Promise<RateRun> {
   const port = await freePort();
   const load = loadavg();
-  const sets = [`server.port=${port}`, `source.fps=${fps}`, `source.frames=${frames}`, `source.width=${values.size}`, `source.height=${values.size}`, `depth.model=${resolve(values.model!)}`, ...values.set!];
+  const sets = [
+    `server.port=${port}`,
+    `source.fps=${fps}`,
+    `source.frames=${frames}`,
+    `source.width=${values.size}`,
+    `source.height=${values.size}`,
+    `depth.model=${resolve(values.model!)}`,
+    ...values.set!,
+  ];
   const root = values.root ? resolve(values.root) : ROOT;
   const child = spawn(process.execPath, [join(root, 'bin', 'depthcrafter-live.js'), 'run', file, ...sets.flatMap((x) => ['--set', x])], {
     cwd: root,
@@ -395,7 +428,12 @@ async function rateRun(file: string, fps: number, frames: number, repeat: number
   clearInterval(cpuTimer);
   const wallS = (performance.now() - t0) / 1000;
   ws.close();
-  const finished = log.split('\n').filter((l) => l.includes('"pipeline finished"')).map((l) => JSON.parse(l) as { frames: Record<string, { in: number; out: number; dropped?: Record<string, number>; edgeDropped?: Record<string, number> }> })[0];
+  const finished = log
+    .split('\n')
+    .filter((l) => l.includes('"pipeline finished"'))
+    .map(
+      (l) => JSON.parse(l) as { frames: Record<string, { in: number; out: number; dropped?: Record<string, number>; edgeDropped?: Record<string, number> }> },
+    )[0];
   if (!finished) throw new Error(`no "pipeline finished" line (exit code ${code}):\n${log.slice(-4000)}`);
   const f = finished.frames;
   const sourceName = Object.keys(f).find((n) => (f[n].in ?? 0) === 0 && f[n].out > 0) ?? 'source';
@@ -432,37 +470,84 @@ async function rateMode(frames: number): Promise<void> {
   if (values.root) console.log(`code: the CLI built in ${resolve(values.root)}`);
   else {
     ensureBuilt(); // the CLI runs dist/: build it when a source file is newer
-    const dirty = spawnSync('git', ['status', '--porcelain', '--', 'src'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean).map((l) => l.slice(3));
+    const dirty = spawnSync('git', ['status', '--porcelain', '--', 'src'], { cwd: ROOT, encoding: 'utf8' })
+      .stdout.trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.slice(3));
     const rev = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
     console.log(`code: ${rev}${dirty.length ? ` + uncommitted changes in ${dirty.join(' ')}` : ''}`);
   }
   const file = resolve(values.pipeline ?? join(ROOT, 'pipelines/demo.yaml'));
   const rates = values.rates!.split(',').map(Number);
   const repeats = Number(values.repeat);
-  console.log(`live rate bench, ${new Date().toISOString()}: ${file}, ${frames} frames at ${values.size}x${values.size}, model ${values.model}, subscriber ?${values.subscribe}${values.set!.length ? `, --set ${values.set!.join(' ')}` : ''}`);
-  console.log(`load average at start ${loadavg().map((v) => v.toFixed(2)).join(' ')} (${(await import('node:os')).cpus().length} cores)\n`);
-  console.log('fps in | run | load 1m | source out / made | dropped: source (late) | edges | depth (stride) | sink | received | fps out | latency p50 / p95 s | strides | CPU % | exit');
+  console.log(
+    `live rate bench, ${new Date().toISOString()}: ${file}, ${frames} frames at ${values.size}x${values.size}, model ${values.model}, subscriber ?${values.subscribe}${values.set!.length ? `, --set ${values.set!.join(' ')}` : ''}`,
+  );
+  console.log(
+    `load average at start ${loadavg()
+      .map((v) => v.toFixed(2))
+      .join(' ')} (${(await import('node:os')).cpus().length} cores)\n`,
+  );
+  console.log(
+    'fps in | run | load 1m | source out / made | dropped: source (late) | edges | depth (stride) | sink | received | fps out | latency p50 / p95 s | strides | CPU % | exit',
+  );
   const all: RateRun[] = [];
-  const lost = (x: RateRun) => x.made - x.received - x.sourceDropped - Object.values(x.edgeDropped).reduce((a, b) => a + b, 0) - x.depthDropped - x.subscriberDropped;
+  const lost = (x: RateRun) =>
+    x.made - x.received - x.sourceDropped - Object.values(x.edgeDropped).reduce((a, b) => a + b, 0) - x.depthDropped - x.subscriberDropped;
   for (const fps of rates) {
     for (let r = 1; r <= repeats; r++) {
       const x = await rateRun(file, fps, frames, r);
       all.push(x);
-      const edges = Object.entries(x.edgeDropped).map(([e, n]) => `${e} ${n}`).join(', ') || '0';
-      console.log(`${fps} | ${r} | ${x.load[0].toFixed(2)} | ${x.sourceOut} / ${x.made} | ${x.sourceDropped} | ${edges} | ${x.depthDropped} | ${x.subscriberDropped} | ${x.received} | ${fmt(x.fpsOut, 1)} | ${fmt(x.latencyP50, 2)} / ${fmt(x.latencyP95, 2)} | ${x.strides.join(' ') || '1'} | ${fmt(x.cpuPct, 0)} | ${x.exitCode}${x.missing ? ` | missing ${x.missing}` : ''}${lost(x) ? ` (${lost(x)} not in any count: dropped by the sink after its last stats message, or lost)` : ''}`);
+      const edges =
+        Object.entries(x.edgeDropped)
+          .map(([e, n]) => `${e} ${n}`)
+          .join(', ') || '0';
+      console.log(
+        `${fps} | ${r} | ${x.load[0].toFixed(2)} | ${x.sourceOut} / ${x.made} | ${x.sourceDropped} | ${edges} | ${x.depthDropped} | ${x.subscriberDropped} | ${x.received} | ${fmt(x.fpsOut, 1)} | ${fmt(x.latencyP50, 2)} / ${fmt(x.latencyP95, 2)} | ${x.strides.join(' ') || '1'} | ${fmt(x.cpuPct, 0)} | ${x.exitCode}${x.missing ? ` | missing ${x.missing}` : ''}${lost(x) ? ` (${lost(x)} not in any count: dropped by the sink after its last stats message, or lost)` : ''}`,
+      );
     }
   }
   const spread = (xs: number[], d = 1) => {
     const s = [...xs].sort((a, b) => a - b);
     return `${fmt(s[Math.floor(s.length / 2)], d)} [${fmt(s[0], d)}-${fmt(s.at(-1)!, d)}]`;
   };
-  console.log(`\nload average at the end ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
-  console.log('\n| fps in | fps out | received / made | dropped in source | dropped at edges | dropped by stride | dropped by sink | latency p95 s | CPU % | load 1m |');
+  console.log(
+    `\nload average at the end ${loadavg()
+      .map((v) => v.toFixed(2))
+      .join(' ')}`,
+  );
+  console.log(
+    '\n| fps in | fps out | received / made | dropped in source | dropped at edges | dropped by stride | dropped by sink | latency p95 s | CPU % | load 1m |',
+  );
   console.log('|---|---|---|---|---|---|---|---|---|---|');
   for (const fps of rates) {
     const xs = all.filter((x) => x.fps === fps);
     const edges = (x: RateRun) => Object.values(x.edgeDropped).reduce((a, b) => a + b, 0);
-    console.log(`| ${fps} | ${spread(xs.map((x) => x.fpsOut))} | ${spread(xs.map((x) => x.received), 0)} / ${frames} | ${spread(xs.map((x) => x.sourceDropped), 0)} | ${spread(xs.map(edges), 0)} | ${spread(xs.map((x) => x.depthDropped), 0)} | ${spread(xs.map((x) => x.subscriberDropped), 0)} | ${spread(xs.map((x) => x.latencyP95), 2)} | ${spread(xs.map((x) => x.cpuPct), 0)} | ${spread(xs.map((x) => x.load[0]), 2)} |`);
+    console.log(
+      `| ${fps} | ${spread(xs.map((x) => x.fpsOut))} | ${spread(
+        xs.map((x) => x.received),
+        0,
+      )} / ${frames} | ${spread(
+        xs.map((x) => x.sourceDropped),
+        0,
+      )} | ${spread(xs.map(edges), 0)} | ${spread(
+        xs.map((x) => x.depthDropped),
+        0,
+      )} | ${spread(
+        xs.map((x) => x.subscriberDropped),
+        0,
+      )} | ${spread(
+        xs.map((x) => x.latencyP95),
+        2,
+      )} | ${spread(
+        xs.map((x) => x.cpuPct),
+        0,
+      )} | ${spread(
+        xs.map((x) => x.load[0]),
+        2,
+      )} |`,
+    );
   }
 }
 
@@ -471,25 +556,50 @@ if (values.frames) {
   process.exit(0);
 }
 
-console.log(`live depth bench, ${new Date().toISOString()}, load average at start ${loadavg().map((v) => v.toFixed(2)).join(' ')} (${(await import('node:os')).cpus().length} cores)`);
+console.log(
+  `live depth bench, ${new Date().toISOString()}, load average at start ${loadavg()
+    .map((v) => v.toFixed(2))
+    .join(' ')} (${(await import('node:os')).cpus().length} cores)`,
+);
 const table: string[] = [];
 for (const run of runsFromArgs()) {
   const seconds = Number(values.seconds);
-  console.log(`\n== ${run.label}: ${seconds} s, load average ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+  console.log(
+    `\n== ${run.label}: ${seconds} s, load average ${loadavg()
+      .map((v) => v.toFixed(2))
+      .join(' ')}`,
+  );
   const r = await live(run, seconds);
   const c = r.counts;
   console.log(`sequences started: ${JSON.stringify(c.sequences)} (log lines: ${c.sequenceLogLines}); stride changes: ${c.strideChanges.join(' ') || 'none'}`);
-  console.log(`source frames ${c.sourceOut}, reached depth ${c.depthIn} (edge drops ${c.edgeDrops}), depth out ${c.depthOut}; the subscriber received ${r.received.length} = computed ${c.computed} + interpolated ${c.interpolated}; exit code ${c.exitCode}`);
+  console.log(
+    `source frames ${c.sourceOut}, reached depth ${c.depthIn} (edge drops ${c.edgeDrops}), depth out ${c.depthOut}; the subscriber received ${r.received.length} = computed ${c.computed} + interpolated ${c.interpolated}; exit code ${c.exitCode}`,
+  );
   console.log(' t s   RSS MiB  stride  engine fps  expected p95 s  measured p95 s (last 30 s)');
-  for (const s of r.samples) console.log(`${String(s.atS).padStart(4)}   ${s.rssMiB.toFixed(0).padStart(6)}  ${String(s.stride).padStart(6)}  ${fmt(s.throughput, 1).padStart(10)}  ${fmt(s.expectedP95, 2).padStart(13)}  ${fmt(s.latencyP95, 2).padStart(14)}`);
+  for (const s of r.samples)
+    console.log(
+      `${String(s.atS).padStart(4)}   ${s.rssMiB.toFixed(0).padStart(6)}  ${String(s.stride).padStart(6)}  ${fmt(s.throughput, 1).padStart(10)}  ${fmt(s.expectedP95, 2).padStart(13)}  ${fmt(s.latencyP95, 2).padStart(14)}`,
+    );
   const lat = r.received.filter((x) => x.atS > 30).map((x) => x.latencyMs / 1000);
-  const minute = (a: number, b: number) => pct(r.received.filter((x) => x.atS > a && x.atS <= b).map((x) => x.latencyMs / 1000), 95);
+  const minute = (a: number, b: number) =>
+    pct(
+      r.received.filter((x) => x.atS > a && x.atS <= b).map((x) => x.latencyMs / 1000),
+      95,
+    );
   const last = r.samples.at(-1)!;
-  console.log(`settings: window ${r.settings.window}, overlap ${r.settings.overlap}, steps ${r.settings.steps}; model output ${r.modelSize.w}x${r.modelSize.h}`);
-  console.log(`latency after the first 30 s: p50 ${fmt(pct(lat, 50), 2)} s, p95 ${fmt(pct(lat, 95), 2)} s; expected p95 (gauge at the end) ${fmt(last.expectedP95, 2)} s; p95 of minute 2 ${fmt(minute(60, 120), 2)} s, of the last minute ${fmt(minute(seconds - 60, seconds), 2)} s`);
+  console.log(
+    `settings: window ${r.settings.window}, overlap ${r.settings.overlap}, steps ${r.settings.steps}; model output ${r.modelSize.w}x${r.modelSize.h}`,
+  );
+  console.log(
+    `latency after the first 30 s: p50 ${fmt(pct(lat, 50), 2)} s, p95 ${fmt(pct(lat, 95), 2)} s; expected p95 (gauge at the end) ${fmt(last.expectedP95, 2)} s; p95 of minute 2 ${fmt(minute(60, 120), 2)} s, of the last minute ${fmt(minute(seconds - 60, seconds), 2)} s`,
+  );
   if (r.settings.window > r.settings.overlap && last.stride > 0) {
     const thr = r.samples.map((x) => x.throughput).filter(Number.isFinite);
-    const e = expectedLatency({ window: r.settings.window, overlap: r.settings.overlap, chunk: 8, stride: last.stride }, run.source.fps, thr.reduce((a, b) => a + b, 0) / thr.length);
+    const e = expectedLatency(
+      { window: r.settings.window, overlap: r.settings.overlap, chunk: 8, stride: last.stride },
+      run.source.fps,
+      thr.reduce((a, b) => a + b, 0) / thr.length,
+    );
     console.log(`formula at the final stride and the mean engine throughput: p50 ${fmt(e.p50, 2)} s, p95 ${fmt(e.p95, 2)} s`);
   }
 
@@ -501,17 +611,35 @@ for (const run of runsFromArgs()) {
   const computedIdx = frames.map((f, i) => (f.interpolated ? -1 : i)).filter((i) => i >= 0);
   // Window boundaries: positions where the window that finalised consecutive frames changes.
   const boundaries = (list: Received[]) => list.map((f, i) => (i > 0 && f.window !== list[i - 1].window ? i : -1)).filter((i) => i > 0);
-  const liveAll = score(frames.map((f) => f.depth), gts, boundaries(frames));
+  const liveAll = score(
+    frames.map((f) => f.depth),
+    gts,
+    boundaries(frames),
+  );
   const compFrames = computedIdx.map((i) => frames[i]);
-  const liveComp = score(compFrames.map((f) => f.depth), computedIdx.map((i) => gts[i]), boundaries(compFrames));
+  const liveComp = score(
+    compFrames.map((f) => f.depth),
+    computedIdx.map((i) => gts[i]),
+    boundaries(compFrames),
+  );
   console.log('                         AbsRel   temporal  temporal@boundary  flicker  flicker@boundary');
-  const row = (name: string, m: ReturnType<typeof score>) => console.log(`${name.padEnd(25)}${fmt(m.absrel, 3).padEnd(9)}${fmt(m.temporal, 5).padEnd(10)}${fmt(m.temporalBoundary, 5).padEnd(19)}${fmt(m.flicker, 5).padEnd(9)}${fmt(m.flickerBoundary, 5)}`);
+  const row = (name: string, m: ReturnType<typeof score>) =>
+    console.log(
+      `${name.padEnd(25)}${fmt(m.absrel, 3).padEnd(9)}${fmt(m.temporal, 5).padEnd(10)}${fmt(m.temporalBoundary, 5).padEnd(19)}${fmt(m.flicker, 5).padEnd(9)}${fmt(m.flickerBoundary, 5)}`,
+    );
   row('live, every frame', liveAll);
   row('live, computed frames', liveComp);
   let ratio = NaN;
   if (!values['no-offline']) {
-    const off = await offline(run, compFrames.map((f) => f.seq));
-    const offComp = score(compFrames.map((f) => off.get(f.seq)!), computedIdx.map((i) => gts[i]), boundaries(compFrames));
+    const off = await offline(
+      run,
+      compFrames.map((f) => f.seq),
+    );
+    const offComp = score(
+      compFrames.map((f) => off.get(f.seq)!),
+      computedIdx.map((i) => gts[i]),
+      boundaries(compFrames),
+    );
     // Offline at the same stride, filled like the live node: linear in time between computed neighbours.
     const offAll: Float32Array[] = [];
     let prev = -1;
@@ -523,21 +651,30 @@ for (const run of runsFromArgs()) {
       }
       let next = i + 1;
       while (frames[next].interpolated) next++;
-      const a = frames[prev], b = frames[next];
+      const a = frames[prev],
+        b = frames[next];
       offAll.push(lerpDepth(off.get(a.seq)!, off.get(b.seq)!, timeFraction(a.ptsMs, b.ptsMs, frames[i].ptsMs)));
     }
     const offAllM = score(offAll, gts, boundaries(frames));
     row('offline, same frames', offComp);
     row('offline, filled the same', offAllM);
     ratio = liveAll.temporal / offAllM.temporal;
-    console.log(`temporal error live / offline at the same stride: every frame ${fmt(ratio, 3)}, computed frames ${fmt(liveComp.temporal / offComp.temporal, 3)}`);
+    console.log(
+      `temporal error live / offline at the same stride: every frame ${fmt(ratio, 3)}, computed frames ${fmt(liveComp.temporal / offComp.temporal, 3)}`,
+    );
   }
   table.push(
     `| ${run.label} | ${c.sequences.start + c.sequences.discontinuity + c.sequences.size + c.sequences.gap} | ${c.strideChanges.at(-1)?.split('->')[1] ?? 1} | ${c.depthIn} / ${c.depthOut} | ${fmt(pct(lat, 50), 2)} / ${fmt(pct(lat, 95), 2)} | ${fmt(last.expectedP95, 2)} | ${r.samples.map((s) => s.rssMiB.toFixed(0)).join(' ')} | ${fmt(liveAll.temporal, 5)} | ${fmt(ratio, 3)} |`,
   );
 }
-console.log(`\nload average at the end ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
-console.log('\n| run | sequences | final stride | frames reached depth / out | latency p50 / p95 s | expected p95 s | RSS MiB every 30 s | temporal error | live / offline |');
+console.log(
+  `\nload average at the end ${loadavg()
+    .map((v) => v.toFixed(2))
+    .join(' ')}`,
+);
+console.log(
+  '\n| run | sequences | final stride | frames reached depth / out | latency p50 / p95 s | expected p95 s | RSS MiB every 30 s | temporal error | live / offline |',
+);
 console.log('|---|---|---|---|---|---|---|---|---|');
 for (const line of table) console.log(line);
 process.exit(0);

@@ -51,8 +51,14 @@ function freePort(): Promise<number> {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function pipelineYaml(n: number, mode: string, rtspPort?: number): string {
-  const streams = Array.from({ length: n }, (_, i) => `  - { name: cam${i + 1}, source: { kind: synthetic, options: { seed: ${i + 1}, fps: ${FPS}, width: 256, height: 256 } } }`);
-  if (rtspPort) streams.push(`  - { name: door, source: { kind: rtsp, options: { url: "rtsp://127.0.0.1:${rtspPort}/test", width: 256, reconnect: { initialDelayMs: 250, maxDelayMs: 2000, maxAttempts: -1 } } } }`);
+  const streams = Array.from(
+    { length: n },
+    (_, i) => `  - { name: cam${i + 1}, source: { kind: synthetic, options: { seed: ${i + 1}, fps: ${FPS}, width: 256, height: 256 } } }`,
+  );
+  if (rtspPort)
+    streams.push(
+      `  - { name: door, source: { kind: rtsp, options: { url: "rtsp://127.0.0.1:${rtspPort}/test", width: 256, reconnect: { initialDelayMs: 250, maxDelayMs: 2000, maxAttempts: -1 } } } }`,
+    );
   return `name: multi-bench
 server:
   port: \${PORT}
@@ -96,7 +102,10 @@ async function startCli(yaml: string, port: number): Promise<{ child: ChildProce
   child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
   for (let i = 0; i < 600; i++) {
     if (child.exitCode !== null) throw new Error(`CLI exited: ${err}`);
-    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then(() => true, () => false);
+    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+      () => true,
+      () => false,
+    );
     if (ok) return { child, dir };
     await sleep(100);
   }
@@ -187,8 +196,14 @@ async function benchmark(): Promise<void> {
   const ns = values.streams!.split(',').map(Number);
   const modes = values.modes!.split(',');
   const repeat = Number(values.repeat);
-  console.log(`multi-stream: ${FPS} fps per stream, 256x256, window 16 / overlap 8 / 2 steps, ${values.model}; warm-up ${WARMUP_S} s, measured ${MEASURE_S} s; load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  console.log('run  streams  engine  peak RSS MiB  depth fps (all)  computed fps  per-stream fps min-max  spread %  p95 latency s (per stream)  CPU %  strides');
+  console.log(
+    `multi-stream: ${FPS} fps per stream, 256x256, window 16 / overlap 8 / 2 steps, ${values.model}; warm-up ${WARMUP_S} s, measured ${MEASURE_S} s; load ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
+  console.log(
+    'run  streams  engine  peak RSS MiB  depth fps (all)  computed fps  per-stream fps min-max  spread %  p95 latency s (per stream)  CPU %  strides',
+  );
   for (let r = 1; r <= repeat; r++) {
     for (const n of ns) {
       for (const mode of modes) {
@@ -199,7 +214,11 @@ async function benchmark(): Promise<void> {
       }
     }
   }
-  console.log(`load after: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `load after: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
 }
 
 async function rtspKill(): Promise<void> {
@@ -208,7 +227,11 @@ async function rtspKill(): Promise<void> {
   await new Promise<void>((res) => server.stdout!.on('data', (d: Buffer) => d.toString().includes('READY') && res()));
   const port = await freePort();
   const { child, dir } = await startCli(pipelineYaml(4, 'shared', rtspPort), port);
-  console.log(`rtsp-kill: 4 synthetic streams at ${FPS} fps + RTSP (160x120 at 30 fps, loopback); load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `rtsp-kill: 4 synthetic streams at ${FPS} fps + RTSP (160x120 at 30 fps, loopback); load ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   const measure = async (label: string) => {
     const stats = new Map<string, StreamStats>();
     const counting = { on: true };
@@ -218,7 +241,9 @@ async function rtspKill(): Promise<void> {
     const wall = (performance.now() - t0) / 1000;
     ws.close();
     const row = ['cam1', 'cam2', 'cam3', 'cam4', 'door'].map((s) => (stats.get(s)?.frames ?? 0) / wall);
-    console.log(`${label.padEnd(22)} fps cam1..cam4 ${row.slice(0, 4).map(f1).join(' ')}  door ${f1(row[4])}  p95 s ${['cam1', 'cam2', 'cam3', 'cam4'].map((s) => f1(p95(stats.get(s)?.latencies ?? []))).join(' ')}  strides ${await strides(port)}`);
+    console.log(
+      `${label.padEnd(22)} fps cam1..cam4 ${row.slice(0, 4).map(f1).join(' ')}  door ${f1(row[4])}  p95 s ${['cam1', 'cam2', 'cam3', 'cam4'].map((s) => f1(p95(stats.get(s)?.latencies ?? []))).join(' ')}  strides ${await strides(port)}`,
+    );
     return row;
   };
   await sleep(WARMUP_S * 1000);
@@ -226,7 +251,7 @@ async function rtspKill(): Promise<void> {
   server.kill('SIGKILL');
   await sleep(3000);
   const after = await measure('RTSP server killed');
-  const health = await fetch(`http://127.0.0.1:${port}/streams`).then((x) => x.json()) as { streams: Array<{ name: string; state: string }> };
+  const health = (await fetch(`http://127.0.0.1:${port}/streams`).then((x) => x.json())) as { streams: Array<{ name: string; state: string }> };
   console.log(`states after the kill: ${health.streams.map((s) => `${s.name} ${s.state}`).join(', ')}`);
   const change = before.slice(0, 4).map((b, i) => (100 * (after[i] - b)) / b);
   console.log(`synthetic fps change after the kill, per stream: ${change.map((c) => `${c >= 0 ? '+' : ''}${c.toFixed(1)} %`).join(' ')}`);

@@ -60,7 +60,11 @@ const churn = setInterval(() => {
 }, 1000);
 
 const samples: Array<{ min: number; rss: number; fds: number }> = [];
-console.log(`soak: ${values.pipeline}, ${minutes} min, up to ${maxSubs} subscribers joining and leaving; load ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+console.log(
+  `soak: ${values.pipeline}, ${minutes} min, up to ${maxSubs} subscribers joining and leaving; load ${loadavg()
+    .map((v) => v.toFixed(2))
+    .join(' ')}`,
+);
 console.log('min  RSS MiB  fds  subscribers  messages received');
 for (let m = 0; m <= minutes; m++) {
   if (m > 0) await new Promise((r) => setTimeout(r, 60_000));
@@ -82,5 +86,13 @@ const slope = (ys: number[], xs: number[]) => {
   return den > 0 ? (num / den) * 60 : NaN;
 };
 const warm = samples.filter((s) => s.min >= Math.min(5, minutes / 2));
-console.log(`joins ${joins}; RSS slope ${slope(warm.map((s) => s.rss), warm.map((s) => s.min)).toFixed(1)} MiB/h, fd slope ${slope(warm.map((s) => s.fds), warm.map((s) => s.min)).toFixed(2)} /h (after warm-up); exit code ${child.exitCode}`);
+console.log(
+  `joins ${joins}; RSS slope ${slope(
+    warm.map((s) => s.rss),
+    warm.map((s) => s.min),
+  ).toFixed(1)} MiB/h, fd slope ${slope(
+    warm.map((s) => s.fds),
+    warm.map((s) => s.min),
+  ).toFixed(2)} /h (after warm-up); exit code ${child.exitCode}`,
+);
 process.exit(0);

@@ -20,7 +20,10 @@ const { values } = parseArgs({
 });
 const frames = Number(values.frames);
 const seeds = values.seeds!.split(',').map(Number);
-const sizes: [number, number][] = [[256, 256], [512, 288]];
+const sizes: [number, number][] = [
+  [256, 256],
+  [512, 288],
+];
 const fps = 30;
 
 console.log(`synthetic renderer, ${frames} frames per seed, fov 60, one thread`);
@@ -41,7 +44,9 @@ for (const [w, h] of sizes) {
     total += frames;
     per.push(`${seed}:${scene.kind[0]}${scene.objects.length}=${((1000 * frames) / ms).toFixed(0)}`);
   }
-  console.log(`${w}x${h}: ${((1000 * total) / totalMs).toFixed(1)} frames/s (${(totalMs / total).toFixed(2)} ms/frame)  per seed [seed:kind+objects=fps] ${per.join(' ')}`);
+  console.log(
+    `${w}x${h}: ${((1000 * total) / totalMs).toFixed(1)} frames/s (${(totalMs / total).toFixed(2)} ms/frame)  per seed [seed:kind+objects=fps] ${per.join(' ')}`,
+  );
 }
 
 if (values.preview) {

@@ -92,6 +92,7 @@ function sh(cmd: string, args: string[]): string {
   return r.stdout;
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the JSON line of another program, read field by field
 function lastJson(stdout: string): any {
   const lines = stdout.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]!);
@@ -152,13 +153,16 @@ export async function runComparison(o: ComparisonOptions): Promise<ComparisonRes
   const size = `${o.width}x${o.height}`;
   const maxN = Math.max(...o.frames);
   const clip = join(o.work, `clip-${o.seed}-${maxN}-${size}`);
-  if (!existsSync(join(clip, 'meta.json'))) { // written last: a clip without it is incomplete
+  if (!existsSync(join(clip, 'meta.json'))) {
+    // written last: a clip without it is incomplete
     rmSync(clip, { recursive: true, force: true });
     const t0 = performance.now();
     await writeSynthSequence({ outDir: clip, seed: o.seed, frames: maxN, width: o.width, height: o.height, fps: 30, fovDeg: 60 });
     log(`[vs-reference] clip ${clip}: ${maxN} frames ${size} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
-  const pngs = readdirSync(join(clip, 'rgb')).filter((n) => n.endsWith('.png')).sort();
+  const pngs = readdirSync(join(clip, 'rgb'))
+    .filter((n) => n.endsWith('.png'))
+    .sort();
   if (pngs.length < maxN) throw new Error(`${clip}/rgb has ${pngs.length} frames, expected ${maxN} (remove it to rebuild)`);
 
   const result: ComparisonResult = {
@@ -190,9 +194,20 @@ export async function runComparison(o: ComparisonOptions): Promise<ComparisonRes
       return { ...m, load1 };
     };
     const oursCmd = (dir: string, withNoise: boolean) => [
-      process.execPath, cli, 'infer', frames, '--model', prep.pack, ...common,
+      process.execPath,
+      cli,
+      'infer',
+      frames,
+      '--model',
+      prep.pack,
+      ...common,
       ...(withNoise ? ['--noise', noise] : ['--seed', String(o.seed)]),
-      '--no-videos', '--output-size', 'model', '--json', '--out', dir,
+      '--no-videos',
+      '--output-size',
+      'model',
+      '--json',
+      '--out',
+      dir,
       ...(o.oursThreads !== undefined ? ['--threads', String(o.oursThreads)] : []),
     ];
     const runOurs = (r: number) => {
@@ -204,8 +219,24 @@ export async function runComparison(o: ComparisonOptions): Promise<ComparisonRes
     };
     const runRef = (r: number) => {
       const npz = join(out, `ref-${n}-${r}.npz`);
-      const m = measure([python, TOOL, 'reference', '--depthcrafter', o.reference, '--tiny', prep.tiny, '--frames-dir', frames,
-        '--noise', noise, '--out', npz, ...common, '--threads', String(o.torchThreads)]);
+      const m = measure([
+        python,
+        TOOL,
+        'reference',
+        '--depthcrafter',
+        o.reference,
+        '--tiny',
+        prep.tiny,
+        '--frames-dir',
+        frames,
+        '--noise',
+        noise,
+        '--out',
+        npz,
+        ...common,
+        '--threads',
+        String(o.torchThreads),
+      ]);
       const j = JSON.parse(m.stdoutLast);
       return { ...m, pipelineSeconds: j.seconds as number, pipelineCpuS: j.pipelineCpuS as number, torchThreads: j.torchThreads as number, npz };
     };
@@ -224,11 +255,20 @@ export async function runComparison(o: ComparisonOptions): Promise<ComparisonRes
       if (cmp.error) throw new Error(`depth outputs differ in shape: ${cmp.error}`);
       const { npz: _a, ...ours } = a;
       const { npz: _b, ...reference } = b;
-      const pair: RunPair = { repeat: r, order: oursFirst ? 'ours-first' : 'reference-first', ours, reference, depthMaxAbsDiff: cmp.maxAbsDiff, depthMeanAbsDiff: cmp.meanAbsDiff };
+      const pair: RunPair = {
+        repeat: r,
+        order: oursFirst ? 'ours-first' : 'reference-first',
+        ours,
+        reference,
+        depthMaxAbsDiff: cmp.maxAbsDiff,
+        depthMeanAbsDiff: cmp.meanAbsDiff,
+      };
       fc.pairs.push(pair);
-      log(`[vs-reference] ${n} frames, repeat ${r + 1}/${o.repeat}: CPU ours ${ours.cpuS.toFixed(1)} s, reference ${reference.cpuS.toFixed(1)} s ` +
-        `(x${(reference.cpuS / ours.cpuS).toFixed(2)}); wall ${ours.wallS.toFixed(1)} / ${reference.wallS.toFixed(1)} s; ` +
-        `depth max |diff| ${cmp.maxAbsDiff.toExponential(2)}; load ${ours.load1.toFixed(2)}/${reference.load1.toFixed(2)}`);
+      log(
+        `[vs-reference] ${n} frames, repeat ${r + 1}/${o.repeat}: CPU ours ${ours.cpuS.toFixed(1)} s, reference ${reference.cpuS.toFixed(1)} s ` +
+          `(x${(reference.cpuS / ours.cpuS).toFixed(2)}); wall ${ours.wallS.toFixed(1)} / ${reference.wallS.toFixed(1)} s; ` +
+          `depth max |diff| ${cmp.maxAbsDiff.toExponential(2)}; load ${ours.load1.toFixed(2)}/${reference.load1.toFixed(2)}`,
+      );
     }
     if (o.ownNoiseRun) {
       const dir = join(out, `ours-${n}-own`);
@@ -260,10 +300,14 @@ const fmtLoad = (l: number[]) => l.map((v) => v.toFixed(2)).join(' ');
 export function formatTable(res: ComparisonResult): string {
   const s = res.settings;
   const lines: string[] = [];
-  lines.push(`clip ${s.width}x${s.height} (synthetic), window ${s.window}, overlap ${s.overlap}, ${s.steps} steps, guidance ${s.guidance}, ` +
-    `tiny fp32 models (VAE ${s.vaeLayers} layer/block); torch threads ${s.torchThreads}, ours ONNX Runtime intra-op threads ` +
-    `${s.oursThreads ?? 'default (one per core)'}; ours at ${s.git}; ${s.cores} cores (${s.cpu})`);
-  lines.push(`load average (1/5/15 min) at start ${fmtLoad(res.loadStart)}, at end ${fmtLoad(res.loadEnd)}; ${res.results[0]?.pairs.length ?? 0} repeats, A/B alternating`);
+  lines.push(
+    `clip ${s.width}x${s.height} (synthetic), window ${s.window}, overlap ${s.overlap}, ${s.steps} steps, guidance ${s.guidance}, ` +
+      `tiny fp32 models (VAE ${s.vaeLayers} layer/block); torch threads ${s.torchThreads}, ours ONNX Runtime intra-op threads ` +
+      `${s.oursThreads ?? 'default (one per core)'}; ours at ${s.git}; ${s.cores} cores (${s.cpu})`,
+  );
+  lines.push(
+    `load average (1/5/15 min) at start ${fmtLoad(res.loadStart)}, at end ${fmtLoad(res.loadEnd)}; ${res.results[0]?.pairs.length ?? 0} repeats, A/B alternating`,
+  );
   lines.push('CPU = user+sys of the whole child process (start-up, model loading, reading frames, inference, writing the npz); median (min-max)');
   lines.push('');
   lines.push('| frames | side | CPU ms/frame | ratio ref/ours (CPU) | wall s | frames/s (wall) | ratio ref/ours (wall) | peak RSS MiB | depth max abs diff |');
@@ -275,8 +319,36 @@ export function formatTable(res: ComparisonResult): string {
     const cpuRatio = fc.pairs.map((p) => p.reference.cpuS / p.ours.cpuS);
     const wallRatio = fc.pairs.map((p) => p.reference.wallS / p.ours.wallS);
     const diff = Math.max(...fc.pairs.map((p) => p.depthMaxAbsDiff));
-    lines.push(`| ${n} | ours | ${range(o.map((m) => (m.cpuS / n) * 1000), 0)} | | ${range(o.map((m) => m.wallS), 1)} | ${range(o.map((m) => n / m.wallS), 2)} | | ${range(o.map((m) => m.maxRssBytes / 2 ** 20), 0)} | |`);
-    lines.push(`| ${n} | reference | ${range(r.map((m) => (m.cpuS / n) * 1000), 0)} | **${range(cpuRatio, 2)}** | ${range(r.map((m) => m.wallS), 1)} | ${range(r.map((m) => n / m.wallS), 2)} | ${range(wallRatio, 2)} | ${range(r.map((m) => m.maxRssBytes / 2 ** 20), 0)} | ${diff.toExponential(1)} |`);
+    lines.push(
+      `| ${n} | ours | ${range(
+        o.map((m) => (m.cpuS / n) * 1000),
+        0,
+      )} | | ${range(
+        o.map((m) => m.wallS),
+        1,
+      )} | ${range(
+        o.map((m) => n / m.wallS),
+        2,
+      )} | | ${range(
+        o.map((m) => m.maxRssBytes / 2 ** 20),
+        0,
+      )} | |`,
+    );
+    lines.push(
+      `| ${n} | reference | ${range(
+        r.map((m) => (m.cpuS / n) * 1000),
+        0,
+      )} | **${range(cpuRatio, 2)}** | ${range(
+        r.map((m) => m.wallS),
+        1,
+      )} | ${range(
+        r.map((m) => n / m.wallS),
+        2,
+      )} | ${range(wallRatio, 2)} | ${range(
+        r.map((m) => m.maxRssBytes / 2 ** 20),
+        0,
+      )} | ${diff.toExponential(1)} |`,
+    );
   }
   lines.push('');
   for (const fc of res.results) {
@@ -284,16 +356,28 @@ export function formatTable(res: ComparisonResult): string {
     const r = fc.pairs.map((p) => p.reference);
     const inCall = r.map((m) => (m.pipelineCpuS / n) * 1000);
     const fixed = r.map((m) => m.cpuS - m.pipelineCpuS);
-    lines.push(`${n} frames (${fc.segments} windows): reference pipeline call alone ${range(inCall, 0)} CPU ms/frame (the rest, start-up/loading/reading/saving: ${range(fixed, 1)} s); ` +
-      `ours infer phase ${range(fc.pairs.map((p) => p.ours.inferSeconds), 1)} s wall; load during runs ${range(fc.pairs.flatMap((p) => [p.ours.load1, p.reference.load1]), 2)}` +
-      (fc.oursOwnNoise ? `; ours on its own noise (no noise file): ${((fc.oursOwnNoise.cpuS / n) * 1000).toFixed(0)} CPU ms/frame, peak RSS ${mib(fc.oursOwnNoise.maxRssBytes)} MiB` : ''));
+    lines.push(
+      `${n} frames (${fc.segments} windows): reference pipeline call alone ${range(inCall, 0)} CPU ms/frame (the rest, start-up/loading/reading/saving: ${range(fixed, 1)} s); ` +
+        `ours infer phase ${range(
+          fc.pairs.map((p) => p.ours.inferSeconds),
+          1,
+        )} s wall; load during runs ${range(
+          fc.pairs.flatMap((p) => [p.ours.load1, p.reference.load1]),
+          2,
+        )}` +
+        (fc.oursOwnNoise
+          ? `; ours on its own noise (no noise file): ${((fc.oursOwnNoise.cpuS / n) * 1000).toFixed(0)} CPU ms/frame, peak RSS ${mib(fc.oursOwnNoise.maxRssBytes)} MiB`
+          : ''),
+    );
   }
   if (res.results.length >= 2) {
     const [a, b] = [res.results[0]!, res.results[res.results.length - 1]!];
-    const per = (pick: (p: RunPair) => number) => (median(b.pairs.map(pick)) - median(a.pairs.map(pick))) / (b.frames - a.frames) * 1000;
+    const per = (pick: (p: RunPair) => number) => ((median(b.pairs.map(pick)) - median(a.pairs.map(pick))) / (b.frames - a.frames)) * 1000;
     const mo = per((p) => p.ours.cpuS);
     const mr = per((p) => p.reference.cpuS);
-    lines.push(`marginal CPU per frame from ${a.frames} to ${b.frames} frames (fixed costs cancel): ours ${mo.toFixed(0)} ms, reference ${mr.toFixed(0)} ms, ratio ${(mr / mo).toFixed(2)}`);
+    lines.push(
+      `marginal CPU per frame from ${a.frames} to ${b.frames} frames (fixed costs cancel): ours ${mo.toFixed(0)} ms, reference ${mr.toFixed(0)} ms, ratio ${(mr / mo).toFixed(2)}`,
+    );
   }
   return lines.join('\n');
 }
@@ -324,14 +408,17 @@ async function main(): Promise<void> {
     },
   });
   if (values.help || !values.reference) {
-    process.stdout.write('usage: node --import tsx bench/vs-reference.ts --reference /path/to/DepthCrafter [--frames 200,400] [--repeat 3]\n' +
-      '  [--size WxH (192x128)] [--window 16] [--overlap 4] [--steps 3] [--guidance 1] [--torch-threads 1] [--ours-threads N]\n' +
-      '  [--vae-layers 1] [--ours-rev REV (default: the checkout as it is)] [--work .tmp/vs-reference] [--seed 7] [--no-own-noise-run] [--json-out FILE]\n' +
-      '  (--reference defaults to $DCL_REFERENCE_DIR; see docs/performance.md)\n');
+    process.stdout.write(
+      'usage: node --import tsx bench/vs-reference.ts --reference /path/to/DepthCrafter [--frames 200,400] [--repeat 3]\n' +
+        '  [--size WxH (192x128)] [--window 16] [--overlap 4] [--steps 3] [--guidance 1] [--torch-threads 1] [--ours-threads N]\n' +
+        '  [--vae-layers 1] [--ours-rev REV (default: the checkout as it is)] [--work .tmp/vs-reference] [--seed 7] [--no-own-noise-run] [--json-out FILE]\n' +
+        '  (--reference defaults to $DCL_REFERENCE_DIR; see docs/performance.md)\n',
+    );
     process.exit(values.help ? 0 : 2);
   }
   const m = /^(\d+)x(\d+)$/.exec(values.size!);
-  if (!m || Number(m[1]) % 64 || Number(m[2]) % 64) throw new Error(`--size must be WxH in multiples of 64 (the model size: no resize on either side), got ${values.size}`);
+  if (!m || Number(m[1]) % 64 || Number(m[2]) % 64)
+    throw new Error(`--size must be WxH in multiples of 64 (the model size: no resize on either side), got ${values.size}`);
   const res = await runComparison({
     reference: resolve(values.reference),
     frames: values.frames!.split(',').map(Number),

@@ -24,7 +24,6 @@ after(async () => {
   for (const g of graphs) await g.stop();
 });
 
-
 async function startGraph(port: number): Promise<Graph> {
   const yaml = `name: client-test
 server: { host: 127.0.0.1, port: ${port} }
@@ -58,14 +57,20 @@ test('the JS client: typed depth of the chosen stream, and it reconnects when th
     assert.equal(f.header.kind, 'depth');
     assert.ok(f.depth instanceof Float32Array && f.depth.length === f.header.width * f.header.height);
     assert.ok(f.depth.every((v) => v >= 0 && v <= 1));
-    assert.ok(frames.every((x) => x.header.stream === 'b'), 'the stream filter holds');
+    assert.ok(
+      frames.every((x) => x.header.stream === 'b'),
+      'the stream filter holds',
+    );
 
     await graph.stop();
     await until(() => closes >= 1, 20_000, 'the client to see the server go');
     const before = frames.length;
     graph = await startGraph(port);
     await until(() => frames.length >= before + 4, 60_000, 'frames after the server came back');
-    assert.ok(frames.slice(before).every((x) => x.header.stream === 'b'), 'the subscription survives the reconnect');
+    assert.ok(
+      frames.slice(before).every((x) => x.header.stream === 'b'),
+      'the subscription survives the reconnect',
+    );
   } finally {
     client.close();
     await graph.stop();
@@ -74,7 +79,11 @@ test('the JS client: typed depth of the chosen stream, and it reconnects when th
 
 test('the package exports the client as depthcrafter-live/client', () => {
   ensureBuilt();
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', "const m = await import('depthcrafter-live/client'); console.log(typeof m.DclClient, typeof m.toFrame)"], { cwd: ROOT, encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    ['--input-type=module', '-e', "const m = await import('depthcrafter-live/client'); console.log(typeof m.DclClient, typeof m.toFrame)"],
+    { cwd: ROOT, encoding: 'utf8' },
+  );
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout.trim(), 'function function');
   assert.ok(CLI);

@@ -100,14 +100,21 @@ const depthFrames = (ps: Packet[]) => ps.filter((p): p is DepthFrame => p.type =
 test('every source frame comes out once, in order, with its metadata', async () => {
   const { packets } = await runDepth('{ count: 21 }', '{ window: 8, overlap: 3, steps: 1, maxRes: 64, stride: 1 }');
   const d = depthFrames(packets);
-  assert.deepEqual(d.map((f) => f.seq), Array.from({ length: 21 }, (_, i) => i));
+  assert.deepEqual(
+    d.map((f) => f.seq),
+    Array.from({ length: 21 }, (_, i) => i),
+  );
   for (const f of d) {
     assert.equal(f.width, 64);
     assert.equal(f.data.length, 64 * 64);
     assert.ok(f.source && f.source.seq === f.seq, 'depth frame carries its RGB source');
     assert.ok(Number.isInteger(f.window) && f.window >= 0);
-    let lo = Infinity, hi = -Infinity;
-    for (const v of f.data) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+    let lo = Infinity,
+      hi = -Infinity;
+    for (const v of f.data) {
+      lo = Math.min(lo, v);
+      hi = Math.max(hi, v);
+    }
     assert.ok(lo >= 0 && hi <= 1, 'live output is normalised to [0,1]');
   }
   // windows: [0,8) [5,13) [10,18) [15,21); frames 0..7 are final after window 1
@@ -131,7 +138,11 @@ test('a time gap longer than maxGapMs starts a new sequence (discontinuity downs
 });
 
 test('overrun at a fixed stride of 1: a source faster than the model is shed at the drop-oldest edge and latency stays bounded', async () => {
-  const { packets, graph } = await runDepth('{ count: 150, width: 256, height: 256, intervalMs: 2 }', '{ window: 6, overlap: 2, steps: 4, maxRes: 256, maxInFlight: 1, stride: 1, maxGapMs: 100000 }', 'drop-oldest');
+  const { packets, graph } = await runDepth(
+    '{ count: 150, width: 256, height: 256, intervalMs: 2 }',
+    '{ window: 6, overlap: 2, steps: 4, maxRes: 256, maxInFlight: 1, stride: 1, maxGapMs: 100000 }',
+    'drop-oldest',
+  );
   const d = depthFrames(packets);
   const dropped = await graph.metrics.value('dcl_edge_dropped_total', { edge: 'src.video->depth.video' });
   assert.ok(dropped > 0, `frames were dropped at the edge (${dropped})`);
@@ -139,7 +150,11 @@ test('overrun at a fixed stride of 1: a source faster than the model is shed at 
   assert.equal(marked, dropped, 'every drop is marked on the next frame that passed');
   assert.equal(d.length + dropped, 150, 'every frame is either answered or counted as dropped');
   const seqs = d.map((f) => f.seq);
-  assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), 'still in order');
+  assert.deepEqual(
+    seqs,
+    [...seqs].sort((a, b) => a - b),
+    'still in order',
+  );
   // Bounded latency: the last answered frame waited about one window, not the whole backlog.
   const lat = d.map((f) => latencies.get(f)!);
   const first = Math.max(...lat.slice(0, 10));
@@ -167,7 +182,9 @@ test('robust range and the live normaliser', () => {
 describe('rate adaptation: a source much faster than the engine', () => {
   // 0.1 ms between frames (a nominal 10,000 fps): no engine keeps up, so k rises to maxStride once
   // the first window has been measured; a block edge makes the run lossless and repeatable.
-  const W = 8, O = 4, P = W - O;
+  const W = 8,
+    O = 4,
+    P = W - O;
   const opts = `{ window: ${W}, overlap: ${O}, steps: 1, maxRes: 64, maxStride: 4 }`;
 
   /** Computed frames in output order, and for each the stride it was taken with (seq distance to the previous computed frame). */
@@ -180,7 +197,11 @@ describe('rate adaptation: a source much faster than the engine', () => {
     const n = 300;
     const { packets, graph } = await runDepth(`{ count: ${n}, ptsStepMs: 0.1 }`, opts);
     const d = depthFrames(packets);
-    assert.deepEqual(d.map((f) => f.seq), Array.from({ length: n }, (_, i) => i), 'output count equals input count, seq strictly increasing');
+    assert.deepEqual(
+      d.map((f) => f.seq),
+      Array.from({ length: n }, (_, i) => i),
+      'output count equals input count, seq strictly increasing',
+    );
     assert.ok(!packets.some((p) => p.type === 'discontinuity'), 'no sequence restart');
     const v = (reason: string) => graph.metrics.value('dcl_depth_sequences_total', { node: 'depth', reason });
     assert.deepEqual([await v('start'), await v('discontinuity'), await v('size'), await v('gap')], [1, 0, 0, 0]);
@@ -216,10 +237,16 @@ describe('rate adaptation: a source much faster than the engine', () => {
     const spacing = computedSpacing(depthFrames(packets));
     // spacing[j] is the stride engine frame j + 1 was taken with. The last computed frame closes the sequence (irregular).
     const body = spacing.slice(0, -1);
-    assert.ok(body.slice(0, W - 1).every((s) => s === 1), `k = 1 before anything was measured: ${body.slice(0, W - 1)}`);
+    assert.ok(
+      body.slice(0, W - 1).every((s) => s === 1),
+      `k = 1 before anything was measured: ${body.slice(0, W - 1)}`,
+    );
     for (let start = W; start + P <= body.length + 1; start += P) {
       const block = body.slice(start - 1, start - 1 + P);
-      assert.ok(block.every((s) => s === block[0]), `engine frames ${start}..${start + P - 1} share one stride: ${block}`);
+      assert.ok(
+        block.every((s) => s === block[0]),
+        `engine frames ${start}..${start + P - 1} share one stride: ${block}`,
+      );
     }
     assert.ok(body.includes(4), 'the stride rose to maxStride');
   });
@@ -228,11 +255,16 @@ describe('rate adaptation: a source much faster than the engine', () => {
     const { packets } = await runDepth(`{ count: 41, ptsStepMs: 33 }`, `{ window: ${W}, overlap: ${O}, steps: 1, maxRes: 64, stride: 3 }`);
     const d = depthFrames(packets);
     assert.equal(d.length, 41);
-    assert.deepEqual(d.filter((f) => !f.interpolated).map((f) => f.seq), Array.from({ length: 14 }, (_, i) => 3 * i).concat([40]));
+    assert.deepEqual(
+      d.filter((f) => !f.interpolated).map((f) => f.seq),
+      Array.from({ length: 14 }, (_, i) => 3 * i).concat([40]),
+    );
   });
 
   test('fill: hold repeats the previous computed frame; none emits computed frames only and counts the others', async () => {
-    const held = depthFrames((await runDepth(`{ count: 30, ptsStepMs: 33 }`, `{ window: ${W}, overlap: ${O}, steps: 1, maxRes: 64, stride: 3, fill: hold }`)).packets);
+    const held = depthFrames(
+      (await runDepth(`{ count: 30, ptsStepMs: 33 }`, `{ window: ${W}, overlap: ${O}, steps: 1, maxRes: 64, stride: 3, fill: hold }`)).packets,
+    );
     assert.equal(held.length, 30);
     for (let i = 0; i < held.length; i++) {
       if (!held[i].interpolated) continue;
@@ -242,7 +274,10 @@ describe('rate adaptation: a source much faster than the engine', () => {
     }
     const none = await runDepth(`{ count: 30, ptsStepMs: 33 }`, `{ window: ${W}, overlap: ${O}, steps: 1, maxRes: 64, stride: 3, fill: none }`);
     const d = depthFrames(none.packets);
-    assert.deepEqual(d.map((f) => f.seq), Array.from({ length: 10 }, (_, i) => 3 * i));
+    assert.deepEqual(
+      d.map((f) => f.seq),
+      Array.from({ length: 10 }, (_, i) => 3 * i),
+    );
     assert.ok(d.every((f) => !f.interpolated));
     assert.equal(await none.graph.metrics.value('dcl_node_frames_dropped_total', { node: 'depth', reason: 'stride' }), 20);
   });
@@ -250,10 +285,17 @@ describe('rate adaptation: a source much faster than the engine', () => {
   test('a real discontinuity and a frame-size change still start new sequences', async () => {
     const { packets, graph } = await runDepth(`{ count: 120, ptsStepMs: 0.1, discAt: 40, resizeAt: 80 }`, opts);
     const d = depthFrames(packets);
-    assert.deepEqual(d.map((f) => f.seq), Array.from({ length: 120 }, (_, i) => i), 'every frame out, in order');
+    assert.deepEqual(
+      d.map((f) => f.seq),
+      Array.from({ length: 120 }, (_, i) => i),
+      'every frame out, in order',
+    );
     const v = (reason: string) => graph.metrics.value('dcl_depth_sequences_total', { node: 'depth', reason });
     assert.deepEqual([await v('start'), await v('discontinuity'), await v('size'), await v('gap')], [1, 1, 1, 0]);
-    const discs = packets.map((p, i) => [p, i] as const).filter(([p]) => p.type === 'discontinuity').map(([, i]) => i);
+    const discs = packets
+      .map((p, i) => [p, i] as const)
+      .filter(([p]) => p.type === 'discontinuity')
+      .map(([, i]) => i);
     assert.equal(discs.length, 2, 'a discontinuity downstream for each new sequence');
     assert.equal(packets.slice(0, discs[0]).filter((p) => p.type === 'depth').length, 40, 'the first sequence is complete before the first discontinuity');
     assert.ok(d.slice(80).every((f) => f.source?.width === 96) && d.slice(0, 80).every((f) => f.source?.width === 64), 'the new size from frame 80');
@@ -285,5 +327,8 @@ edges:
   const body = headers.filter((h) => h.seq < 89);
   assert.ok(body.length > 30, `received ${headers.length} frames`);
   for (const h of body) assert.equal(h.interpolated === true, h.seq % 3 !== 0, `seq ${h.seq}`);
-  assert.ok(body.every((h) => h.interpolated === undefined || h.interpolated === true), 'the field is absent on computed frames');
+  assert.ok(
+    body.every((h) => h.interpolated === undefined || h.interpolated === true),
+    'the field is absent on computed frames',
+  );
 });

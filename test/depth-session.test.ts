@@ -189,7 +189,13 @@ interface ReferenceResult {
   segments: Array<{ start: number; length: number }>;
 }
 
-async function referencePipeline(frames: Float32Array[], cfg: SessionConfig, stages: ModelStages, noise: NoiseSource, opt: ReferenceOptions = {}): Promise<ReferenceResult> {
+async function referencePipeline(
+  frames: Float32Array[],
+  cfg: SessionConfig,
+  stages: ModelStages,
+  noise: NoiseSource,
+  opt: ReferenceOptions = {},
+): Promise<ReferenceResult> {
   const N = frames.length;
   const H = cfg.height;
   const Wpx = cfg.width;
@@ -455,9 +461,17 @@ describe('DepthSession vs the whole-video reference (fake stages)', () => {
             const tag = `N=${N} W=${W} O=${O} steps=${steps} g=${guidance}`;
 
             // Every frame exactly once, in order.
-            assert.deepEqual(run.outputs.map((o) => o.index), Array.from({ length: N }, (_, i) => i), `${tag}: output order`);
+            assert.deepEqual(
+              run.outputs.map((o) => o.index),
+              Array.from({ length: N }, (_, i) => i),
+              `${tag}: output order`,
+            );
             // Same window layout as the reference loop.
-            assert.deepEqual(run.windows.map(({ start, length }) => ({ start, length })), ref.segments, `${tag}: windows`);
+            assert.deepEqual(
+              run.windows.map(({ start, length }) => ({ start, length })),
+              ref.segments,
+              `${tag}: windows`,
+            );
             assert.deepEqual(ref.segments, expectedSegments(N, W, O), `${tag}: reference layout`);
             // Same depth.
             let worst = 0;
@@ -535,7 +549,13 @@ describe('DepthSession streaming', () => {
     assert.deepEqual(run.perPush[13], [0, 1, 2, 3, 4, 5, 6, 7]);
     assert.deepEqual(run.atEnd, [8, 9, 10, 11, 12, 13]);
     // Windows ran when they filled: [0,8) at push 7, [6,14) at push 13, none at end().
-    assert.deepEqual(run.windows.map((w) => [w.start, w.length]), [[0, 8], [6, 8]]);
+    assert.deepEqual(
+      run.windows.map((w) => [w.start, w.length]),
+      [
+        [0, 8],
+        [6, 8],
+      ],
+    );
     const ref = await referencePipeline(frames, cfg, new FakeStages(cfg.embeddingDim, cfg.clipSize), new SeededNoise(1234));
     for (let i = 0; i < 14; i++) assert.ok(maxAbsDiff(run.outputs[i].depth, ref.depth[i]) <= 1e-6, `frame ${i}`);
   });
@@ -648,7 +668,11 @@ it('a window-level backend: one denoiseWindow call per window with the sampler s
   for (const f of frames) outputs.push(...(await session.push(f.slice())));
   outputs.push(...(await session.end()));
   const settings = { steps: 3, sigmaMin: 0.002, sigmaMax: 700, guidance: 1.2 };
-  assert.deepEqual(calls, [8, 8, 8, 6].map((n) => ({ frames: n, sampler: settings })), 'one call per window [0,8) [5,13) [10,18) [15,21)');
+  assert.deepEqual(
+    calls,
+    [8, 8, 8, 6].map((n) => ({ frames: n, sampler: settings })),
+    'one call per window [0,8) [5,13) [10,18) [15,21)',
+  );
   assert.equal(stages.log.denoise.length, 4 * 3 * 2, 'the backend ran every step and the guidance pass');
   const perStep = await runSession(frames, cfg);
   for (let i = 0; i < frames.length; i++) assert.equal(maxAbsDiff(outputs[i].depth, perStep.outputs[i].depth), 0, `frame ${i}`);

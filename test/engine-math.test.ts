@@ -57,7 +57,7 @@ describe('modelResolution (spec §1)', () => {
     return `${r.width}x${r.height}`;
   };
 
-  it('uses banker\'s rounding: 1024x576 @512 -> 512x256 (Math.round would give 320)', () => {
+  it("uses banker's rounding: 1024x576 @512 -> 512x256 (Math.round would give 320)", () => {
     assert.deepEqual(modelResolution(576, 1024, 512), { height: 256, width: 512 });
   });
   it('matches the spec examples at max_res 1024', () => {
@@ -67,7 +67,12 @@ describe('modelResolution (spec §1)', () => {
     assert.equal(wxh(1024, 576, 1024), '1024x576');
   });
   it('maps all the examples to 512x256 at max_res 512', () => {
-    for (const [w, h] of [[1920, 1080], [1280, 720], [854, 480], [1024, 576]]) {
+    for (const [w, h] of [
+      [1920, 1080],
+      [1280, 720],
+      [854, 480],
+      [1024, 576],
+    ]) {
       assert.equal(wxh(w, h, 512), '512x256', `${w}x${h}`);
     }
   });
@@ -109,7 +114,10 @@ describe('dataset presets', () => {
     assert.equal(Object.keys(DATASET_RESOLUTIONS).length, 5);
   });
   it('throws a clear error listing the valid names', () => {
-    assert.throws(() => presetResolution('kitti'), (e: Error) => /kitti/.test(e.message) && /sintel, scannet, KITTI, bonn, NYUv2/.test(e.message));
+    assert.throws(
+      () => presetResolution('kitti'),
+      (e: Error) => /kitti/.test(e.message) && /sintel, scannet, KITTI, bonn, NYUv2/.test(e.message),
+    );
     assert.throws(() => presetResolution('toString'), RangeError);
   });
 });
@@ -131,9 +139,34 @@ describe('karrasSigmas (spec §3)', () => {
   it('4 steps', () => check(4, [700, 70.54084, 2.26912, 0.002, 0]));
   it('5 steps', () => check(5, [700, 134.85444, 15.58997, 0.67815, 0.002, 0]));
   it('25 steps (to the printed digits)', () => {
-    const printed = ['700.0', '545.729', '421.569', '322.454', '244.023', '182.547', '134.854', '98.267', '70.541', '49.810',
-      '34.537', '23.468', '15.590', '10.097', '6.354', '3.870', '2.269', '1.273', '0.678', '0.339', '0.157', '0.0664',
-      '0.0248', '0.00788', '0.002', '0'];
+    const printed = [
+      '700.0',
+      '545.729',
+      '421.569',
+      '322.454',
+      '244.023',
+      '182.547',
+      '134.854',
+      '98.267',
+      '70.541',
+      '49.810',
+      '34.537',
+      '23.468',
+      '15.590',
+      '10.097',
+      '6.354',
+      '3.870',
+      '2.269',
+      '1.273',
+      '0.678',
+      '0.339',
+      '0.157',
+      '0.0664',
+      '0.0248',
+      '0.00788',
+      '0.002',
+      '0',
+    ];
     const s = karrasSigmas(25);
     assert.equal(s.length, 26);
     printed.forEach((p, i) => {
@@ -160,7 +193,7 @@ describe('karrasSigmas (spec §3)', () => {
     assert.throws(() => karrasSigmas(2.5), RangeError);
   });
   it('initNoiseSigma = sqrt(sigmaMax^2 + 1)', () => {
-    assertClose(initNoiseSigma(700), 700.000714285350, 1e-9);
+    assertClose(initNoiseSigma(700), 700.00071428535, 1e-9);
     assertClose(Math.fround(initNoiseSigma()), 700.00073, 1e-5);
     assert.equal(initNoiseSigma(0), 1);
   });
@@ -311,18 +344,40 @@ describe('segmentLayout (spec §4)', () => {
     assert.deepEqual(segmentLayout(0, W, O), []);
   });
   it('N = 111 -> [0,110), [85,111)', () => {
-    assert.deepEqual(pairs(segmentLayout(111, W, O)), [[0, 110], [85, 111]]);
+    assert.deepEqual(pairs(segmentLayout(111, W, O)), [
+      [0, 110],
+      [85, 111],
+    ]);
   });
   it('N = 195 / 300 / 1000 give 2 / 4 / 12 segments', () => {
-    assert.deepEqual(pairs(segmentLayout(195, W, O)), [[0, 110], [85, 195]]);
+    assert.deepEqual(pairs(segmentLayout(195, W, O)), [
+      [0, 110],
+      [85, 195],
+    ]);
     const s300 = segmentLayout(300, W, O);
-    assert.deepEqual(pairs(s300), [[0, 110], [85, 195], [170, 280], [255, 300]]);
+    assert.deepEqual(pairs(s300), [
+      [0, 110],
+      [85, 195],
+      [170, 280],
+      [255, 300],
+    ]);
     assert.equal(segmentLayout(1000, W, O).length, 12);
     assert.deepEqual(segmentLayout(1000, W, O).at(-1), { start: 935, end: 1000 });
   });
   it('small window with overlap larger than the stride (W=8, O=6)', () => {
-    assert.deepEqual(pairs(segmentLayout(20, 8, 6)), [[0, 8], [2, 10], [4, 12], [6, 14], [8, 16], [10, 18], [12, 20]]);
-    assert.deepEqual(pairs(segmentLayout(9, 8, 6)), [[0, 8], [2, 9]]);
+    assert.deepEqual(pairs(segmentLayout(20, 8, 6)), [
+      [0, 8],
+      [2, 10],
+      [4, 12],
+      [6, 14],
+      [8, 16],
+      [10, 18],
+      [12, 20],
+    ]);
+    assert.deepEqual(pairs(segmentLayout(9, 8, 6)), [
+      [0, 8],
+      [2, 9],
+    ]);
   });
   it('invariants over many (N, W, O)', () => {
     for (let w = 1; w <= 12; w++) {
@@ -388,8 +443,14 @@ describe('noise bookkeeping', () => {
   }
 
   it('a hand-checked case: W=4, O=1, window 1 is Z0 rolled right by 1', () => {
-    assert.deepEqual(simulate(7, 4, 1), [[0, 1, 2, 3], [3, 0, 1, 2]]);
-    assert.deepEqual([0, 1, 2, 3].map((i) => noiseFrameIndex(1, i, 4, 1)), [3, 0, 1, 2]);
+    assert.deepEqual(simulate(7, 4, 1), [
+      [0, 1, 2, 3],
+      [3, 0, 1, 2],
+    ]);
+    assert.deepEqual(
+      [0, 1, 2, 3].map((i) => noiseFrameIndex(1, i, 4, 1)),
+      [3, 0, 1, 2],
+    );
     assert.equal(noiseFrameIndex(2, 0, 4, 1), 2);
   });
   it('matches the rotation simulation and shares noise across overlaps', () => {
@@ -427,14 +488,17 @@ describe('overlap initialisation (spec §4, §11)', () => {
   const sampler = new EulerVSampler({ steps: 3 });
   const initSigma = sampler.initNoiseSigma;
   const sigma0 = sampler.sigmas[0];
-  it('uses the spec\'s constants: init_noise_sigma 700.00073, sigmas[0] 700', () => {
+  it("uses the spec's constants: init_noise_sigma 700.00073, sigmas[0] 700", () => {
     assertClose(initSigma, 700.000714, 1e-4);
     assert.equal(sigma0, 700);
   });
   it('a frame outside the overlap starts as unit noise * init_noise_sigma', () => {
     const unit = new Float32Array([1, -0.5, 0, 2]);
     const out = noiseFrame(unit, initSigma, new Float32Array(4));
-    assert.deepEqual(Array.from(out), Array.from(unit, (u) => Math.fround(u * initSigma)));
+    assert.deepEqual(
+      Array.from(out),
+      Array.from(unit, (u) => Math.fround(u * initSigma)),
+    );
     assertClose(out[0], 700.00073, 1e-4);
   });
   it('an overlap frame is prev + 700 * unit (sigmas[0], not init_noise_sigma), rounded op by op', () => {
@@ -456,7 +520,7 @@ describe('overlap initialisation (spec §4, §11)', () => {
 
 // ---------------------------------------------------------------------------
 describe('stitching', () => {
-  it('torchLinspace01(4) is bit-exact torch (0.6666666, not numpy\'s 0.6666667)', () => {
+  it("torchLinspace01(4) is bit-exact torch (0.6666666, not numpy's 0.6666667)", () => {
     const w = torchLinspace01(4);
     assert.ok(w instanceof Float32Array);
     assert.deepEqual(Array.from(w), [0, Math.fround(1 / 3), 0.6666666269302368, 1]);
@@ -519,27 +583,48 @@ describe('stitching', () => {
 describe('decode chunks', () => {
   it('38 frames -> 8,8,8,8,6 aligned to global indices', () => {
     const c = decodeChunks(38);
-    assert.deepEqual(c.map((x) => x.end - x.start), [8, 8, 8, 8, 6]);
-    assert.deepEqual(c.map((x) => x.start), [0, 8, 16, 24, 32]);
+    assert.deepEqual(
+      c.map((x) => x.end - x.start),
+      [8, 8, 8, 8, 6],
+    );
+    assert.deepEqual(
+      c.map((x) => x.start),
+      [0, 8, 16, 24, 32],
+    );
   });
   it('edge cases', () => {
     assert.deepEqual(decodeChunks(0), []);
-    assert.deepEqual(decodeChunks(16), [{ start: 0, end: 8 }, { start: 8, end: 16 }]);
+    assert.deepEqual(decodeChunks(16), [
+      { start: 0, end: 8 },
+      { start: 8, end: 16 },
+    ]);
     assert.deepEqual(decodeChunks(5), [{ start: 0, end: 5 }]);
-    assert.deepEqual(decodeChunks(7, 3), [{ start: 0, end: 3 }, { start: 3, end: 6 }, { start: 6, end: 7 }]);
+    assert.deepEqual(decodeChunks(7, 3), [
+      { start: 0, end: 3 },
+      { start: 3, end: 6 },
+      { start: 6, end: 7 },
+    ]);
     assert.throws(() => decodeChunks(10, 0), RangeError);
   });
   it('readyChunks: full chunks while streaming, the tail once the video ended', () => {
     assert.deepEqual(readyChunks(0, 14, false), [{ start: 0, end: 8 }]);
     assert.deepEqual(readyChunks(8, 14, false), []);
     assert.deepEqual(readyChunks(8, 14, true), [{ start: 8, end: 14 }]);
-    assert.deepEqual(readyChunks(8, 40, false), [{ start: 8, end: 16 }, { start: 16, end: 24 }, { start: 24, end: 32 }, { start: 32, end: 40 }]);
+    assert.deepEqual(readyChunks(8, 40, false), [
+      { start: 8, end: 16 },
+      { start: 16, end: 24 },
+      { start: 24, end: 32 },
+      { start: 32, end: 40 },
+    ]);
     assert.deepEqual(readyChunks(16, 16, true), []);
     assert.deepEqual(readyChunks(0, 38, true), decodeChunks(38));
     assert.throws(() => readyChunks(3, 16, false), RangeError);
   });
   it('finalChunkEnd = largest multiple of 8 <= finalizedUpTo', () => {
-    assert.deepEqual([0, 1, 7, 8, 9, 37, 38, 40, 85].map((v) => finalChunkEnd(v)), [0, 0, 0, 8, 8, 32, 32, 40, 80]);
+    assert.deepEqual(
+      [0, 1, 7, 8, 9, 37, 38, 40, 85].map((v) => finalChunkEnd(v)),
+      [0, 0, 0, 8, 8, 32, 32, 40, 80],
+    );
     assert.equal(finalChunkEnd(10, 4), 8);
     assert.throws(() => finalChunkEnd(-1), RangeError);
   });

@@ -86,7 +86,10 @@ describe('engine worker on models/tiny-random', () => {
       assert.equal(first.sequences[0].window, 8);
       assert.equal(first.sequences[0].overlap, 3);
       assert.equal(first.sequences[0].steps, 2);
-      assert.deepEqual(first.depth.map((d) => d.index), Array.from({ length: 21 }, (_, i) => i));
+      assert.deepEqual(
+        first.depth.map((d) => d.index),
+        Array.from({ length: 21 }, (_, i) => i),
+      );
       for (const d of first.depth) {
         assert.equal(d.width, 128);
         assert.equal(d.height, 128);
@@ -102,7 +105,10 @@ describe('engine worker on models/tiny-random', () => {
         assert.equal(d.max, max, 'reported max');
       }
       // The random pack still gives non-constant output.
-      assert.ok(first.depth.some((d) => d.max > d.min), 'depth is constant everywhere');
+      assert.ok(
+        first.depth.some((d) => d.max > d.min),
+        'depth is constant everywhere',
+      );
 
       const { stats } = await engine.stats();
       assert.equal(stats.framesIn.encodeImage, 21);
@@ -143,7 +149,10 @@ describe('engine worker on models/tiny-random', () => {
     await withEngine({ choices: { window: 8, overlap: 3, steps: 1, maxRes: 128, seed: 3 } }, async (engine) => {
       const a = await runSequence(engine, padded, width, height, stride);
       assert.deepEqual(a.sequences[0].resolution, { height: 64, width: 128 });
-      assert.deepEqual(a.depth.map((d) => d.index), [0, 1, 2]);
+      assert.deepEqual(
+        a.depth.map((d) => d.index),
+        [0, 1, 2],
+      );
       for (const d of a.depth) assert.equal(d.depth.length, 64 * 128);
       const b = await runSequence(engine, packed, width, height);
       assert.ok(identical(a.depth, b.depth), 'row padding must be ignored');
@@ -167,7 +176,13 @@ describe('engine worker on models/tiny-random', () => {
       }
       for (const o of await session.end()) inline.push(o.depth);
       assert.equal(viaWorkers.depth.length, 11);
-      assert.ok(identical(viaWorkers.depth, inline.map((depth, index) => ({ index, depth }) as EngineDepth)), 'same depth');
+      assert.ok(
+        identical(
+          viaWorkers.depth,
+          inline.map((depth, index) => ({ index, depth }) as EngineDepth),
+        ),
+        'same depth',
+      );
     } finally {
       await pack.release();
     }
@@ -196,5 +211,4 @@ describe('engine worker on models/tiny-random', () => {
       /overlap .*< window \(8\), got 8/,
     );
   });
-
 });

@@ -119,7 +119,14 @@ describe('depthcrafter-live eval (built CLI)', () => {
     const frames = predFrames(N);
     const max = Math.max(...frames.map((f) => Math.max(...f))); // one global scale keeps the sequence affine
     frames.forEach((f, t) => {
-      writeFileSync(join(dir, `${t}.png`), encodePng16Gray(Uint16Array.from(f, (v) => Math.round((v / max) * 65535)), W, H));
+      writeFileSync(
+        join(dir, `${t}.png`),
+        encodePng16Gray(
+          Uint16Array.from(f, (v) => Math.round((v / max) * 65535)),
+          W,
+          H,
+        ),
+      );
     });
     const r = cli(['eval', '--pred', dir, '--gt', gtDir, '--json']);
     assert.equal(r.status, 0, r.stderr);
@@ -218,7 +225,24 @@ describe('depthcrafter-live eval (built CLI)', () => {
       return;
     }
     const r = cli(
-      ['eval', '--dataset', HOLOLENS, '--max-res', '256', '--window', '16', '--overlap', '4', '--steps', '1', '--depth-scale', '0.001', '--max-depth', '10', '--json'],
+      [
+        'eval',
+        '--dataset',
+        HOLOLENS,
+        '--max-res',
+        '256',
+        '--window',
+        '16',
+        '--overlap',
+        '4',
+        '--steps',
+        '1',
+        '--depth-scale',
+        '0.001',
+        '--max-depth',
+        '10',
+        '--json',
+      ],
       300_000,
     );
     assert.equal(r.status, 0, r.stderr);

@@ -38,12 +38,7 @@ describe('resizeBilinear (cv2 INTER_LINEAR)', () => {
   test('2x2 -> 4x4 matches the hand-computed half-pixel-centre, edge-clamped values', () => {
     // Destination x maps to (x + 0.5) / 2 - 0.5 = -0.25, 0.25, 0.75, 1.25 -> clamp, 0.25, 0.75, clamp.
     const out = resizeBilinear(Float32Array.of(0, 1, 2, 3), 2, 2, 4, 4);
-    const expected = [
-      0, 0.25, 0.75, 1,
-      0.5, 0.75, 1.25, 1.5,
-      1.5, 1.75, 2.25, 2.5,
-      2, 2.25, 2.75, 3,
-    ];
+    const expected = [0, 0.25, 0.75, 1, 0.5, 0.75, 1.25, 1.5, 1.5, 1.75, 2.25, 2.5, 2, 2.25, 2.75, 3];
     assert.deepEqual(Array.from(out), expected);
   });
 

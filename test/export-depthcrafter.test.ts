@@ -48,8 +48,22 @@ describe('DepthCrafter export tool on tiny models of the real classes', { skip: 
     // two layers per VAE block (as SVD-xt): the temporal decoder's mid-block attention only runs with two or more
     py([path.join(TOOLS, 'make_tiny_depthcrafter.py'), '--out', models, '--seed', '3', '--vae-layers', '2']);
     const exportTo = (out: string, ...extra: string[]) =>
-      py([path.join(TOOLS, 'export_depthcrafter.py'), '--unet', path.join(models, 'unet'), '--svd', path.join(models, 'svd'),
-        '--out', out, '--dtype', 'float32', '--name', 'tiny-dc', '--external-data', 'unet', ...extra]);
+      py([
+        path.join(TOOLS, 'export_depthcrafter.py'),
+        '--unet',
+        path.join(models, 'unet'),
+        '--svd',
+        path.join(models, 'svd'),
+        '--out',
+        out,
+        '--dtype',
+        'float32',
+        '--name',
+        'tiny-dc',
+        '--external-data',
+        'unet',
+        ...extra,
+      ]);
     exportTo(pack); // fused attention, the default
     exportTo(unfused, '--attention', 'unfused');
   });
@@ -57,7 +71,7 @@ describe('DepthCrafter export tool on tiny models of the real classes', { skip: 
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 
-  it('writes a pack that the loader accepts, with the models\' own numbers in the manifest', async () => {
+  it("writes a pack that the loader accepts, with the models' own numbers in the manifest", async () => {
     const manifest = JSON.parse(readFileSync(path.join(pack, 'manifest.json'), 'utf8'));
     assert.equal(manifest.embeddingDim, 32, 'projection_dim of the tiny CLIP');
     assert.equal(manifest.spatialDownsample, 8, 'four VAE blocks -> 1/8');
@@ -87,11 +101,22 @@ describe('DepthCrafter export tool on tiny models of the real classes', { skip: 
     const attentions: Record<string, number> = { unet: 28, vaeEncoder: 1, vaeDecoder: 1, imageEncoder: 2 };
     for (const [key, n] of Object.entries(attentions)) {
       assert.equal(fused[key].attention, 'mha');
-      assert.deepEqual([fused[key].ops.Softmax, fused[key].ops.unfusedAttention, fused[key].ops.MultiHeadAttention], [0, 0, n], `${key} fused: ${JSON.stringify(fused[key].ops)}`);
-      assert.deepEqual([plain[key].ops.Softmax, plain[key].ops.unfusedAttention, plain[key].ops.MultiHeadAttention], [n, n, 0], `${key} unfused: ${JSON.stringify(plain[key].ops)}`);
+      assert.deepEqual(
+        [fused[key].ops.Softmax, fused[key].ops.unfusedAttention, fused[key].ops.MultiHeadAttention],
+        [0, 0, n],
+        `${key} fused: ${JSON.stringify(fused[key].ops)}`,
+      );
+      assert.deepEqual(
+        [plain[key].ops.Softmax, plain[key].ops.unfusedAttention, plain[key].ops.MultiHeadAttention],
+        [n, n, 0],
+        `${key} unfused: ${JSON.stringify(plain[key].ops)}`,
+      );
       assert.ok(fused[key].ops.nodes < plain[key].ops.nodes, `${key}: fewer nodes fused`);
       // the same ONNX Runtime vs PyTorch check as the unfused form, to the same tolerance
-      assert.ok(fused[key].other_shape.rel < 1e-4 && plain[key].other_shape.rel < 1e-4, `${key}: ${fused[key].other_shape.rel} / ${plain[key].other_shape.rel}`);
+      assert.ok(
+        fused[key].other_shape.rel < 1e-4 && plain[key].other_shape.rel < 1e-4,
+        `${key}: ${fused[key].other_shape.rel} / ${plain[key].other_shape.rel}`,
+      );
     }
   });
 
@@ -131,8 +156,14 @@ describe('DepthCrafter export tool on tiny models of the real classes', { skip: 
     await writeSynthSequence({ outDir: clip, seed: 5, frames: 9, width: 128, height: 64, fps: 30, fovDeg: 60, worker: false });
     const run = async (p: string, out: string) => {
       const res = await inferVideo({
-        input: path.join(clip, 'rgb'), outDir: path.join(tmp, out), packDir: p, device: 'cpu', threads: 1,
-        choices: { seed: 2, window: 6, overlap: 2, steps: 2, keepLatents: true }, writeVideos: false, log: pino({ level: 'silent' }),
+        input: path.join(clip, 'rgb'),
+        outDir: path.join(tmp, out),
+        packDir: p,
+        device: 'cpu',
+        threads: 1,
+        choices: { seed: 2, window: 6, overlap: 2, steps: 2, keepLatents: true },
+        writeVideos: false,
+        log: pino({ level: 'silent' }),
       });
       return { depth: (await readNpz(res.files.npz!)).depth.data as Float32Array, latents: parseNpy(readFileSync(res.files.latents!)).data as Float32Array };
     };
@@ -145,7 +176,11 @@ describe('DepthCrafter export tool on tiny models of the real classes', { skip: 
   });
 
   it('names what is missing when the SVD folder is incomplete', () => {
-    const r = spawnSync(python!, [path.join(TOOLS, 'export_depthcrafter.py'), '--unet', path.join(models, 'unet'), '--svd', path.join(models, 'unet'), '--out', path.join(tmp, 'bad')], { encoding: 'utf8' });
+    const r = spawnSync(
+      python!,
+      [path.join(TOOLS, 'export_depthcrafter.py'), '--unet', path.join(models, 'unet'), '--svd', path.join(models, 'unet'), '--out', path.join(tmp, 'bad')],
+      { encoding: 'utf8' },
+    );
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /missing vae\/ \(expected the stable-video-diffusion-img2vid-xt layout\)/);
   });

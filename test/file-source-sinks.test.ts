@@ -34,10 +34,21 @@ const CLIP_FRAMES = 45;
 before(() => {
   execFileSync('gst-launch-1.0', [
     '-q',
-    'videotestsrc', `num-buffers=${CLIP_FRAMES}`, 'pattern=ball',
-    '!', 'video/x-raw,width=160,height=120,framerate=30/1',
-    '!', 'videoconvert', '!', 'x264enc', 'speed-preset=ultrafast',
-    '!', 'mp4mux', '!', 'filesink', `location=${CLIP}`,
+    'videotestsrc',
+    `num-buffers=${CLIP_FRAMES}`,
+    'pattern=ball',
+    '!',
+    'video/x-raw,width=160,height=120,framerate=30/1',
+    '!',
+    'videoconvert',
+    '!',
+    'x264enc',
+    'speed-preset=ultrafast',
+    '!',
+    'mp4mux',
+    '!',
+    'filesink',
+    `location=${CLIP}`,
   ]);
 });
 const graphs = new Set<Graph>();
@@ -162,7 +173,11 @@ edges:
 `);
     await runToEnd(g);
     const frames = videoFrames('lossless');
-    assert.deepEqual(frames.map((f) => f.seq), Array.from({ length: CLIP_FRAMES }, (_, i) => i), 'seq 0..44, no gaps, no duplicates');
+    assert.deepEqual(
+      frames.map((f) => f.seq),
+      Array.from({ length: CLIP_FRAMES }, (_, i) => i),
+      'seq 0..44, no gaps, no duplicates',
+    );
     for (const f of frames) {
       assert.equal(f.width, 160);
       assert.equal(f.height, 120);
@@ -333,7 +348,11 @@ edges:
     assert.deepEqual(npz.depth.shape, [7, 10, 20]);
     const data = npz.depth.data as Float32Array;
     for (let i = 0; i < 7; i++) assert.deepEqual(data.subarray(i * 200, (i + 1) * 200), depthPattern(i, 20, 10));
-    assert.deepEqual(readdirSync(join(tmp, 'out')).filter((f) => f.endsWith('.tmp')), [], 'temporary raw file removed');
+    assert.deepEqual(
+      readdirSync(join(tmp, 'out')).filter((f) => f.endsWith('.tmp')),
+      [],
+      'temporary raw file removed',
+    );
   });
 
   test('graph.stop() mid-stream leaves a playable MP4 and a complete npz with every frame written', { timeout: 60_000 }, async () => {
@@ -396,19 +415,28 @@ describe('pipeline files', () => {
   const registry = builtinRegistry();
   test('pipelines/rtsp.yaml validates with RTSP_URL', () => {
     const p = loadPipelineFile(join(ROOT, 'pipelines', 'rtsp.yaml'), registry, { env: { RTSP_URL: 'rtsp://u:p@10.0.0.2:554/live' } });
-    assert.deepEqual(p.nodes.map((n) => n.kind.kind), ['rtsp', 'depth', 'websocket']);
+    assert.deepEqual(
+      p.nodes.map((n) => n.kind.kind),
+      ['rtsp', 'depth', 'websocket'],
+    );
     assert.equal((p.nodes[0].options as { url: string }).url, 'rtsp://u:p@10.0.0.2:554/live');
     assert.throws(() => loadPipelineFile(join(ROOT, 'pipelines', 'rtsp.yaml'), registry, { env: {} }), /RTSP_URL/);
   });
   test('pipelines/file.yaml validates with VIDEO, lossless into depth', () => {
     const p = loadPipelineFile(join(ROOT, 'pipelines', 'file.yaml'), registry, { env: { VIDEO: CLIP } });
-    assert.deepEqual(p.nodes.map((n) => n.kind.kind), ['file', 'depth', 'websocket']);
+    assert.deepEqual(
+      p.nodes.map((n) => n.kind.kind),
+      ['file', 'depth', 'websocket'],
+    );
     const e = p.edges.find((x) => x.to.node === 'depth')!;
     assert.equal(e.policy, 'block');
   });
   test('pipelines/camera.yaml validates (CAMERA defaults to /dev/video0)', () => {
     const p = loadPipelineFile(join(ROOT, 'pipelines', 'camera.yaml'), registry, { env: {} });
-    assert.deepEqual(p.nodes.map((n) => n.kind.kind), ['camera', 'depth', 'websocket']);
+    assert.deepEqual(
+      p.nodes.map((n) => n.kind.kind),
+      ['camera', 'depth', 'websocket'],
+    );
     assert.equal((p.nodes[0].options as { device: string }).device, '/dev/video0');
     const q = loadPipelineFile(join(ROOT, 'pipelines', 'camera.yaml'), registry, { env: { CAMERA: '/dev/video2' } });
     assert.equal((q.nodes[0].options as { device: string }).device, '/dev/video2');

@@ -101,11 +101,20 @@ edges:
     await raw.flush();
     await edge.start();
     await edge.done;
-    const published = await until(async () => {
-      const m = (await edge.metrics.registry.getSingleMetric('dcl_bus_published_total')!.get()).values.find((v) => v.labels.stream === 'cam');
-      return m ? m.value : undefined;
-    }, 5000, 'the published count');
-    await until(() => got.length >= published, 10_000, `${published} frames at the worker`, () => `${got.length}`);
+    const published = await until(
+      async () => {
+        const m = (await edge.metrics.registry.getSingleMetric('dcl_bus_published_total')!.get()).values.find((v) => v.labels.stream === 'cam');
+        return m ? m.value : undefined;
+      },
+      5000,
+      'the published count',
+    );
+    await until(
+      () => got.length >= published,
+      10_000,
+      `${published} frames at the worker`,
+      () => `${got.length}`,
+    );
     // Frames that find both encoders busy (threads starting, a loaded machine) are dropped by design.
     assert.ok(published >= 10, `published ${published} of ${FRAMES}`);
     assert.equal(got.length, published, 'every published frame arrived');
@@ -126,14 +135,24 @@ edges:
     }
     assert.ok(Math.max(...errors) < 8, `mean absolute error per channel up to ${Math.max(...errors).toFixed(2)} (JPEG q85)`);
     const seqs = got.map((g) => g.f.seq);
-    assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), 'in order');
+    assert.deepEqual(
+      seqs,
+      [...seqs].sort((a, b) => a - b),
+      'in order',
+    );
     const latency = got.map(({ f, at }) => at - f.arrivalMs);
     const st = worker.status.get('cam')!;
     assert.equal(st.state, 'ok');
     await raw.close();
     t.diagnostic(
       `160x120 synthetic at 15 fps, ${published}/${FRAMES} published: edge arrival -> decoded at the worker p50 ${quantile(latency, 0.5).toFixed(1)} ms, p95 ${quantile(latency, 0.95).toFixed(1)} ms ` +
-        `(edge arrival -> published p50 ${quantile(onBus.map((b) => b.edgeMs), 0.5).toFixed(1)} ms, bus p50 ${quantile(onBus.map((b) => b.busMs), 0.5).toFixed(1)} ms); ` +
+        `(edge arrival -> published p50 ${quantile(
+          onBus.map((b) => b.edgeMs),
+          0.5,
+        ).toFixed(1)} ms, bus p50 ${quantile(
+          onBus.map((b) => b.busMs),
+          0.5,
+        ).toFixed(1)} ms); ` +
         `decode (push -> appsink, GStreamer threads) ${st.details?.decodeMs} ms; MAE ${(errors.reduce((a, b) => a + b, 0) / errors.length).toFixed(2)}`,
     );
     // No frames for staleMs: down.
@@ -156,7 +175,18 @@ edges: []
     const nc = await connect({ servers: nats.url });
     try {
       const img = testJpeg(64, 48);
-      const header = (seq: number, over: Partial<FrameHeader> = {}): FrameHeader => ({ kind: 'rgb', stream: 'burst', seq, ptsMs: seq * 100, width: 64, height: 48, format: 'jpeg', latencyMs: 1, publishedMs: nowMs(), ...over });
+      const header = (seq: number, over: Partial<FrameHeader> = {}): FrameHeader => ({
+        kind: 'rgb',
+        stream: 'burst',
+        seq,
+        ptsMs: seq * 100,
+        width: 64,
+        height: 48,
+        format: 'jpeg',
+        latencyMs: 1,
+        publishedMs: nowMs(),
+        ...over,
+      });
       const h1 = natsHeaders();
       h1.set('Dcl-Edge', 'edge-1');
       // Malformed: not DCL1, another kind, a truncated JPEG, the wrong size, not a JPEG at all.
@@ -168,20 +198,29 @@ edges: []
       const N = 40;
       for (let i = 0; i < N; i++) nc.publish('dcl.frames.burst', encodeFrameMessage(header(i), img), { headers: h1 });
       await nc.flush();
-      await until(() => got.length > 0 && got[got.length - 1].seq === N - 1, 10_000, 'the last frame of the burst', () => JSON.stringify(got.map((f) => f.seq)));
+      await until(
+        () => got.length > 0 && got[got.length - 1].seq === N - 1,
+        10_000,
+        'the last frame of the burst',
+        () => JSON.stringify(got.map((f) => f.seq)),
+      );
       const dropped = got.reduce((a, f) => a + (f.droppedBefore ?? 0), 0);
       assert.ok(got.length < N, `${got.length} of ${N} frames through: the burst overflowed the queue of ${QUEUE}`);
       assert.equal(got.length + dropped, N, `every message of the burst is a frame or counted as dropped (${got.length} + ${dropped})`);
       const seqs = got.map((f) => f.seq);
-      assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b));
-      for (let i = 1; i < got.length; i++) assert.equal(got[i].droppedBefore ?? 0, got[i].seq - got[i - 1].seq - 1, `frame ${got[i].seq} says how many were dropped before it`);
+      assert.deepEqual(
+        seqs,
+        [...seqs].sort((a, b) => a - b),
+      );
+      for (let i = 1; i < got.length; i++)
+        assert.equal(got[i].droppedBefore ?? 0, got[i].seq - got[i - 1].seq - 1, `frame ${got[i].seq} says how many were dropped before it`);
       assert.equal(controls.length, 0);
 
       // Another edge (a restarted one) numbering from 0 again: a discontinuity, then its frames.
       const h2 = natsHeaders();
       h2.set('Dcl-Edge', 'edge-2');
       nc.publish('dcl.frames.burst', encodeFrameMessage(header(0), testJpeg(64, 48, 40)), { headers: h2 });
-      await until(() => got.length > 0 && got[got.length - 1].seq === 0, 5000, 'the new edge\'s first frame');
+      await until(() => got.length > 0 && got[got.length - 1].seq === 0, 5000, "the new edge's first frame");
       assert.equal(controls.length, 1);
       assert.equal(controls[0].type, 'discontinuity');
       assert.match((controls[0] as { reason: string }).reason, /edge of camera burst restarted \(edge-1 -> edge-2\)/);
@@ -195,12 +234,21 @@ describe('JpegDecoder (GStreamer appsrc ! jpegdec ! appsink)', { timeout: 60_000
   it('decodes in push order; an image it cannot decode (an error, or silently dropped) restarts the pipeline and the next decodes', async () => {
     const out: Array<{ tag: string; w: number; h: number; px: number }> = [];
     const resets: Array<{ n: number; why: string }> = [];
-    const dec = new JpegDecoder<string>(log, 500, { onFrame: (tag, rgb, w, h) => out.push({ tag, w, h, px: rgb[0] }), onReset: (n, e) => resets.push({ n, why: e.message }) });
+    const dec = new JpegDecoder<string>(log, 500, {
+      onFrame: (tag, rgb, w, h) => out.push({ tag, w, h, px: rgb[0] }),
+      onReset: (n, e) => resets.push({ n, why: e.message }),
+    });
     try {
       dec.push(testJpeg(64, 48), 'a');
       dec.push(testJpeg(66, 50, 60), 'b');
       await until(() => out.length === 2, 10_000, 'two frames');
-      assert.deepEqual(out.map((o) => [o.tag, o.w, o.h]), [['a', 64, 48], ['b', 66, 50]]);
+      assert.deepEqual(
+        out.map((o) => [o.tag, o.w, o.h]),
+        [
+          ['a', 64, 48],
+          ['b', 66, 50],
+        ],
+      );
       assert.ok(out[1].px > out[0].px + 30, 'the second image is the brighter one');
       // jpegdec drops this one without an error: the watchdog replaces the pipeline.
       dec.push(new Uint8Array([0xff, 0xd8, 1, 2, 3, 4, 5, 0xff, 0xd9]), 'garbage');
@@ -216,7 +264,10 @@ describe('JpegDecoder (GStreamer appsrc ! jpegdec ! appsink)', { timeout: 60_000
       await until(() => resets.length === 2, 10_000, 'the pipeline to fail on a truncated image');
       dec.push(testJpeg(64, 48), 'd');
       await until(() => out.length === 4, 10_000, 'a frame after the error');
-      assert.deepEqual(out.map((o) => o.tag), ['a', 'b', 'c', 'd']);
+      assert.deepEqual(
+        out.map((o) => o.tag),
+        ['a', 'b', 'c', 'd'],
+      );
       assert.equal(dec.inFlight, 0);
     } finally {
       dec.close();
@@ -271,7 +322,9 @@ describe('JpegDecoder (GStreamer appsrc ! jpegdec ! appsink)', { timeout: 60_000
       const e0 = performance.now();
       for (let i = 0; i < 3; i++) encodeJob({ rgb, width: w, height: h, format: 'jpeg', quality: 80 });
       const encMs = (performance.now() - e0) / 3;
-      t.diagnostic(`${w}x${h} (${(img.length / 1024).toFixed(0)} KiB): GStreamer push -> RGB frame on the main thread p50 ${quantile(walls.slice(2), 0.5).toFixed(2)} ms, main-thread work ${(mainMs / (N - 2)).toFixed(3)} ms/frame; jpeg-js (all on the main thread) ${jsMs.toFixed(1)} ms/frame; edge encoding (jpeg-js, in an encoder thread) ${encMs.toFixed(1)} ms/frame`);
+      t.diagnostic(
+        `${w}x${h} (${(img.length / 1024).toFixed(0)} KiB): GStreamer push -> RGB frame on the main thread p50 ${quantile(walls.slice(2), 0.5).toFixed(2)} ms, main-thread work ${(mainMs / (N - 2)).toFixed(3)} ms/frame; jpeg-js (all on the main thread) ${jsMs.toFixed(1)} ms/frame; edge encoding (jpeg-js, in an encoder thread) ${encMs.toFixed(1)} ms/frame`,
+      );
     }
   });
 });
@@ -299,8 +352,11 @@ interface EdgeFrame {
 
 function fleetCli(nats: string, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [join(import.meta.dirname, '..', 'bin', 'depthcrafter-live.js'), 'fleet', ...args, '--nats', nats, '--lease-ttl', String(TTL)], { encoding: 'utf8' }, (err, stdout, stderr) =>
-      resolve({ status: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+    execFile(
+      process.execPath,
+      [join(import.meta.dirname, '..', 'bin', 'depthcrafter-live.js'), 'fleet', ...args, '--nats', nats, '--lease-ttl', String(TTL)],
+      { encoding: 'utf8' },
+      (err, stdout, stderr) => resolve({ status: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
     );
   });
 }
@@ -334,27 +390,42 @@ describe('fleet edge -> worker -> gateway (real processes)', { skip: SKIP, timeo
     children.push(e);
     return e;
   };
-  const streams = async () => ((await (await fetch(`${gatewayHttp}streams`)).json()) as { streams: Array<{ name: string; state: string; message?: string }> }).streams;
+  const streams = async () =>
+    ((await (await fetch(`${gatewayHttp}streams`)).json()) as { streams: Array<{ name: string; state: string; message?: string }> }).streams;
 
-  before(async () => {
-    ensureBuilt();
-    nats = await startNats();
-    bus = await connect({ servers: nats.url });
-    bus.subscribe('dcl.frames.usb1', {
-      callback: (err, m) => {
-        if (err) return;
-        const { header } = decodeFrameMessage(m.data);
-        busFrames.push({ seq: header.seq, ptsMs: header.ptsMs, edge: m.headers?.get('Dcl-Edge') ?? '?', publishedMs: header.publishedMs!, at: performance.now() });
-      },
-    });
-    children.push(startCli(['fleet', 'worker', '--nats', nats.url, '--id', 'wE', '--capacity', '2', '--lease-ttl', String(TTL), ...DEPTH]));
-    const gw = startCli(['fleet', 'gateway', '--nats', nats.url, '--port', '0', '--lease-ttl', String(TTL)]);
-    children.push(gw);
-    const line = await until(() => gw.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('fleet gateway serving at')), 30_000, 'the gateway to listen', () => gw.stderr.slice(-3000));
-    gatewayHttp = String(line.url);
-    sub = subscribe(`${gatewayHttp.replace(/^http/, 'ws')}ws?format=f32`);
-    edge = startEdge();
-  }, { timeout: 120_000 });
+  before(
+    async () => {
+      ensureBuilt();
+      nats = await startNats();
+      bus = await connect({ servers: nats.url });
+      bus.subscribe('dcl.frames.usb1', {
+        callback: (err, m) => {
+          if (err) return;
+          const { header } = decodeFrameMessage(m.data);
+          busFrames.push({
+            seq: header.seq,
+            ptsMs: header.ptsMs,
+            edge: m.headers?.get('Dcl-Edge') ?? '?',
+            publishedMs: header.publishedMs!,
+            at: performance.now(),
+          });
+        },
+      });
+      children.push(startCli(['fleet', 'worker', '--nats', nats.url, '--id', 'wE', '--capacity', '2', '--lease-ttl', String(TTL), ...DEPTH]));
+      const gw = startCli(['fleet', 'gateway', '--nats', nats.url, '--port', '0', '--lease-ttl', String(TTL)]);
+      children.push(gw);
+      const line = await until(
+        () => gw.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('fleet gateway serving at')),
+        30_000,
+        'the gateway to listen',
+        () => gw.stderr.slice(-3000),
+      );
+      gatewayHttp = String(line.url);
+      sub = subscribe(`${gatewayHttp.replace(/^http/, 'ws')}ws?format=f32`);
+      edge = startEdge();
+    },
+    { timeout: 120_000 },
+  );
 
   after(async () => {
     sub?.ws.close();
@@ -364,13 +435,21 @@ describe('fleet edge -> worker -> gateway (real processes)', { skip: SKIP, timeo
   });
 
   it("the registered edge camera is served by the worker and its depth reaches the gateway, with the edge's seq and pts", async (t) => {
-    await until(() => sub.got.filter((h) => h.stream === 'usb1').length >= 6, 90_000, 'depth frames of usb1 at the gateway', () => `bus frames ${busFrames.length}; edge: ${edge.stderr.slice(-1500)}`);
+    await until(
+      () => sub.got.filter((h) => h.stream === 'usb1').length >= 6,
+      90_000,
+      'depth frames of usb1 at the gateway',
+      () => `bus frames ${busFrames.length}; edge: ${edge.stderr.slice(-1500)}`,
+    );
     const list = await fleetCli(nats.url, ['camera', 'list', '--json']);
     assert.equal(list.status, 0, list.stderr);
     assert.deepEqual((JSON.parse(list.stdout) as { cameras: unknown[] }).cameras, [{ name: 'usb1', url: 'edge:', worker: 'wE' }]);
     const depth = sub.got.filter((h) => h.stream === 'usb1');
     const edgeId = busFrames[0].edge;
-    assert.ok(busFrames.every((f) => f.edge === edgeId), 'one edge');
+    assert.ok(
+      busFrames.every((f) => f.edge === edgeId),
+      'one edge',
+    );
     const lat: number[] = [];
     for (const h of depth) {
       const f = busFrames.find((b) => b.seq === h.seq);
@@ -380,7 +459,12 @@ describe('fleet edge -> worker -> gateway (real processes)', { skip: SKIP, timeo
       assert.deepEqual([h.width, h.height], [64, 64]);
       lat.push(h.wall - f.publishedMs);
     }
-    t.diagnostic(`edge publish -> depth at the gateway's subscriber: p50 ${quantile(lat, 0.5).toFixed(0)} ms, max ${Math.max(...lat).toFixed(0)} ms (depth window 8 frames at 8 fps); worker latency from the edge's camera (header) p50 ${quantile(depth.map((h) => h.latencyMs), 0.5).toFixed(0)} ms`);
+    t.diagnostic(
+      `edge publish -> depth at the gateway's subscriber: p50 ${quantile(lat, 0.5).toFixed(0)} ms, max ${Math.max(...lat).toFixed(0)} ms (depth window 8 frames at 8 fps); worker latency from the edge's camera (header) p50 ${quantile(
+        depth.map((h) => h.latencyMs),
+        0.5,
+      ).toFixed(0)} ms`,
+    );
     await until(async () => (await streams()).find((s) => s.name === 'usb1')?.state === 'ok', 20_000, 'usb1 ok at /streams');
   });
 
@@ -388,29 +472,49 @@ describe('fleet edge -> worker -> gateway (real processes)', { skip: SKIP, timeo
     const killedAt = performance.now();
     edge.child.kill('SIGKILL');
     let last = '';
-    await until(async () => {
-      const s = (await streams()).find((x) => x.name === 'usb1');
-      last = JSON.stringify(s);
-      return s?.state === 'down';
-    }, 60_000, 'usb1 down at the gateway', () => last);
+    await until(
+      async () => {
+        const s = (await streams()).find((x) => x.name === 'usb1');
+        last = JSON.stringify(s);
+        return s?.state === 'down';
+      },
+      60_000,
+      'usb1 down at the gateway',
+      () => last,
+    );
     const downAfter = performance.now() - killedAt;
     // The worker says why: its source has no frames from the edge.
-    await until(async () => {
-      const f = (await (await fetch(`${gatewayHttp}fleet`)).json()) as { cameras: Array<{ name: string; workerState: string; worker: string | null }> };
-      last = JSON.stringify(f);
-      return f.cameras.find((c) => c.name === 'usb1')?.workerState === 'down';
-    }, 30_000, "the worker's state of usb1: down", () => last);
+    await until(
+      async () => {
+        const f = (await (await fetch(`${gatewayHttp}fleet`)).json()) as { cameras: Array<{ name: string; workerState: string; worker: string | null }> };
+        last = JSON.stringify(f);
+        return f.cameras.find((c) => c.name === 'usb1')?.workerState === 'down';
+      },
+      30_000,
+      "the worker's state of usb1: down",
+      () => last,
+    );
 
     const restartAt = performance.now();
     edge = startEdge();
-    const resumed = await until(() => sub.got.find((h) => h.stream === 'usb1' && h.at > restartAt && h.discont), 90_000, 'a depth frame of the new edge at the gateway', () => edge.stderr.slice(-1500));
+    const resumed = await until(
+      () => sub.got.find((h) => h.stream === 'usb1' && h.at > restartAt && h.discont),
+      90_000,
+      'a depth frame of the new edge at the gateway',
+      () => edge.stderr.slice(-1500),
+    );
     await until(() => sub.got.filter((h) => h.stream === 'usb1' && h.at >= resumed.at).length >= 4, 30_000, 'frames after the restart');
     const newEdge = busFrames[busFrames.length - 1].edge;
     assert.notEqual(newEdge, busFrames[0].edge, 'a new edge id');
     for (const h of sub.got.filter((x) => x.stream === 'usb1' && x.at >= resumed.at)) {
-      assert.ok(busFrames.some((b) => b.edge === newEdge && b.seq === h.seq && b.ptsMs === h.ptsMs), `seq ${h.seq} is the new edge's`);
+      assert.ok(
+        busFrames.some((b) => b.edge === newEdge && b.seq === h.seq && b.ptsMs === h.ptsMs),
+        `seq ${h.seq} is the new edge's`,
+      );
     }
     await until(async () => (await streams()).find((s) => s.name === 'usb1')?.state === 'ok', 20_000, 'usb1 ok again');
-    t.diagnostic(`edge killed: usb1 down at the gateway after ${(downAfter / 1000).toFixed(1)} s (lease TTL ${TTL / 1000} s: stale after 2 TTL); new edge: depth again after ${((resumed.at - restartAt) / 1000).toFixed(1)} s`);
+    t.diagnostic(
+      `edge killed: usb1 down at the gateway after ${(downAfter / 1000).toFixed(1)} s (lease TTL ${TTL / 1000} s: stale after 2 TTL); new edge: depth again after ${((resumed.at - restartAt) / 1000).toFixed(1)} s`,
+    );
   });
 });

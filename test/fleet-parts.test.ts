@@ -46,11 +46,17 @@ describe('camera records', () => {
     assert.deepEqual(e.overrides, { depth: { maxRes: 128 } });
   });
   it('bad names, URLs and --set values are user errors that name the problem (and never echo a password)', () => {
-    assert.throws(() => cameraRecord('a b', 'synthetic:'), (e: Error) => e instanceof FleetConfigError && /camera names are/.test(e.message));
+    assert.throws(
+      () => cameraRecord('a b', 'synthetic:'),
+      (e: Error) => e instanceof FleetConfigError && /camera names are/.test(e.message),
+    );
     assert.throws(() => cameraRecord('a', 'ftp://x/y'), /scheme ftp:\/\/ not supported/);
     assert.throws(() => cameraRecord('a', 'nonsense'), /camera URL not understood/);
     assert.throws(() => cameraRecord('a', 'synthetic:', ['fps']), /--set needs KEY=VALUE/);
-    assert.throws(() => cameraRecord('a', 'gopher://u:secret@h/'), (e: Error) => !e.message.includes('secret'));
+    assert.throws(
+      () => cameraRecord('a', 'gopher://u:secret@h/'),
+      (e: Error) => !e.message.includes('secret'),
+    );
   });
 });
 
@@ -77,13 +83,17 @@ describe('fleet commands, bad input', () => {
     const { ensureBuilt, CLI } = await import('./helpers/build-cli.js');
     ensureBuilt();
     const r = await new Promise<{ code: number | null; stderr: string }>((resolve) =>
-      execFile(process.execPath, [CLI, 'fleet', 'camera', 'list', '--nats', 'nats://user:hunter2@127.0.0.1:1'], { timeout: 30_000 }, (err, _o, stderr) => resolve({ code: err ? (err as { code?: number }).code ?? null : 0, stderr })),
+      execFile(process.execPath, [CLI, 'fleet', 'camera', 'list', '--nats', 'nats://user:hunter2@127.0.0.1:1'], { timeout: 30_000 }, (err, _o, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr }),
+      ),
     );
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /cannot connect to NATS at 127\.0\.0\.1:1/);
     assert.doesNotMatch(r.stderr, /hunter2/);
     const bad = await new Promise<{ code: number | null; stderr: string }>((resolve) =>
-      execFile(process.execPath, [CLI, 'fleet', 'camera', 'add', 'x', 'ftp://h/'], (err, _o, stderr) => resolve({ code: err ? (err as { code?: number }).code ?? null : 0, stderr })),
+      execFile(process.execPath, [CLI, 'fleet', 'camera', 'add', 'x', 'ftp://h/'], (err, _o, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr }),
+      ),
     );
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /scheme ftp:\/\/ not supported/);

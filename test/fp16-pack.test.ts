@@ -222,7 +222,10 @@ describe('engine on the float16 pack', () => {
     assert.equal(r16.stats.calls.decode, 2);
     assert.equal(r16.stats.framesIn.encodeImage, FRAMES);
 
-    assert.deepEqual(r16.depth.map((d) => d.index), Array.from({ length: FRAMES }, (_, i) => i));
+    assert.deepEqual(
+      r16.depth.map((d) => d.index),
+      Array.from({ length: FRAMES }, (_, i) => i),
+    );
     assert.equal(r32.depth.length, FRAMES);
 
     let maxDiff = 0;
@@ -255,7 +258,10 @@ describe('engine on the float16 pack', () => {
     assert.ok(maxDiff > 0, 'float16 depth is bit-identical to float32: the float16 path did not run');
     assert.ok(differing > count / 10, `only ${differing} of ${count} depth values differ from float32`);
     // The depth is not constant, so the comparison means something.
-    assert.ok(r16.depth.some((d) => d.max - d.min > 0.05), 'float16 depth is (nearly) constant');
+    assert.ok(
+      r16.depth.some((d) => d.max - d.min > 0.05),
+      'float16 depth is (nearly) constant',
+    );
 
     // Deterministic: a second sequence on the same engine with the same seed is bit-identical.
     for (let f = 0; f < FRAMES; f++) {

@@ -31,11 +31,48 @@ const scalar = fc.oneof(
   fc.boolean(),
   fc.constant(null),
   fc.string({ maxLength: 12 }),
-  fc.constantFrom('auto', 'linear', 'block', 'drop-oldest', '/ws', 'rtsp://x', '${NOPE}', '${PORT:-1}', '.inf', '1e308', '__proto__', 'models/synthetic-small', '/dev/null'),
+  fc.constantFrom(
+    'auto',
+    'linear',
+    'block',
+    'drop-oldest',
+    '/ws',
+    'rtsp://x',
+    '${NOPE}',
+    '${PORT:-1}',
+    '.inf',
+    '1e308',
+    '__proto__',
+    'models/synthetic-small',
+    '/dev/null',
+  ),
 );
 
 /** One random edit of a pipeline document: replace, delete or add a value somewhere. */
-const edit = fc.record({ pathPick: fc.array(fc.nat(), { minLength: 1, maxLength: 5 }), op: fc.constantFrom('replace', 'delete', 'add', 'array', 'object'), value: scalar, key: fc.constantFrom('kind', 'options', 'from', 'to', 'queue', 'capacity', 'policy', 'window', 'overlap', 'stride', 'fill', 'path', 'fps', 'x', 'nodes', 'edges', 'server') });
+const edit = fc.record({
+  pathPick: fc.array(fc.nat(), { minLength: 1, maxLength: 5 }),
+  op: fc.constantFrom('replace', 'delete', 'add', 'array', 'object'),
+  value: scalar,
+  key: fc.constantFrom(
+    'kind',
+    'options',
+    'from',
+    'to',
+    'queue',
+    'capacity',
+    'policy',
+    'window',
+    'overlap',
+    'stride',
+    'fill',
+    'path',
+    'fps',
+    'x',
+    'nodes',
+    'edges',
+    'server',
+  ),
+});
 
 function applyEdit(doc: unknown, e: { pathPick: number[]; op: string; value: unknown; key: string }): unknown {
   const root = structuredClone(doc) as Record<string, unknown>;
@@ -76,7 +113,7 @@ describe('pipeline files: mutated shipped files and garbage', () => {
           await checkPipeline(p);
           accepted++;
         } catch (err) {
-          if (!(err instanceof PipelineError)) throw new Error(`not a PipelineError: ${String(err)}\n--- file:\n${text}`);
+          if (!(err instanceof PipelineError)) throw new Error(`not a PipelineError: ${String(err)}\n--- file:\n${text}`, { cause: err });
           assert.ok(err.message.startsWith('fuzz.yaml: '), err.message);
           assert.doesNotMatch(err.message, /\n\s+at |TypeError|ReferenceError|undefined is not/, err.message);
           assert.ok(err.message.length < 2000, `message of ${err.message.length} characters`);
@@ -93,14 +130,38 @@ describe('pipeline files: mutated shipped files and garbage', () => {
   test(`${RUNS} random texts: a Pipeline or a PipelineError`, () => {
     const text = fc.oneof(
       fc.string({ maxLength: 200 }),
-      fc.array(fc.constantFrom('nodes:', 'edges:', '  a: { kind: test-pattern }', '- { from: a, to: b }', '&x', '*x', '<<: *x', '{', '[', ':', '- ', '  ', '\n', '"', "'", '!!binary', '%YAML 1.2', '---'), { maxLength: 40 }).map((xs) => xs.join('\n')),
+      fc
+        .array(
+          fc.constantFrom(
+            'nodes:',
+            'edges:',
+            '  a: { kind: test-pattern }',
+            '- { from: a, to: b }',
+            '&x',
+            '*x',
+            '<<: *x',
+            '{',
+            '[',
+            ':',
+            '- ',
+            '  ',
+            '\n',
+            '"',
+            "'",
+            '!!binary',
+            '%YAML 1.2',
+            '---',
+          ),
+          { maxLength: 40 },
+        )
+        .map((xs) => xs.join('\n')),
     );
     fc.assert(
       fc.property(text, (t) => {
         try {
           parsePipeline(t, 'garbage.yaml', builtinRegistry(), { env: {} });
         } catch (err) {
-          if (!(err instanceof PipelineError)) throw new Error(`not a PipelineError: ${String(err)}\n--- text:\n${t}`);
+          if (!(err instanceof PipelineError)) throw new Error(`not a PipelineError: ${String(err)}\n--- text:\n${t}`, { cause: err });
           assert.ok(err.message.startsWith('garbage.yaml: '));
         }
       }),
@@ -122,15 +183,32 @@ describe('HTTP and WebSocket: hostile requests and messages against the real CLI
     await within(5000, 'open', new Promise((r, j) => good.once('open', r).once('error', j)));
     await until(() => frames >= 10, 10_000, 'frames');
 
-    const header = fc.tuple(fc.constantFrom('Origin', 'Host', 'Authorization', 'Sec-WebSocket-Version', 'Sec-WebSocket-Key', 'X-Long', 'Upgrade'), fc.oneof(fc.string({ maxLength: 40 }), fc.nat({ max: 20000 }).map((n) => 'a'.repeat(n))));
+    const header = fc.tuple(
+      fc.constantFrom('Origin', 'Host', 'Authorization', 'Sec-WebSocket-Version', 'Sec-WebSocket-Key', 'X-Long', 'Upgrade'),
+      fc.oneof(
+        fc.string({ maxLength: 40 }),
+        fc.nat({ max: 20000 }).map((n) => 'a'.repeat(n)),
+      ),
+    );
     const request = fc.record({
-      path: fc.oneof(fc.constant('/ws'), fc.constant('/'), fc.constant('/metrics'), fc.string({ maxLength: 30 }).map((s) => `/${encodeURIComponent(s)}`)),
+      path: fc.oneof(
+        fc.constant('/ws'),
+        fc.constant('/'),
+        fc.constant('/metrics'),
+        fc.string({ maxLength: 30 }).map((s) => `/${encodeURIComponent(s)}`),
+      ),
       query: fc.array(fc.tuple(fc.constantFrom('format', 'rgb', 'rgbFormat', 'colormap', 'gt', 'token', 'x'), fc.string({ maxLength: 20 })), { maxLength: 4 }),
       headers: fc.array(header, { maxLength: 3 }),
       upgrade: fc.boolean(),
       leave: fc.constantFrom('reset', 'close', 'read'),
     });
-    const message = fc.oneof(fc.string({ maxLength: 200 }), fc.json(), fc.uint8Array({ maxLength: 300 }), fc.constant('{"type":"subscribe","format":"nope"}'), fc.nat({ max: 9000 }).map((n) => JSON.stringify({ type: 'subscribe', [`k${'x'.repeat(n)}`]: 1 })));
+    const message = fc.oneof(
+      fc.string({ maxLength: 200 }),
+      fc.json(),
+      fc.uint8Array({ maxLength: 300 }),
+      fc.constant('{"type":"subscribe","format":"nope"}'),
+      fc.nat({ max: 9000 }).map((n) => JSON.stringify({ type: 'subscribe', [`k${'x'.repeat(n)}`]: 1 })),
+    );
 
     const send = (r: { path: string; query: Array<[string, string]>; headers: Array<[string, string | number]>; upgrade: boolean; leave: string }) =>
       new Promise<void>((done) => {
@@ -149,7 +227,10 @@ describe('HTTP and WebSocket: hostile requests and messages against the real CLI
       });
     const before = frames;
     const t0 = performance.now();
-    await fc.assert(fc.asyncProperty(request, async (r) => send(r)), { seed: SEED, numRuns: 300 });
+    await fc.assert(
+      fc.asyncProperty(request, async (r) => send(r)),
+      { seed: SEED, numRuns: 300 },
+    );
     // Messages from connected subscribers: bad ones are closed, the server goes on.
     await fc.assert(
       fc.asyncProperty(message, async (m) => {
@@ -168,7 +249,9 @@ describe('HTTP and WebSocket: hostile requests and messages against the real CLI
     const health = await fetch(`http://127.0.0.1:${port}/healthz`);
     assert.equal(health.status, 200);
     assert.equal(run.child.exitCode, null, run.stderr.slice(-3000));
-    console.log(`fuzz HTTP/WebSocket: 400 cases in ${seconds.toFixed(1)} s; the good subscriber got ${frames - before} frames (${rate.toFixed(1)} fps) meanwhile, 0 crashes`);
+    console.log(
+      `fuzz HTTP/WebSocket: 400 cases in ${seconds.toFixed(1)} s; the good subscriber got ${frames - before} frames (${rate.toFixed(1)} fps) meanwhile, 0 crashes`,
+    );
     assert.ok(rate > 10, `the good subscriber kept getting frames (${rate.toFixed(1)} fps of 30)`);
     good.close();
     run.child.kill('SIGTERM');

@@ -30,7 +30,10 @@ test('bench/gpu-check.sh --dry-run --device cpu runs every step and prints the t
   for (const s of ['models', 'pack', 'clip 128x64', 'reference 128x64', 'infer cpu 128x64', 'reference 192x128', 'infer cpu 192x128']) {
     assert.match(r.stdout, new RegExp(`\\[gpu-check\\] ${s}: ok`), `${s} ran`);
   }
-  assert.match(r.stdout, /\| size \| provider \| image enc \| VAE enc \| UNet \| VAE dec \| total ms\/frame \| ratio to reference \| peak RSS MiB \| depth vs reference \|/);
+  assert.match(
+    r.stdout,
+    /\| size \| provider \| image enc \| VAE enc \| UNet \| VAE dec \| total ms\/frame \| ratio to reference \| peak RSS MiB \| depth vs reference \|/,
+  );
   const report = JSON.parse(readFileSync(path.join(work, 'report.json'), 'utf8'));
   assert.equal(report.dryRun, true);
   const ours = report.runs.filter((x: { provider: string }) => x.provider === 'cpu');

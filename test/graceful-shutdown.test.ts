@@ -16,8 +16,6 @@ import { until, within } from './helpers/wait.js';
 // The real CLI (bin/depthcrafter-live.js, which runs dist/) on a real GStreamer pipeline with a
 // real WebSocket subscriber, stopped by a signal as a service manager would stop it.
 
-
-
 const PIPELINE = `
 name: shutdown-test
 server: { host: 127.0.0.1, port: 0 }
@@ -37,12 +35,15 @@ describe('the CLI stops gracefully on a signal', () => {
   let tmp: string;
   let file: string;
   const children: ChildProcess[] = [];
-  before(() => {
-    ensureBuilt();
-    tmp = mkdtempSync(join(tmpdir(), 'dcl-shutdown-'));
-    file = join(tmp, 'endless.yaml');
-    writeFileSync(file, PIPELINE);
-  }, { timeout: 120_000 });
+  before(
+    () => {
+      ensureBuilt();
+      tmp = mkdtempSync(join(tmpdir(), 'dcl-shutdown-'));
+      file = join(tmp, 'endless.yaml');
+      writeFileSync(file, PIPELINE);
+    },
+    { timeout: 120_000 },
+  );
   after(() => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     rmSync(tmp, { recursive: true, force: true });
@@ -138,7 +139,13 @@ describe('the CLI stops gracefully on a signal', () => {
     await new Promise<void>((res) => blocker.listen(0, '127.0.0.1', res));
     const port = (blocker.address() as AddressInfo).port;
     const withDepth = join(tmp, 'depth.yaml');
-    writeFileSync(withDepth, PIPELINE.replace('  ws:\n', '  depth: { kind: depth, options: { model: models/synthetic-small, steps: 1 } }\n  ws:\n').replace('to: ws.frames', 'to: depth.video\n  - from: depth.depth\n    to: ws.frames'));
+    writeFileSync(
+      withDepth,
+      PIPELINE.replace('  ws:\n', '  depth: { kind: depth, options: { model: models/synthetic-small, steps: 1 } }\n  ws:\n').replace(
+        'to: ws.frames',
+        'to: depth.video\n  - from: depth.depth\n    to: ws.frames',
+      ),
+    );
     try {
       const run = runCli(['run', withDepth, '--set', `server.port=${port}`]);
       children.push(run.child);

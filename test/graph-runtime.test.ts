@@ -34,7 +34,20 @@ const probes = new Map<string, Probe>();
 function probe(name: string): Probe {
   let p = probes.get(name);
   if (!p) {
-    p = { emitted: 0, emitWaitMs: 0, sourceStartedAt: 0, sourceDoneAt: 0, maxAhead: 0, runs: 0, failedOnce: false, seqs: [], packets: [], flushed: false, closed: 0, sinkDoneAt: 0 };
+    p = {
+      emitted: 0,
+      emitWaitMs: 0,
+      sourceStartedAt: 0,
+      sourceDoneAt: 0,
+      maxAhead: 0,
+      runs: 0,
+      failedOnce: false,
+      seqs: [],
+      packets: [],
+      flushed: false,
+      closed: 0,
+      sinkDoneAt: 0,
+    };
     probes.set(name, p);
   }
   return p;
@@ -231,7 +244,13 @@ edges:
     assert.equal(probe(a).closed, 1);
     // EOS is handled by the runtime: sinks never see it; the last event is "finished".
     assert.ok(probe(a).packets.every((p) => p.type === 'video'));
-    assert.deepEqual(events.filter((e) => e.type === 'node-finished').map((e) => (e as { node: string }).node).sort(), ['a', 'b', 'src']);
+    assert.deepEqual(
+      events
+        .filter((e) => e.type === 'node-finished')
+        .map((e) => (e as { node: string }).node)
+        .sort(),
+      ['a', 'b', 'src'],
+    );
     assert.equal(events.at(-1)?.type, 'finished');
     assert.equal(await g.metrics.value('dcl_node_frames_out_total', { node: 'src' }), 60);
     assert.equal(await g.metrics.value('dcl_node_frames_in_total', { node: 'a' }), 60);
@@ -433,7 +452,10 @@ edges:
   - { from: cam, to: sink }
 `);
     await g.start();
-    await assert.rejects(within(10_000, 'done', g.done), (e: unknown) => e instanceof NodeFailure && e.node === 'cam' && /camera unplugged after 5 frames/.test(e.message));
+    await assert.rejects(
+      within(10_000, 'done', g.done),
+      (e: unknown) => e instanceof NodeFailure && e.node === 'cam' && /camera unplugged after 5 frames/.test(e.message),
+    );
     assert.equal(probe(src).runs, 1);
   });
 

@@ -180,7 +180,10 @@ describe('GStreamer test pattern to WebSocket subscribers', () => {
     await start(g);
     await withTimeout(10_000, 'graph done', g.done);
     running.delete(g);
-    assert.deepEqual(sourceFrames, Array.from({ length: 20 }, (_, i) => i));
+    assert.deepEqual(
+      sourceFrames,
+      Array.from({ length: 20 }, (_, i) => i),
+    );
     assert.equal(await g.metrics.value('dcl_node_frames_in_total', { node: 'ws' }), 20);
   });
 

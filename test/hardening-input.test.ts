@@ -36,7 +36,11 @@ function pipelineError(f: () => unknown): PipelineError {
 
 describe('values from the environment and --set keep their text where a string is wanted', () => {
   test('a numeric password, a user called "true", a hex-looking password', () => {
-    for (const [user, password] of [['admin', '604791'], ['true', '0x1F'], ['007', '1e5']]) {
+    for (const [user, password] of [
+      ['admin', '604791'],
+      ['true', '0x1F'],
+      ['007', '1e5'],
+    ]) {
       const p = parsePipeline(RTSP, 'cam.yaml', builtinRegistry(), { env: { RTSP_USER: user, RTSP_PASSWORD: password } });
       const o = p.nodes.find((n) => n.name === 'cam')!.options as { user: string; password: string };
       assert.equal(o.password, password);
@@ -46,18 +50,37 @@ describe('values from the environment and --set keep their text where a string i
     assert.equal((q.nodes.find((n) => n.name === 'cam')!.options as { password: string }).password, '123456');
   });
   test('numbers from the environment still become numbers where numbers are wanted', () => {
-    const p = parsePipeline(`server:\n  port: \${PORT}\nnodes:\n  src:\n    kind: test-pattern\n    options:\n      width: \${W}\n  ws: { kind: websocket }\nedges:\n  - { from: src, to: ws }\n`, 'p.yaml', builtinRegistry(), { env: { PORT: '9100', W: '320' } });
+    const p = parsePipeline(
+      `server:\n  port: \${PORT}\nnodes:\n  src:\n    kind: test-pattern\n    options:\n      width: \${W}\n  ws: { kind: websocket }\nedges:\n  - { from: src, to: ws }\n`,
+      'p.yaml',
+      builtinRegistry(),
+      { env: { PORT: '9100', W: '320' } },
+    );
     assert.equal(p.server.port, 9100);
     assert.equal((p.nodes.find((n) => n.name === 'src')!.options as { width: number }).width, 320);
   });
   test('an ill-typed value from the environment is named but not shown; long values are cut', () => {
-    const e = pipelineError(() => parsePipeline(`nodes:\n  src:\n    kind: test-pattern\n    options:\n      width: \${W}\n  ws: { kind: websocket }\nedges:\n  - { from: src, to: ws }\n`, 'p.yaml', builtinRegistry(), { env: { W: 'hunter2' } }));
+    const e = pipelineError(() =>
+      parsePipeline(
+        `nodes:\n  src:\n    kind: test-pattern\n    options:\n      width: \${W}\n  ws: { kind: websocket }\nedges:\n  - { from: src, to: ws }\n`,
+        'p.yaml',
+        builtinRegistry(),
+        { env: { W: 'hunter2' } },
+      ),
+    );
     assert.match(e.message, /field "options\.width": expected number, got string \(the value comes from the environment and is not shown\)/);
     assert.doesNotMatch(e.message, /hunter2/);
     const huge = 'x'.repeat(5_000_000);
     const f = pipelineError(() => parsePipeline(`nodes:\n  src: { kind: ${huge} }\n`, 'p.yaml', builtinRegistry(), { env: {} }));
     assert.ok(f.message.length < 1000, `message of ${f.message.length} characters`);
-    const g = pipelineError(() => parsePipeline(`nodes:\n  src: { kind: test-pattern, options: { width: '${huge}' } }\n  ws: { kind: websocket }\nedges:\n  - { from: src, to: ws }\n`, 'p.yaml', builtinRegistry(), { env: {} }));
+    const g = pipelineError(() =>
+      parsePipeline(
+        `nodes:\n  src: { kind: test-pattern, options: { width: '${huge}' } }\n  ws: { kind: websocket }\nedges:\n  - { from: src, to: ws }\n`,
+        'p.yaml',
+        builtinRegistry(),
+        { env: {} },
+      ),
+    );
     assert.ok(g.message.length < 1000, `message of ${g.message.length} characters`);
   });
 });
@@ -73,7 +96,12 @@ describe('hostile pipeline files', () => {
   });
   test('an alias bomb is a YAML mistake naming the file (exit 2), not an exception or a gigabyte', () => {
     const lines = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]'];
-    for (let i = 1; i < 12; i++) lines.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10).fill(`*${String.fromCharCode(96 + i)}`).join(',')}]`);
+    for (let i = 1; i < 12; i++)
+      lines.push(
+        `${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10)
+          .fill(`*${String.fromCharCode(96 + i)}`)
+          .join(',')}]`,
+      );
     const before = process.memoryUsage().rss;
     const e = pipelineError(() => parsePipeline(`${lines.join('\n')}\nnodes: {}\n`, 'bomb.yaml', builtinRegistry(), { env: {} }));
     assert.match(e.message, /^bomb\.yaml: invalid YAML: .*alias/i);
@@ -87,7 +115,12 @@ describe('hostile pipeline files', () => {
   });
   test('--set cannot reach Object.prototype', () => {
     for (const set of ['src.__proto__.polluted=yes', '__proto__.polluted=yes', 'src.constructor.prototype.polluted=yes', 'toString.x=1']) {
-      const e = pipelineError(() => parsePipeline(`nodes:\n  src: { kind: test-pattern }\n  ws: { kind: websocket }\nedges:\n  - { from: src, to: ws }\n`, 'p.yaml', builtinRegistry(), { env: {}, overrides: [set] }));
+      const e = pipelineError(() =>
+        parsePipeline(`nodes:\n  src: { kind: test-pattern }\n  ws: { kind: websocket }\nedges:\n  - { from: src, to: ws }\n`, 'p.yaml', builtinRegistry(), {
+          env: {},
+          overrides: [set],
+        }),
+      );
       assert.match(e.message, /--set/, set);
       assert.equal(({} as Record<string, unknown>).polluted, undefined, set);
     }
@@ -99,7 +132,15 @@ test('Host header check: IP addresses, localhost and listed names only (DNS rebi
   for (const h of ['127.0.0.1:8080', '127.0.0.1', '[::1]:8080', '[::1]', 'localhost:8080', 'LOCALHOST', 'app.localhost:1', '10.1.2.3:80', undefined, '']) {
     assert.ok(hostAllowed(h, none), String(h));
   }
-  for (const h of ['attacker.example:8080', 'attacker.example', '127.0.0.1.nip.io:8080', 'localhost.attacker.example', '[::1', '127.0.0.1:80:80', 'cam.example']) {
+  for (const h of [
+    'attacker.example:8080',
+    'attacker.example',
+    '127.0.0.1.nip.io:8080',
+    'localhost.attacker.example',
+    '[::1',
+    '127.0.0.1:80:80',
+    'cam.example',
+  ]) {
     assert.ok(!hostAllowed(h, none), h);
   }
   assert.ok(hostAllowed('cam.example:8080', new Set(['cam.example'])));
@@ -118,11 +159,18 @@ describe('validate catches what run would fail on (checkPipeline)', () => {
   const synth = `  src: { kind: synthetic, options: { width: 64, height: 64 } }\n`;
 
   test('one WebSocket path mounted by two sinks', async () => {
-    await failsWith(`nodes:\n${synth}  a: { kind: websocket }\n  b: { kind: websocket }\nedges:\n  - { from: src, to: a }\n  - { from: src, to: b }\n`, /^p\.yaml: node "b", field "options\.path": WebSocket path \/ws is already used by node "a"$/);
+    await failsWith(
+      `nodes:\n${synth}  a: { kind: websocket }\n  b: { kind: websocket }\nedges:\n  - { from: src, to: a }\n  - { from: src, to: b }\n`,
+      /^p\.yaml: node "b", field "options\.path": WebSocket path \/ws is already used by node "a"$/,
+    );
   });
-  test("a window larger than the pack allows, a missing pack, guidance beyond reason", async () => {
-    const depth = (opts: string) => `nodes:\n${synth}  d: { kind: depth, options: { ${opts} } }\n  ws: { kind: websocket }\nedges:\n  - { from: src, to: d }\n  - { from: d, to: ws }\n`;
-    await failsWith(depth('model: models/synthetic-small, window: 110, overlap: 25'), /node "d", field "options\.window": window 110 is larger than this pack allows \(32\) \(pack synthetic-small\)/);
+  test('a window larger than the pack allows, a missing pack, guidance beyond reason', async () => {
+    const depth = (opts: string) =>
+      `nodes:\n${synth}  d: { kind: depth, options: { ${opts} } }\n  ws: { kind: websocket }\nedges:\n  - { from: src, to: d }\n  - { from: d, to: ws }\n`;
+    await failsWith(
+      depth('model: models/synthetic-small, window: 110, overlap: 25'),
+      /node "d", field "options\.window": window 110 is larger than this pack allows \(32\) \(pack synthetic-small\)/,
+    );
     await failsWith(depth('model: models/no-such-pack'), /node "d", field "options\.model": .*no-such-pack: model pack folder not found/);
     assert.throws(() => parsePipeline(depth('guidance: 1e308'), 'p.yaml', builtinRegistry(), { env: {} }), /field "options\.guidance"/);
     const ok = await check(depth('model: models/synthetic-small'));
@@ -137,15 +185,26 @@ describe('validate catches what run would fail on (checkPipeline)', () => {
   test('missing input files and folders', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dcl-check-'));
     try {
-      await failsWith(`nodes:\n  f: { kind: frames, options: { dir: ${dir} } }\n  ws: { kind: websocket }\nedges:\n  - { from: f, to: ws }\n`, /field "options\.dir": frames .*: no PNG or JPEG images/);
-      await failsWith(`nodes:\n  f: { kind: frames, options: { dir: ${dir}/nope } }\n  ws: { kind: websocket }\nedges:\n  - { from: f, to: ws }\n`, /field "options\.dir"/);
-      await failsWith(`nodes:\n  f: { kind: file, options: { path: ${dir}/clip.mp4 } }\n  ws: { kind: websocket }\nedges:\n  - { from: f, to: ws }\n`, /field "options\.path": file .*clip\.mp4: no such file/);
+      await failsWith(
+        `nodes:\n  f: { kind: frames, options: { dir: ${dir} } }\n  ws: { kind: websocket }\nedges:\n  - { from: f, to: ws }\n`,
+        /field "options\.dir": frames .*: no PNG or JPEG images/,
+      );
+      await failsWith(
+        `nodes:\n  f: { kind: frames, options: { dir: ${dir}/nope } }\n  ws: { kind: websocket }\nedges:\n  - { from: f, to: ws }\n`,
+        /field "options\.dir"/,
+      );
+      await failsWith(
+        `nodes:\n  f: { kind: file, options: { path: ${dir}/clip.mp4 } }\n  ws: { kind: websocket }\nedges:\n  - { from: f, to: ws }\n`,
+        /field "options\.path": file .*clip\.mp4: no such file/,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
   test('an RTSP host that does not resolve here is a warning', async () => {
-    const r = await check(`nodes:\n  c: { kind: rtsp, options: { url: 'rtsp://no-such-camera.invalid/s' } }\n  ws: { kind: websocket }\nedges:\n  - { from: c, to: ws }\n`);
+    const r = await check(
+      `nodes:\n  c: { kind: rtsp, options: { url: 'rtsp://no-such-camera.invalid/s' } }\n  ws: { kind: websocket }\nedges:\n  - { from: c, to: ws }\n`,
+    );
     assert.match(r.warnings.join('\n'), /the RTSP host "no-such-camera\.invalid" does not resolve/);
   });
 });

@@ -9,7 +9,6 @@ import { until, within } from './helpers/wait.js';
 // Defects reachable by anyone who can open a TCP connection to the port, each tried against the
 // real CLI with real sockets.
 
-
 /** Send an upgrade request, then reset the connection (RST, SO_LINGER 0) or close it, without reading the answer. */
 function upgradeAndLeave(port: number, path: string, headers: string, how: 'reset' | 'close'): Promise<void> {
   return new Promise((resolve) => {
@@ -56,7 +55,12 @@ describe('refused WebSocket upgrades from clients that go away', () => {
       }
     }
     const before = frames;
-    await until(() => frames >= before + 10, 10_000, 'frames after the refused clients', () => run.stderr.slice(-3000));
+    await until(
+      () => frames >= before + 10,
+      10_000,
+      'frames after the refused clients',
+      () => run.stderr.slice(-3000),
+    );
     const health = await fetch(new URL('/healthz', http));
     assert.equal(health.status, 200);
     assert.equal(run.child.exitCode, null, `the server is still running:\n${run.stderr.slice(-3000)}`);
@@ -118,7 +122,11 @@ describe('hostile requests against the real CLI', () => {
       const f0 = frames;
       const t0 = performance.now();
       let stop = false;
-      const attack = during ? (async () => { while (!stop) await during(); })() : Promise.resolve();
+      const attack = during
+        ? (async () => {
+            while (!stop) await during();
+          })()
+        : Promise.resolve();
       await new Promise((r) => setTimeout(r, ms));
       stop = true;
       await attack;
@@ -155,7 +163,10 @@ describe('hostile requests against the real CLI', () => {
     const open = startCli(['run', fx.file], { DCL_TOKEN: undefined });
     fx.children.push(open);
     await serving(open);
-    assert.ok(open.lines.some((l) => l.auth === 'none' && /no token required/.test(String(l.msg))), open.stderr);
+    assert.ok(
+      open.lines.some((l) => l.auth === 'none' && /no token required/.test(String(l.msg))),
+      open.stderr,
+    );
     open.child.kill('SIGTERM');
     await within(10_000, 'exit', open.exit);
   });
@@ -165,14 +176,20 @@ describe('a fatal error with GStreamer threads running', () => {
   test('exits 1 promptly with one log line, instead of hanging on a blocked GStreamer thread', async () => {
     const { spawn } = await import('node:child_process');
     const { ROOT } = await import('./helpers/build-cli.js');
-    const child = spawn(process.execPath, ['--import', 'tsx', join('test', 'fixtures', 'fatal-with-gstreamer.ts'), '--handler'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', join('test', 'fixtures', 'fatal-with-gstreamer.ts'), '--handler'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const exit = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
     try {
       const code = await within(15_000, 'exit after the uncaught exception', exit);
       assert.equal(code, 1, stderr);
-      const fatal = stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: number; msg: string; err?: { message: string } });
+      const fatal = stderr
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { level: number; msg: string; err?: { message: string } });
       assert.equal(fatal.length, 1, stderr);
       assert.equal(fatal[0].level, 60);
       assert.match(fatal[0].msg, /internal error \(uncaught exception\): exiting/);

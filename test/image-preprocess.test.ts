@@ -69,7 +69,11 @@ describe('resizeBilinearRGB', () => {
     const sh = 30;
     const stride = 3 * sw + 1;
     const src = packRGB(sw, sh, stride, (x, y, c) => (c === 0 ? 3 * x : c === 1 ? 8 * y : 7));
-    for (const [dw, dh] of [[37, 11], [160, 45], [80, 7]]) {
+    for (const [dw, dh] of [
+      [37, 11],
+      [160, 45],
+      [80, 7],
+    ]) {
       const out = resizeBilinearRGB(src, sw, sh, stride, dw, dh, new Float32Array(3 * dw * dh));
       const plane = dw * dh;
       for (let y = 0; y < dh; y++) {
@@ -85,7 +89,11 @@ describe('resizeBilinearRGB', () => {
   });
   it('never reads the row padding', () => {
     const src = packRGB(5, 4, 20, () => 0); // 15 bytes of pixels, 5 bytes of 0xAB padding per row
-    for (const [dw, dh] of [[5, 4], [9, 7], [2, 2]]) {
+    for (const [dw, dh] of [
+      [5, 4],
+      [9, 7],
+      [2, 2],
+    ]) {
       const out = resizeBilinearRGB(src, 5, 4, 20, dw, dh, new Float32Array(3 * dw * dh));
       for (const v of out) assert.equal(v, -1);
     }
@@ -137,7 +145,11 @@ describe('CLIP antialias parameters', () => {
     const e = Math.exp(-0.5);
     [e, 1, e].forEach((v, i) => assertClose(k[i], v / (1 + 2 * e), 1e-15));
     const k7 = gaussianKernel(7, 1.786);
-    assertClose(k7.reduce((a, b) => a + b, 0), 1, 1e-15);
+    assertClose(
+      k7.reduce((a, b) => a + b, 0),
+      1,
+      1e-15,
+    );
     for (let i = 0; i < 3; i++) assert.equal(k7[i], k7[6 - i]);
     assert.ok(k7[3] > k7[2]);
     const ident = gaussianKernel(3, 0.001);
@@ -145,7 +157,10 @@ describe('CLIP antialias parameters', () => {
     assertClose(ident[0], 0, 1e-15);
   });
   it('reflect index mirrors without repeating the edge', () => {
-    assert.deepEqual([-3, -2, -1, 0, 4, 5, 6, 7].map((i) => reflectIndex(i, 5)), [3, 2, 1, 0, 4, 3, 2, 1]);
+    assert.deepEqual(
+      [-3, -2, -1, 0, 4, 5, 6, 7].map((i) => reflectIndex(i, 5)),
+      [3, 2, 1, 0, 4, 3, 2, 1],
+    );
     assert.equal(reflectIndex(-1, 1), 0);
     assert.equal(reflectIndex(2, 2), 0);
   });
@@ -237,10 +252,70 @@ describe('ClipPreprocessor', () => {
     // float32 ((in-1)/(out-1))*d; on this high-frequency pattern that changes
     // values by up to ~1.3e-5, hence the tolerance.
     const refs: [number, number, [number, number, number, number][]][] = [
-      [576, 1024, [[0, 0, 0, -0.15475333], [0, 0, 223, -0.083261266], [1, 223, 0, 0.02336403], [2, 223, 223, 0.12214927], [0, 111, 112, 0.093294002], [1, 57, 3, 0.031207653], [2, 5, 200, 0.074636914], [0, 100, 100, 0.051870327], [1, 1, 1, -0.0059521617], [2, 222, 17, 0.11133052]]],
-      [256, 512, [[0, 0, 0, -0.6730848], [0, 0, 223, -0.45191517], [1, 223, 0, 0.032978326], [2, 223, 223, 0.42308486], [0, 111, 112, 0.5074212], [1, 57, 3, -0.026929514], [2, 5, 200, -0.15559423], [0, 100, 100, 0.063331783], [1, 1, 1, -0.072439954], [2, 222, 17, 0.19506687]]],
-      [64, 96, [[0, 0, 0, -1.0], [0, 0, 223, -0.75], [1, 223, 0, 0.875], [2, 223, 223, 0.5], [0, 111, 112, -0.37913144], [1, 57, 3, -0.17522012], [2, 5, 200, -0.034404494], [0, 100, 100, -0.092633225], [1, 1, 1, 0.075705655], [2, 222, 17, 0.2934885]]],
-      [300, 701, [[0, 0, 0, -0.34375441], [0, 0, 223, 0.16057435], [1, 223, 0, 0.12932627], [2, 223, 223, 0.28557441], [0, 111, 112, 0.12536502], [1, 57, 3, 0.21415357], [2, 5, 200, 0.18474504], [0, 100, 100, 0.15242878], [1, 1, 1, -0.057009745], [2, 222, 17, 0.046698965]]],
+      [
+        576,
+        1024,
+        [
+          [0, 0, 0, -0.15475333],
+          [0, 0, 223, -0.083261266],
+          [1, 223, 0, 0.02336403],
+          [2, 223, 223, 0.12214927],
+          [0, 111, 112, 0.093294002],
+          [1, 57, 3, 0.031207653],
+          [2, 5, 200, 0.074636914],
+          [0, 100, 100, 0.051870327],
+          [1, 1, 1, -0.0059521617],
+          [2, 222, 17, 0.11133052],
+        ],
+      ],
+      [
+        256,
+        512,
+        [
+          [0, 0, 0, -0.6730848],
+          [0, 0, 223, -0.45191517],
+          [1, 223, 0, 0.032978326],
+          [2, 223, 223, 0.42308486],
+          [0, 111, 112, 0.5074212],
+          [1, 57, 3, -0.026929514],
+          [2, 5, 200, -0.15559423],
+          [0, 100, 100, 0.063331783],
+          [1, 1, 1, -0.072439954],
+          [2, 222, 17, 0.19506687],
+        ],
+      ],
+      [
+        64,
+        96,
+        [
+          [0, 0, 0, -1.0],
+          [0, 0, 223, -0.75],
+          [1, 223, 0, 0.875],
+          [2, 223, 223, 0.5],
+          [0, 111, 112, -0.37913144],
+          [1, 57, 3, -0.17522012],
+          [2, 5, 200, -0.034404494],
+          [0, 100, 100, -0.092633225],
+          [1, 1, 1, 0.075705655],
+          [2, 222, 17, 0.2934885],
+        ],
+      ],
+      [
+        300,
+        701,
+        [
+          [0, 0, 0, -0.34375441],
+          [0, 0, 223, 0.16057435],
+          [1, 223, 0, 0.12932627],
+          [2, 223, 223, 0.28557441],
+          [0, 111, 112, 0.12536502],
+          [1, 57, 3, 0.21415357],
+          [2, 5, 200, 0.18474504],
+          [0, 100, 100, 0.15242878],
+          [1, 1, 1, -0.057009745],
+          [2, 222, 17, 0.046698965],
+        ],
+      ],
     ];
     for (const [h, w, points] of refs) {
       const p = new ClipPreprocessor(h, w);
@@ -254,7 +329,12 @@ describe('ClipPreprocessor', () => {
     }
   });
   it('matches a naive per-pixel implementation of the spec', () => {
-    for (const [h, w, oh, ow] of [[61, 83, 29, 37], [40, 30, 224, 224], [500, 300, 224, 224], [9, 250, 5, 13]]) {
+    for (const [h, w, oh, ow] of [
+      [61, 83, 29, 37],
+      [40, 30, 224, 224],
+      [500, 300, 224, 224],
+      [9, 250, 5, 13],
+    ]) {
       const src = pattern(h, w);
       for (let i = 0; i < src.length; i++) src[i] += Math.fround(Math.sin(i) * 0.1);
       const got = new ClipPreprocessor(h, w, oh, ow).resize(src, new Float32Array(3 * oh * ow));
@@ -265,7 +345,11 @@ describe('ClipPreprocessor', () => {
     }
   });
   it('keeps a constant image constant, then normalises it exactly', () => {
-    for (const [h, w] of [[576, 1024], [256, 512], [100, 150]]) {
+    for (const [h, w] of [
+      [576, 1024],
+      [256, 512],
+      [100, 150],
+    ]) {
       const src = new Float32Array(3 * h * w);
       const vals = [-0.5, 0.25, 0.9];
       for (let c = 0; c < 3; c++) src.fill(vals[c], c * h * w, (c + 1) * h * w);

@@ -48,7 +48,11 @@ function runCli(args: string[]): Promise<CliResult> {
 }
 
 /** Runs infer and expects success; returns the parsed --json result. */
-async function infer(input: string, out: string, extra: string[] = []): Promise<Record<string, any>> {
+async function infer(
+  input: string,
+  out: string,
+  extra: string[] = [],
+): Promise<Record<string, any>> /* eslint-disable-line @typescript-eslint/no-explicit-any -- the CLI's JSON summary */ {
   const r = await runCli([input, '-o', out, '--model', PACK, '--window', '12', '--overlap', '4', '--steps', '1', '--max-res', '128', '--json', ...extra]);
   assert.equal(r.code, 0, `infer ${input} ${extra.join(' ')} failed (exit ${r.code}): ${r.stderr}`);
   const line = r.stdout.trim().split('\n').pop()!;
@@ -108,10 +112,20 @@ describe('depthcrafter-live infer (built CLI, tiny-random pack)', () => {
     clip = path.join(tmp, 'ball.mp4');
     await execFileP('gst-launch-1.0', [
       '-q',
-      'videotestsrc', 'num-buffers=30', 'pattern=ball', '!',
-      'video/x-raw,width=192,height=128,framerate=30/1', '!',
-      'videoconvert', '!', 'x264enc', '!', 'mp4mux', '!',
-      'filesink', `location=${clip}`,
+      'videotestsrc',
+      'num-buffers=30',
+      'pattern=ball',
+      '!',
+      'video/x-raw,width=192,height=128,framerate=30/1',
+      '!',
+      'videoconvert',
+      '!',
+      'x264enc',
+      '!',
+      'mp4mux',
+      '!',
+      'filesink',
+      `location=${clip}`,
     ]);
     assert.ok(existsSync(clip), 'test clip was not written');
   });
@@ -221,7 +235,19 @@ describe('depthcrafter-live infer (built CLI, tiny-random pack)', () => {
   it('an odd-sized input: the npz keeps its exact size, the videos the largest even size (H.264 4:2:0), stored npz by default', async () => {
     const frames = path.join(tmp, 'odd-frames');
     await mkdir(frames, { recursive: true });
-    await execFileP('gst-launch-1.0', ['-q', 'videotestsrc', 'num-buffers=4', 'pattern=ball', '!', 'video/x-raw,width=35,height=23', '!', 'pngenc', '!', 'multifilesink', `location=${path.join(frames, '%03d.png')}`]);
+    await execFileP('gst-launch-1.0', [
+      '-q',
+      'videotestsrc',
+      'num-buffers=4',
+      'pattern=ball',
+      '!',
+      'video/x-raw,width=35,height=23',
+      '!',
+      'pngenc',
+      '!',
+      'multifilesink',
+      `location=${path.join(frames, '%03d.png')}`,
+    ]);
     const out = path.join(tmp, 'out-odd');
     const res = await infer(frames, out);
     assert.deepEqual({ width: res.width, height: res.height }, { width: 35, height: 23 });
@@ -249,7 +275,23 @@ describe('depthcrafter-live infer (built CLI, tiny-random pack)', () => {
   });
 
   it('a pack with random weights says so on stderr; the default pack (synthetic-small, trained) does not, but names its domain', async () => {
-    const args = (out: string, model: string[]) => [clip, '-o', out, '--window', '12', '--overlap', '4', '--steps', '1', '--max-res', '128', '--process-length', '6', '--no-videos', ...model];
+    const args = (out: string, model: string[]) => [
+      clip,
+      '-o',
+      out,
+      '--window',
+      '12',
+      '--overlap',
+      '4',
+      '--steps',
+      '1',
+      '--max-res',
+      '128',
+      '--process-length',
+      '6',
+      '--no-videos',
+      ...model,
+    ];
     const random = await runCli(args(path.join(tmp, 'out-rw1'), ['--model', PACK]));
     assert.equal(random.code, 0, random.stderr);
     assert.match(random.stderr, /pack \\?"tiny-random\\?" has random weights .*its depth is noise/);
@@ -281,7 +323,11 @@ describe('depthcrafter-live infer (built CLI, tiny-random pack)', () => {
     assert.ok(nonZero > lat.data.length / 2, 'latents are not blank');
     const plain = await loadDepth(path.join(tmp, 'out-pl', 'ball_depth.npz'));
     assert.ok(sameBits(plain.data, (await loadDepth(path.join(out, 'ball_depth.npz'))).data), 'same depth as without --save-latents');
-    assert.deepEqual(readdirSync(out).filter((n) => n.startsWith('.')), [], 'the spill files and temporaries are removed');
+    assert.deepEqual(
+      readdirSync(out).filter((n) => n.startsWith('.')),
+      [],
+      'the spill files and temporaries are removed',
+    );
   });
 
   it('--target-fps 15 on a 30 fps clip keeps every second frame (15 frames, played at 15 fps)', async () => {

@@ -25,10 +25,24 @@ before(() => {
   // Colour bars that move: large flat areas, so a frame scaled in I420 and one scaled in RGB agree closely.
   execFileSync('gst-launch-1.0', [
     '-q',
-    'videotestsrc', `num-buffers=${FRAMES}`, 'pattern=smpte', 'horizontal-speed=2',
-    '!', 'video/x-raw,width=320,height=240,framerate=30/1',
-    '!', 'videoconvert', '!', 'x264enc', 'speed-preset=ultrafast', 'pass=qual', 'quantizer=10',
-    '!', 'mp4mux', '!', 'filesink', `location=${CLIP}`,
+    'videotestsrc',
+    `num-buffers=${FRAMES}`,
+    'pattern=smpte',
+    'horizontal-speed=2',
+    '!',
+    'video/x-raw,width=320,height=240,framerate=30/1',
+    '!',
+    'videoconvert',
+    '!',
+    'x264enc',
+    'speed-preset=ultrafast',
+    'pass=qual',
+    'quantizer=10',
+    '!',
+    'mp4mux',
+    '!',
+    'filesink',
+    `location=${CLIP}`,
   ]);
 });
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -45,12 +59,12 @@ describe('ingest launch strings', () => {
   test('a queue decouples the decoder; scaling comes before the RGB conversion', () => {
     assert.equal(toRgbLaunch(), 'queue max-size-buffers=2 max-size-bytes=0 max-size-time=0 ! videoconvert ! video/x-raw,format=RGB');
     assert.match(toRgbLaunch({ width: 64 }), /! videoscale ! videoconvert ! video\/x-raw,format=RGB,width=64$/);
-    assert.match(fileLaunch({ path: '/a b.mp4', width: 64, height: 48 }), /^filesrc location="\/a b\.mp4" ! decodebin ! queue .* ! videoscale ! videoconvert ! video\/x-raw,format=RGB,width=64,height=48$/);
-    assert.match(decodeToRgbLaunch('file:///x.mp4'), /^uridecodebin uri="file:\/\/\/x\.mp4" ! queue /);
-    assert.equal(
-      appSinkLaunch('X', { maxBuffers: 3, drop: true }),
-      'X ! appsink name=dclsink max-buffers=3 drop=true sync=false enable-last-sample=false',
+    assert.match(
+      fileLaunch({ path: '/a b.mp4', width: 64, height: 48 }),
+      /^filesrc location="\/a b\.mp4" ! decodebin ! queue .* ! videoscale ! videoconvert ! video\/x-raw,format=RGB,width=64,height=48$/,
     );
+    assert.match(decodeToRgbLaunch('file:///x.mp4'), /^uridecodebin uri="file:\/\/\/x\.mp4" ! queue /);
+    assert.equal(appSinkLaunch('X', { maxBuffers: 3, drop: true }), 'X ! appsink name=dclsink max-buffers=3 drop=true sync=false enable-last-sample=false');
   });
 
   test('every frame of a file, full size and scaled in I420, matches the full frame scaled in JS', { timeout: 60_000 }, async () => {
@@ -58,7 +72,10 @@ describe('ingest launch strings', () => {
     const half = await readAll(fileLaunch({ path: CLIP, width: 160, height: 120 }));
     assert.equal(full.length, FRAMES);
     assert.equal(half.length, FRAMES);
-    assert.deepEqual(half.map((f) => f.seq), full.map((f) => f.seq));
+    assert.deepEqual(
+      half.map((f) => f.seq),
+      full.map((f) => f.seq),
+    );
     for (let i = 0; i < FRAMES; i++) {
       const a = full[i];
       const b = half[i];
@@ -100,7 +117,10 @@ describe('reader consumers', () => {
     });
     assert.equal(res.frames, FRAMES);
     assert.equal(res.nextSeq, 100 + FRAMES);
-    assert.deepEqual(seqs, Array.from({ length: FRAMES }, (_, i) => 100 + i));
+    assert.deepEqual(
+      seqs,
+      Array.from({ length: FRAMES }, (_, i) => 100 + i),
+    );
     pts.forEach((p, i) => assert.ok(Math.abs(p - (i * 1000) / 30) < 1e-6));
   });
 

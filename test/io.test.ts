@@ -10,15 +10,7 @@ import { inflateSync } from 'node:zlib';
 import { buildNpyHeader, parseNpy, parseNpyHeader, npyHeaderDict } from '../src/io/npy.js';
 import { NpzWriter, readNpz, ZIP32_MAX_BYTES } from '../src/io/npz-writer.js';
 import { decodePng, encodePng16Gray, encodePngRGB } from '../src/io/png16.js';
-import {
-  applyColormap,
-  colormapByName,
-  colormapIndex,
-  COLORMAP_NAMES,
-  GRAY_LUT,
-  INFERNO_LUT,
-  TURBO_LUT,
-} from '../src/io/colormap.js';
+import { applyColormap, colormapByName, colormapIndex, COLORMAP_NAMES, GRAY_LUT, INFERNO_LUT, TURBO_LUT } from '../src/io/colormap.js';
 
 const PY = '/usr/bin/python3';
 
@@ -52,7 +44,9 @@ function latin1(bytes: Uint8Array): string {
 }
 
 function sha256(a: ArrayBufferView): string {
-  return createHash('sha256').update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).digest('hex');
+  return createHash('sha256')
+    .update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength))
+    .digest('hex');
 }
 
 /** Deterministic frame content: frame f, pixel i. */
@@ -73,6 +67,7 @@ describe('npy header', () => {
   });
 
   test('dtype descriptors and shape reprs follow numpy (uint8 is "|u1", 1-d has a trailing comma)', () => {
+    // eslint-disable-next-line no-control-regex -- the npy magic and version bytes are control characters
     assert.match(latin1(buildNpyHeader('<u2', [5])), /^\x93NUMPY\x01\x00v\x00\{'descr': '<u2', 'fortran_order': False, 'shape': \(5,\), \} +\n$/);
     assert.match(latin1(buildNpyHeader('<u1', [])), /\{'descr': '\|u1', 'fortran_order': False, 'shape': \(\), \} +\n$/);
     assert.equal(latin1(buildNpyHeader('uint8', [3, 4])), latin1(buildNpyHeader('<u1', [3, 4])));
@@ -191,7 +186,10 @@ describe('npz writer', () => {
   }
 
   test('streams 100 frames of 64x48 with compression, reusing one frame buffer', async () => {
-    const N = 100, H = 48, W = 64, P = H * W;
+    const N = 100,
+      H = 48,
+      W = 64,
+      P = H * W;
     const path = join(dir, 'stream.npz');
     const w = await NpzWriter.create(path, { compress: true, level: 6, huffmanOnly: false });
     const a = w.beginArray('depth', 'float32', [N, H, W]);
@@ -217,7 +215,10 @@ describe('npz writer', () => {
     assert.equal(mismatches, 0);
   });
 
-  for (const [N, P] of [[300, 256], [20, 64 * 1024]]) {
+  for (const [N, P] of [
+    [300, 256],
+    [20, 64 * 1024],
+  ]) {
     // 1 KiB frames stay below the 16 KiB stream high-water mark (no drain wait, data still queued
     // when write() resolves); 256 KiB frames always wait for 'drain'.
     test(`stored (uncompressed) streaming with a reused ${P * 4}-byte frame buffer`, async () => {
@@ -320,7 +321,10 @@ describe('npz writer', () => {
 
   test('numpy.load reads the streamed archive with identical values (python cross-check)', async (t) => {
     if (!HAVE_NUMPY) return t.skip(NO_NUMPY);
-    const N = 12, H = 48, W = 64, P = H * W;
+    const N = 12,
+      H = 48,
+      W = 64,
+      P = H * W;
     for (const compress of [true, false]) {
       const path = join(dir, `numpy-${compress}.npz`);
       const w = await NpzWriter.create(path, { compress });
@@ -369,7 +373,10 @@ np.${fn}(sys.argv[1], depth=d, u16=np.array([[0, 1], [256, 65535]], dtype=np.uin
       assert.deepEqual(Object.keys(r).sort(), ['depth', 'f64', 'u16', 'u8']);
       assert.equal(r.depth.dtype, 'float32');
       assert.deepEqual(r.depth.shape, [2, 3, 4]);
-      assert.deepEqual(Array.from(r.depth.data), Array.from({ length: 24 }, (_, i) => Math.fround(Math.fround(i) / 7)));
+      assert.deepEqual(
+        Array.from(r.depth.data),
+        Array.from({ length: 24 }, (_, i) => Math.fround(Math.fround(i) / 7)),
+      );
       assert.deepEqual(r.u16.shape, [2, 2]);
       assert.deepEqual(Array.from(r.u16.data), [0, 1, 256, 65535]);
       assert.equal(r.u8.dtype, 'uint8');
@@ -383,10 +390,16 @@ np.${fn}(sys.argv[1], depth=d, u16=np.array([[0, 1], [256, 65535]], dtype=np.uin
 // ---------------------------------------------------------------------------
 describe('png', () => {
   test('16-bit gray round trip keeps 0, 1, 256, 65535 at known pixels', () => {
-    const w = 5, h = 3;
+    const w = 5,
+      h = 3;
     const img = new Uint16Array(w * h);
     for (let i = 0; i < img.length; i++) img[i] = (i * 4099) & 0xffff;
-    const known: Array<[number, number, number]> = [[0, 0, 0], [1, 0, 1], [4, 1, 256], [2, 2, 65535]];
+    const known: Array<[number, number, number]> = [
+      [0, 0, 0],
+      [1, 0, 1],
+      [4, 1, 256],
+      [2, 2, 65535],
+    ];
     for (const [x, y, v] of known) img[y * w + x] = v;
     const png = encodePng16Gray(img, w, h);
     // IHDR: bit depth 16, color type 0 (grayscale)
@@ -420,7 +433,8 @@ describe('png', () => {
   });
 
   test('RGB round trip', () => {
-    const w = 3, h = 2;
+    const w = 3,
+      h = 2;
     const rgb = Uint8Array.from({ length: w * h * 3 }, (_, i) => (i * 37) & 255);
     const png = encodePngRGB(rgb, w, h);
     assert.equal(png[24], 8);
@@ -439,7 +453,8 @@ describe('png', () => {
 
   test('PIL reads the 16-bit PNG with the same values (python cross-check)', (t) => {
     if (!HAVE_PIL) return t.skip(`${PY} with numpy + PIL not available: PIL cross-check skipped`);
-    const w = 4, h = 2;
+    const w = 4,
+      h = 2;
     const img = Uint16Array.of(0, 1, 256, 65535, 300, 40000, 12345, 2);
     const path = join(dir, 'g16.png');
     const png = encodePng16Gray(img, w, h);

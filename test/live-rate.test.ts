@@ -132,7 +132,11 @@ edges:
     const graph = new Graph(parsePipeline(yaml, 'late.yaml', builtinRegistry().add(collect)), { log: pino({ level: 'silent' }), noServer: true });
     await graph.start();
     await graph.done;
-    return { frames: [...seen], counts: (await graph.frameCounts()).src, metric: await graph.metrics.value('dcl_node_frames_dropped_total', { node: 'src', reason: 'late' }) };
+    return {
+      frames: [...seen],
+      counts: (await graph.frameCounts()).src,
+      metric: await graph.metrics.value('dcl_node_frames_dropped_total', { node: 'src', reason: 'late' }),
+    };
   };
 
   test('1000 fps at 256x256 with one buffer (a frame renders in milliseconds): the late frames are dropped, counted and skipped in seq', async () => {
@@ -145,7 +149,10 @@ edges:
     assert.equal(frames.length + late, FRAMES, 'every frame index is either sent or counted as dropped');
     // Sequence numbers keep the source's numbering: the gaps are exactly the dropped frames.
     const seqs = frames.map((f) => f.seq);
-    assert.ok(seqs.every((s, i) => i === 0 || s > seqs[i - 1]), 'in order');
+    assert.ok(
+      seqs.every((s, i) => i === 0 || s > seqs[i - 1]),
+      'in order',
+    );
     assert.deepEqual(seqs.slice(0, WARMUP_FRAMES), [0, 1, 2, 3].slice(0, WARMUP_FRAMES), 'no drops while rendering warms up');
     const gaps = seqs.reduce((a, s, i) => a + (i === 0 ? s : s - seqs[i - 1] - 1), 0) + (FRAMES - 1 - seqs.at(-1)!);
     assert.equal(gaps, late);
@@ -155,7 +162,10 @@ edges:
 
   test('not live: every frame, nothing dropped', async () => {
     const { frames, counts } = await run({ seed: 3, width: 64, height: 64, fps: 1000, frames: 12, live: false, worker: 'never' });
-    assert.deepEqual(frames.map((f) => f.seq), [...Array(12).keys()]);
+    assert.deepEqual(
+      frames.map((f) => f.seq),
+      [...Array(12).keys()],
+    );
     assert.equal(counts.dropped, undefined);
   });
 });
@@ -184,7 +194,13 @@ describe('latency model', () => {
     assert.equal(triggerFrame(47, { window: 32, overlap: 8, chunk: 8 }), 55);
   });
   test('waits over one period match a direct simulation of the session schedule', () => {
-    for (const [W, O, k] of [[16, 8, 1], [16, 8, 3], [32, 8, 2], [8, 6, 1], [10, 3, 4]]) {
+    for (const [W, O, k] of [
+      [16, 8, 1],
+      [16, 8, 3],
+      [32, 8, 2],
+      [8, 6, 1],
+      [10, 3, 4],
+    ]) {
       const shape = { window: W, overlap: O, chunk: 8, stride: k };
       // Simulate: engine frame f arrives; windows run at W - 1 + nS; after window n, frames < (n+1)S are final; chunks of 8 decode when complete.
       const S = W - O;

@@ -287,12 +287,7 @@ describe('loadModelPack errors', () => {
   it('ONNX file with a wrong rank (VAE encoder in place of the UNet)', async () => {
     const dir = await tmpPack();
     await cp(path.join(dir, 'vae_encoder.onnx'), path.join(dir, 'unet.onnx'));
-    await rejectsWith(
-      dir,
-      path.join(dir, 'unet.onnx'),
-      'input "sample" has rank 4, expected 5 [1,T,8,h,w]',
-      'missing input "timestep"',
-    );
+    await rejectsWith(dir, path.join(dir, 'unet.onnx'), 'input "sample" has rank 4, expected 5 [1,T,8,h,w]', 'missing input "timestep"');
   });
 
   it('model dimension that disagrees with the manifest (embeddingDim)', async () => {
@@ -301,11 +296,7 @@ describe('loadModelPack errors', () => {
     const m = JSON.parse(await readFile(file, 'utf8'));
     m.embeddingDim = 64;
     await writeFile(file, JSON.stringify(m));
-    await rejectsWith(
-      dir,
-      path.join(dir, 'image_encoder.onnx'),
-      'output "image_embeds" dimension 1 (D) is 32, expected 64 [N,D]',
-    );
+    await rejectsWith(dir, path.join(dir, 'image_encoder.onnx'), 'output "image_embeds" dimension 1 (D) is 32, expected 64 [N,D]');
   });
 
   it('dtype mismatch between manifest and model', async () => {
@@ -314,11 +305,7 @@ describe('loadModelPack errors', () => {
     const m = JSON.parse(await readFile(file, 'utf8'));
     m.dtype = 'float16';
     await writeFile(file, JSON.stringify(m));
-    await rejectsWith(
-      dir,
-      path.join(dir, 'image_encoder.onnx'),
-      'input "pixel_values" has element type float32, expected float16',
-    );
+    await rejectsWith(dir, path.join(dir, 'image_encoder.onnx'), 'input "pixel_values" has element type float32, expected float16');
   });
 
   it('non-CPU device that cannot load never falls back to CPU', async () => {

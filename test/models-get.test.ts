@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -59,7 +59,13 @@ interface TreeEntry {
   lfs_size?: number;
 }
 
-function addRepoToCache(cache: string, repo: string, commit: string, files: Record<string, string>, opts: { tree: boolean; notDownloaded?: Record<string, number> }): void {
+function addRepoToCache(
+  cache: string,
+  repo: string,
+  commit: string,
+  files: Record<string, string>,
+  opts: { tree: boolean; notDownloaded?: Record<string, number> },
+): void {
   const storage = path.join(cache, `models--${repo.replace('/', '--')}`);
   const snapshot = path.join(storage, 'snapshots', commit);
   mkdirSync(path.join(storage, 'blobs'), { recursive: true });
@@ -79,12 +85,18 @@ function addRepoToCache(cache: string, repo: string, commit: string, files: Reco
   }
   for (const [repoPath, size] of Object.entries(opts.notDownloaded ?? {})) {
     const oid = sha256(Buffer.from(repoPath));
-    tree[repoPath] = isLfs(repoPath) ? { size, blob_id: gitBlobSha1(lfsPointer(oid, size)), lfs_sha256: oid, lfs_size: size } : { size, blob_id: gitBlobSha1(Buffer.from(repoPath)) };
+    tree[repoPath] = isLfs(repoPath)
+      ? { size, blob_id: gitBlobSha1(lfsPointer(oid, size)), lfs_sha256: oid, lfs_size: size }
+      : { size, blob_id: gitBlobSha1(Buffer.from(repoPath)) };
   }
   writeFileSync(path.join(storage, 'refs', 'main'), commit);
   if (opts.tree) {
     mkdirSync(path.join(storage, 'trees'), { recursive: true });
-    const sorted = Object.fromEntries(Object.keys(tree).sort().map((k) => [k, tree[k]]));
+    const sorted = Object.fromEntries(
+      Object.keys(tree)
+        .sort()
+        .map((k) => [k, tree[k]]),
+    );
     writeFileSync(path.join(storage, 'trees', `${commit}.json`), JSON.stringify({ format_version: 1, files: sorted }, null, 1));
   }
 }
@@ -110,9 +122,17 @@ for sub, stem in (("vae", "diffusion_pytorch_model"), ("image_encoder", "model")
 `;
 
 // what a download of the SVD-xt folders that matter leaves in the cache (both variants of the weights)
-const SVD_FILES = ['model_index.json', 'feature_extractor/preprocessor_config.json', 'scheduler/scheduler_config.json', 'vae/config.json',
-  'vae/diffusion_pytorch_model.safetensors', 'vae/diffusion_pytorch_model.fp16.safetensors', 'image_encoder/config.json',
-  'image_encoder/model.safetensors', 'image_encoder/model.fp16.safetensors'];
+const SVD_FILES = [
+  'model_index.json',
+  'feature_extractor/preprocessor_config.json',
+  'scheduler/scheduler_config.json',
+  'vae/config.json',
+  'vae/diffusion_pytorch_model.safetensors',
+  'vae/diffusion_pytorch_model.fp16.safetensors',
+  'image_encoder/config.json',
+  'image_encoder/model.safetensors',
+  'image_encoder/model.fp16.safetensors',
+];
 
 const VERIFY_CACHE = `
 import json, sys
@@ -139,33 +159,57 @@ describe('models get depthcrafter, offline from a Hugging Face cache of tiny mod
   let env: Record<string, string | undefined> = {};
   let cacheBefore: string[] = [];
 
-  before(async () => {
-    ensureBuilt();
-    tmp = await mkdtemp(path.join(tmpdir(), 'dc-models-get-'));
-    const models = path.join(tmp, 'models');
-    py([path.join(TOOLS, 'make_tiny_depthcrafter.py'), '--out', models, '--seed', '5']);
-    py(['-c', MAKE_FP16, models]);
-    cache = path.join(tmp, 'hf', 'hub');
-    const u = path.join(models, 'unet');
-    const s = path.join(models, 'svd');
-    // no tree listing for this one: a cache written by an older huggingface_hub (the snapshot folder is listed)
-    addRepoToCache(cache, UNET_REPO, UNET_COMMIT, { 'config.json': path.join(u, 'config.json'), 'diffusion_pytorch_model.safetensors': path.join(u, 'diffusion_pytorch_model.safetensors') }, { tree: false });
-    const svd: Record<string, string> = {};
-    for (const f of SVD_FILES) svd[f] = path.join(s, ...f.split('/'));
-    // the repo's other files are in its tree listing but were never downloaded (allow_patterns left them out)
-    addRepoToCache(cache, SVD_REPO, SVD_COMMIT, svd, {
-      tree: true,
-      notDownloaded: { '.gitattributes': 1519, 'README.md': 5100, 'LICENSE': 7000, 'svd_xt.safetensors': 9559625064, 'svd_xt_image_decoder.safetensors': 9559625064,
-        'unet/config.json': 1200, 'unet/diffusion_pytorch_model.safetensors': 6098682464, 'unet/diffusion_pytorch_model.fp16.safetensors': 3049435836 },
-    });
-    env = { HF_HOME: path.join(tmp, 'hf'), HF_HUB_CACHE: cache, HF_HUB_OFFLINE: '1', HF_TOKEN: undefined, HF_ENDPOINT: undefined, HF_HUB_DISABLE_TELEMETRY: '1' };
-    cacheBefore = listTree(cache);
-  }, { timeout: 300_000 });
+  before(
+    async () => {
+      ensureBuilt();
+      tmp = await mkdtemp(path.join(tmpdir(), 'dc-models-get-'));
+      const models = path.join(tmp, 'models');
+      py([path.join(TOOLS, 'make_tiny_depthcrafter.py'), '--out', models, '--seed', '5']);
+      py(['-c', MAKE_FP16, models]);
+      cache = path.join(tmp, 'hf', 'hub');
+      const u = path.join(models, 'unet');
+      const s = path.join(models, 'svd');
+      // no tree listing for this one: a cache written by an older huggingface_hub (the snapshot folder is listed)
+      addRepoToCache(
+        cache,
+        UNET_REPO,
+        UNET_COMMIT,
+        { 'config.json': path.join(u, 'config.json'), 'diffusion_pytorch_model.safetensors': path.join(u, 'diffusion_pytorch_model.safetensors') },
+        { tree: false },
+      );
+      const svd: Record<string, string> = {};
+      for (const f of SVD_FILES) svd[f] = path.join(s, ...f.split('/'));
+      // the repo's other files are in its tree listing but were never downloaded (allow_patterns left them out)
+      addRepoToCache(cache, SVD_REPO, SVD_COMMIT, svd, {
+        tree: true,
+        notDownloaded: {
+          '.gitattributes': 1519,
+          'README.md': 5100,
+          LICENSE: 7000,
+          'svd_xt.safetensors': 9559625064,
+          'svd_xt_image_decoder.safetensors': 9559625064,
+          'unet/config.json': 1200,
+          'unet/diffusion_pytorch_model.safetensors': 6098682464,
+          'unet/diffusion_pytorch_model.fp16.safetensors': 3049435836,
+        },
+      });
+      env = {
+        HF_HOME: path.join(tmp, 'hf'),
+        HF_HUB_CACHE: cache,
+        HF_HUB_OFFLINE: '1',
+        HF_TOKEN: undefined,
+        HF_ENDPOINT: undefined,
+        HF_HUB_DISABLE_TELEMETRY: '1',
+      };
+      cacheBefore = listTree(cache);
+    },
+    { timeout: 300_000 },
+  );
   after(async () => {
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 
-  it("is a cache huggingface_hub reads as its own (scan_cache_dir, snapshot_download(local_files_only=True), the cached tree)", () => {
+  it('is a cache huggingface_hub reads as its own (scan_cache_dir, snapshot_download(local_files_only=True), the cached tree)', () => {
     const r = JSON.parse(py(['-c', VERIFY_CACHE, cache, UNET_REPO, SVD_REPO, JSON.stringify(SVD_FILES)], env));
     assert.deepEqual(r.repos, [SVD_REPO, UNET_REPO].sort());
     assert.deepEqual(r.warnings, []);
@@ -184,8 +228,15 @@ describe('models get depthcrafter, offline from a Hugging Face cache of tiny mod
     // the files: the plain weights (no --variant), none of the repo's files that were not needed
     assert.deepEqual(res.repos[0].files, ['config.json', 'diffusion_pytorch_model.safetensors']);
     assert.equal(res.repos[0].commit, UNET_COMMIT);
-    assert.deepEqual(res.repos[1].files, ['model_index.json', 'feature_extractor/preprocessor_config.json', 'scheduler/scheduler_config.json',
-      'vae/config.json', 'vae/diffusion_pytorch_model.safetensors', 'image_encoder/config.json', 'image_encoder/model.safetensors']);
+    assert.deepEqual(res.repos[1].files, [
+      'model_index.json',
+      'feature_extractor/preprocessor_config.json',
+      'scheduler/scheduler_config.json',
+      'vae/config.json',
+      'vae/diffusion_pytorch_model.safetensors',
+      'image_encoder/config.json',
+      'image_encoder/model.safetensors',
+    ]);
     assert.ok(res.offline && res.repos.every((x: { offline: boolean; downloadedBytes: number }) => x.offline && x.downloadedBytes === 0));
     assert.deepEqual(listTree(cache), cacheBefore, 'nothing was added to the cache');
     // the check ran through the engine
@@ -199,9 +250,13 @@ describe('models get depthcrafter, offline from a Hugging Face cache of tiny mod
     assert.equal(manifest.name, 'depthcrafter');
     assert.equal(manifest.trainingDomain, 'real');
     assert.equal(manifest.randomWeights, false);
-    assert.ok(manifest.sources!.some((s) => s.startsWith(`${UNET_REPO}@${UNET_COMMIT}`)), manifest.sources!.join('\n'));
+    assert.ok(
+      manifest.sources!.some((s) => s.startsWith(`${UNET_REPO}@${UNET_COMMIT}`)),
+      manifest.sources!.join('\n'),
+    );
     assert.ok(manifest.sources!.some((s) => s.startsWith(`${SVD_REPO}@${SVD_COMMIT}`)));
-    for (const f of ['image_encoder.onnx.data', 'unet.onnx.data']) assert.ok(existsSync(path.join(out, f)), `${f}: fp32 packs keep every file's weights in external data`);
+    for (const f of ['image_encoder.onnx.data', 'unet.onnx.data'])
+      assert.ok(existsSync(path.join(out, f)), `${f}: fp32 packs keep every file's weights in external data`);
     const pack = await loadModelPack(out, { device: 'cpu', intraOpNumThreads: 1 });
     try {
       assert.equal(pack.dtype, 'float32');
@@ -213,7 +268,10 @@ describe('models get depthcrafter, offline from a Hugging Face cache of tiny mod
     const l = cli(['models', 'list', '--dir', tmp, '--json'], {});
     assert.equal(l.code, 0, l.stderr);
     const packs = JSON.parse(l.stdout).packs;
-    assert.deepEqual(packs.map((p: { pack: string; trainingDomain: string; randomWeights: boolean }) => [p.pack, p.trainingDomain, p.randomWeights]), [['pack-fp32', 'real', false]]);
+    assert.deepEqual(
+      packs.map((p: { pack: string; trainingDomain: string; randomWeights: boolean }) => [p.pack, p.trainingDomain, p.randomWeights]),
+      [['pack-fp32', 'real', false]],
+    );
     // and a second get into the same folder wants --force
     const again = cli(['models', 'get', 'depthcrafter', '--out', out, '--python', python!], env);
     assert.equal(again.code, 2);
@@ -238,7 +296,10 @@ describe('models get depthcrafter, offline from a Hugging Face cache of tiny mod
     assert.match(svdSource, /vae\/diffusion_pytorch_model\.fp16\.safetensors/);
     assert.match(svdSource, /image_encoder\/model\.fp16\.safetensors/);
     assert.doesNotMatch(svdSource, /vae\/diffusion_pytorch_model\.safetensors|image_encoder\/model\.safetensors/);
-    assert.ok(manifest.sources!.some((s) => s === `${UNET_REPO}@${UNET_COMMIT}: config.json, diffusion_pytorch_model.safetensors`), 'the UNet has no fp16 variant file: its plain (fp16) file');
+    assert.ok(
+      manifest.sources!.some((s) => s === `${UNET_REPO}@${UNET_COMMIT}: config.json, diffusion_pytorch_model.safetensors`),
+      'the UNet has no fp16 variant file: its plain (fp16) file',
+    );
     assert.ok(!existsSync(path.join(out, 'image_encoder.onnx.data')), 'an fp16 pack keeps only the UNet in external data');
   });
 
@@ -257,12 +318,29 @@ describe('models get depthcrafter, offline from a Hugging Face cache of tiny mod
     const part = path.join(tmp, 'hf-part', 'hub');
     const s = path.join(tmp, 'models', 'svd');
     const svd: Record<string, string> = {};
-    for (const f of ['model_index.json', 'feature_extractor/preprocessor_config.json', 'scheduler/scheduler_config.json', 'vae/config.json',
-      'vae/diffusion_pytorch_model.safetensors', 'image_encoder/config.json']) svd[f] = path.join(s, ...f.split('/'));
+    for (const f of [
+      'model_index.json',
+      'feature_extractor/preprocessor_config.json',
+      'scheduler/scheduler_config.json',
+      'vae/config.json',
+      'vae/diffusion_pytorch_model.safetensors',
+      'image_encoder/config.json',
+    ])
+      svd[f] = path.join(s, ...f.split('/'));
     const u = path.join(tmp, 'models', 'unet');
-    addRepoToCache(part, UNET_REPO, UNET_COMMIT, { 'config.json': path.join(u, 'config.json'), 'diffusion_pytorch_model.safetensors': path.join(u, 'diffusion_pytorch_model.safetensors') }, { tree: false });
+    addRepoToCache(
+      part,
+      UNET_REPO,
+      UNET_COMMIT,
+      { 'config.json': path.join(u, 'config.json'), 'diffusion_pytorch_model.safetensors': path.join(u, 'diffusion_pytorch_model.safetensors') },
+      { tree: false },
+    );
     addRepoToCache(part, SVD_REPO, SVD_COMMIT, svd, { tree: true, notDownloaded: { 'image_encoder/model.safetensors': 1000 } });
-    const r = cli(['models', 'get', 'depthcrafter', '--out', path.join(tmp, 'never2'), '--python', python!], { ...env, HF_HOME: path.dirname(part), HF_HUB_CACHE: part });
+    const r = cli(['models', 'get', 'depthcrafter', '--out', path.join(tmp, 'never2'), '--python', python!], {
+      ...env,
+      HF_HOME: path.dirname(part),
+      HF_HUB_CACHE: part,
+    });
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /error: stabilityai\/stable-video-diffusion-img2vid-xt: .*image_encoder\/model\.safetensors/);
   });

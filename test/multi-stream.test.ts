@@ -34,7 +34,16 @@ const flakyNode = defineNode({
         for (let i = 0; ; i++) {
           if (i === o.failAfter) throw new Error(`flaky camera broke after ${o.failAfter} frames`);
           const t = nowMs();
-          await ctx.emit('video', { type: 'video', streamId: ctx.stream, seq: ctx.sequence.value++, ptsMs: i * 50, arrivalMs: t, width: o.width, height: o.height, data: new Uint8Array(o.width * o.height * 3).fill(i * 20) });
+          await ctx.emit('video', {
+            type: 'video',
+            streamId: ctx.stream,
+            seq: ctx.sequence.value++,
+            ptsMs: i * 50,
+            arrivalMs: t,
+            width: o.width,
+            height: o.height,
+            data: new Uint8Array(o.width * o.height * 3).fill(i * 20),
+          });
           await new Promise((r) => setTimeout(r, 50));
         }
       },
@@ -55,7 +64,16 @@ const resizingNode = defineNode({
       async run() {
         for (let i = 0; i < o.frames && !ctx.signal.aborted; i++) {
           const [w, h] = i < o.changeAfter ? [64, 64] : [48, 32];
-          await ctx.emit('video', { type: 'video', streamId: ctx.stream, seq: ctx.sequence.value++, ptsMs: i * 50, arrivalMs: nowMs(), width: w, height: h, data: new Uint8Array(w * h * 3).fill(i * 7) });
+          await ctx.emit('video', {
+            type: 'video',
+            streamId: ctx.stream,
+            seq: ctx.sequence.value++,
+            ptsMs: i * 50,
+            arrivalMs: nowMs(),
+            width: w,
+            height: h,
+            data: new Uint8Array(w * h * 3).fill(i * 7),
+          });
           await new Promise((r) => setTimeout(r, 50));
         }
       },
@@ -70,7 +88,8 @@ after(async () => {
 });
 
 const DEPTH = '{ kind: depth, options: { model: models/tiny-random, window: 6, overlap: 2, steps: 1, maxRes: 64, stride: 1 } }';
-const synthetic = (name: string, seed: number) => `  - { name: ${name}, source: { kind: synthetic, options: { seed: ${seed}, width: 64, height: 64, fps: 20 } } }`;
+const synthetic = (name: string, seed: number) =>
+  `  - { name: ${name}, source: { kind: synthetic, options: { seed: ${seed}, width: 64, height: 64, fps: 20 } } }`;
 
 function pipelineText(streams: string[], admin = false): string {
   return `name: multi-test
@@ -120,7 +139,9 @@ function client(port: number, query: string): Promise<Client> {
 const depthOf = (c: Client, stream: string) => c.headers.filter((h) => h.kind === 'depth' && h.stream === stream);
 
 async function streamsOf(base: string): Promise<Array<{ name: string; state: string; message?: string; fpsIn: number; fpsOut: number; nodes: string[] }>> {
-  const r = (await (await fetch(`${base}/streams`)).json()) as { streams: Array<{ name: string; state: string; fpsIn: number; fpsOut: number; nodes: string[] }> };
+  const r = (await (await fetch(`${base}/streams`)).json()) as {
+    streams: Array<{ name: string; state: string; fpsIn: number; fpsOut: number; nodes: string[] }>;
+  };
   return r.streams;
 }
 
@@ -142,7 +163,12 @@ edges:
       { env: { SEED: '12' } },
     );
     assert.deepEqual(p.nodes.map((n) => n.name).sort(), ['a/depth', 'a/source', 'b/depth', 'b/source', 'ws']);
-    assert.deepEqual(p.edges.map((e) => e.label).sort(), ['a/depth.depth->ws.frames', 'a/source.video->a/depth.video', 'b/depth.depth->ws.frames', 'b/source.video->b/depth.video']);
+    assert.deepEqual(p.edges.map((e) => e.label).sort(), [
+      'a/depth.depth->ws.frames',
+      'a/source.video->a/depth.video',
+      'b/depth.depth->ws.frames',
+      'b/source.video->b/depth.video',
+    ]);
     const opt = (n: string) => p.nodes.find((x) => x.name === n)!.options as Record<string, unknown>;
     assert.equal(opt('a/source').seed, 12, 'environment values reach stream options');
     assert.equal(opt('a/depth').steps, 1);
@@ -153,7 +179,10 @@ edges:
 
   test('--set reaches a stream entry by name (streams.NAME.field=value), keeping text where a string is wanted', () => {
     const text = `streams:\n${synthetic('a', 1)}\n  - { name: cam, source: { kind: rtsp, options: { url: "rtsp://h/x" } } }\nnodes:\n  depth: ${DEPTH}\n  ws: { kind: websocket }\nedges:\n  - { from: streams.video, to: depth.video }\n  - { from: depth, to: ws }\n`;
-    const p = parsePipeline(text, 'x.yaml', registry(), { env: {}, overrides: ['streams.a.source.options.fps=5', 'streams.cam.source.options.password=604791', 'depth.steps=2'] });
+    const p = parsePipeline(text, 'x.yaml', registry(), {
+      env: {},
+      overrides: ['streams.a.source.options.fps=5', 'streams.cam.source.options.password=604791', 'depth.steps=2'],
+    });
     const opt = (n: string) => p.nodes.find((x) => x.name === n)!.options as Record<string, unknown>;
     assert.equal(opt('a/source').fps, 5);
     assert.equal(opt('cam/source').password, '604791');
@@ -162,16 +191,26 @@ edges:
     assert.throws(() => parsePipeline(text, 'x.yaml', registry(), { env: {}, overrides: ['streams.nope.source.kind=x'] }), /no stream named "nope"/);
   });
 
-  const bad = (text: string, re: RegExp) => assert.throws(() => parsePipeline(text, 'bad.yaml', registry(), { env: {} }), (e: unknown) => e instanceof PipelineError && re.test(e.message));
+  const bad = (text: string, re: RegExp) =>
+    assert.throws(
+      () => parsePipeline(text, 'bad.yaml', registry(), { env: {} }),
+      (e: unknown) => e instanceof PipelineError && re.test(e.message),
+    );
   const body = `nodes:\n  depth: ${DEPTH}\n  ws: { kind: websocket }\nedges:\n  - { from: streams.video, to: depth.video }\n  - { from: depth, to: ws }\n`;
   test('mistakes in a streams: list are named', () => {
     bad(`streams:\n${synthetic('a', 1)}\n${synthetic('a', 2)}\n${body}`, /stream "a" is listed twice/);
     bad(`streams:\n  - { name: a, source: { kind: depth } }\n${body}`, /stream "a": kind "depth" is not a source/);
-    bad(`streams:\n  - { name: a, source: { kind: synthetic }, overrides: { ws: { path: /x } } }\n${body}`, /overrides name "ws", which is not a per-stream node/);
+    bad(
+      `streams:\n  - { name: a, source: { kind: synthetic }, overrides: { ws: { path: /x } } }\n${body}`,
+      /overrides name "ws", which is not a per-stream node/,
+    );
     bad(`streams:\n  - { name: "a b", source: { kind: synthetic } }\n${body}`, /stream names are 1-64 letters/);
     bad(`streams:\n  - { name: a, source: { kind: synthetic, options: { fps: -1 } } }\n${body}`, /node "a\/source".*options\.fps/);
     bad(body, /edges use "streams" but the pipeline has no streams: list/);
-    bad(`streams:\n${synthetic('a', 1)}\nnodes:\n  src: { kind: synthetic }\n  ws: { kind: websocket }\nedges:\n  - { from: src, to: ws }\n`, /no edge starts at "streams"/);
+    bad(
+      `streams:\n${synthetic('a', 1)}\nnodes:\n  src: { kind: synthetic }\n  ws: { kind: websocket }\nedges:\n  - { from: src, to: ws }\n`,
+      /no edge starts at "streams"/,
+    );
   });
 });
 
@@ -189,10 +228,16 @@ describe('a multi-stream pipeline serving one WebSocket', () => {
     const mark = onlyB.headers.length;
     await until(() => onlyB.headers.slice(mark).some((h) => h.stream === 'a'), 60_000, 'frames of a after switching');
     const afterSwitch = onlyB.headers.slice(onlyB.headers.findIndex((h, i) => i >= mark && h.stream === 'a'));
-    assert.ok(afterSwitch.every((h) => h.stream === 'a'), 'no frame of b after the first of a');
+    assert.ok(
+      afterSwitch.every((h) => h.stream === 'a'),
+      'no frame of b after the first of a',
+    );
 
     const streams = await streamsOf(base);
-    assert.deepEqual(streams.map((s) => s.name), ['a', 'b']);
+    assert.deepEqual(
+      streams.map((s) => s.name),
+      ['a', 'b'],
+    );
     for (const s of streams) {
       assert.ok(['ok', 'degraded'].includes(s.state), `${s.name}: ${s.state}`);
       assert.ok(s.fpsIn > 5 && s.fpsOut > 0, `${s.name}: fps in ${s.fpsIn} out ${s.fpsOut}`);
@@ -229,18 +274,28 @@ describe('a multi-stream pipeline serving one WebSocket', () => {
     const notJson = await fetch(`${base}/streams`, { method: 'POST', body: '{name:' });
     assert.equal(notJson.status, 400);
     assert.equal((await fetch(`${base}/streams/ghost`, { method: 'DELETE' })).status, 404);
-    assert.deepEqual((await streamsOf(base)).map((s) => s.name), ['a', 'late'], 'refused additions leave no trace');
+    assert.deepEqual(
+      (await streamsOf(base)).map((s) => s.name),
+      ['a', 'late'],
+      'refused additions leave no trace',
+    );
 
     const aBefore = depthOf(sub, 'a').length;
     const removed = await fetch(`${base}/streams/late`, { method: 'DELETE' });
     assert.equal(removed.status, 204);
-    assert.deepEqual((await streamsOf(base)).map((s) => s.name), ['a']);
+    assert.deepEqual(
+      (await streamsOf(base)).map((s) => s.name),
+      ['a'],
+    );
     const lateCount = depthOf(sub, 'late').length;
     await until(() => depthOf(sub, 'a').length >= aBefore + 12, 60_000, 'a goes on after the removal');
     assert.equal(depthOf(sub, 'late').length, lateCount, 'nothing more of the removed stream');
     // Stream a ran through both changes in one sequence: its frames kept increasing sequence numbers, no restart.
     const seqs = depthOf(sub, 'a').map((h) => h.seq);
-    assert.ok(seqs.every((s, i) => i === 0 || s > seqs[i - 1]), 'a: increasing seqs');
+    assert.ok(
+      seqs.every((s, i) => i === 0 || s > seqs[i - 1]),
+      'a: increasing seqs',
+    );
     const metrics = await (await fetch(`${base}/metrics`)).text();
     assert.match(metrics, /dcl_depth_sequences_total\{node="a\/depth",stream="a",reason="start"\} 1\n/);
     assert.match(metrics, /dcl_depth_sequences_total\{node="a\/depth",stream="a",reason="discontinuity"\} 0\n/);
@@ -270,9 +325,15 @@ describe('a multi-stream pipeline serving one WebSocket', () => {
   });
 
   test("one stream's frame size change restarts its own sequence only", { timeout: 120_000 }, async () => {
-    const { graph, base, port } = await startGraph(pipelineText([synthetic('steady', 1), '  - { name: switcher, source: { kind: resizing, options: { changeAfter: 10, frames: 30 } } }']));
+    const { graph, base, port } = await startGraph(
+      pipelineText([synthetic('steady', 1), '  - { name: switcher, source: { kind: resizing, options: { changeAfter: 10, frames: 30 } } }']),
+    );
     const sub = await client(port, 'format=f32');
-    await until(async () => (await graph.metrics.value('dcl_depth_sequences_total', { node: 'switcher/depth', reason: 'size' })) === 1, 60_000, 'a new sequence at the size change');
+    await until(
+      async () => (await graph.metrics.value('dcl_depth_sequences_total', { node: 'switcher/depth', reason: 'size' })) === 1,
+      60_000,
+      'a new sequence at the size change',
+    );
     await until(() => depthOf(sub, 'switcher').length >= 20, 60_000, 'depth of the new size');
     const steadyAt = depthOf(sub, 'steady').length;
     await until(() => depthOf(sub, 'steady').length >= steadyAt + 12, 60_000, 'steady goes on');
@@ -281,13 +342,18 @@ describe('a multi-stream pipeline serving one WebSocket', () => {
     assert.match(metrics, /dcl_depth_sequences_total\{node="steady\/depth",stream="steady",reason="size"\} 0\n/);
     assert.match(metrics, /dcl_depth_sequences_total\{node="steady\/depth",stream="steady",reason="start"\} 1\n/);
     const seqs = depthOf(sub, 'steady').map((h) => h.seq);
-    assert.ok(seqs.every((q, i) => i === 0 || q > seqs[i - 1]), 'steady: increasing seqs, one sequence');
+    assert.ok(
+      seqs.every((q, i) => i === 0 || q > seqs[i - 1]),
+      'steady: increasing seqs, one sequence',
+    );
     sub.close();
     await graph.stop();
   });
 
   test('a stream whose source fails stops alone: the others go on, /streams and /healthz say so', { timeout: 120_000 }, async () => {
-    const { graph, base, port } = await startGraph(pipelineText([synthetic('good', 1), '  - { name: bad, source: { kind: flaky, options: { failAfter: 8 } } }']));
+    const { graph, base, port } = await startGraph(
+      pipelineText([synthetic('good', 1), '  - { name: bad, source: { kind: flaky, options: { failAfter: 8 } } }']),
+    );
     const failed: string[] = [];
     graph.events$.subscribe((e) => e.type === 'stream-failed' && failed.push(e.stream));
     const sub = await client(port, 'format=f32');

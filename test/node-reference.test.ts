@@ -13,7 +13,8 @@ import { nodeReference } from '../src/graph/node-reference.js';
 import { closest, editDistance } from '../src/util/did-you-mean.js';
 import { CLI, ROOT, ensureBuilt } from './helpers/build-cli.js';
 
-const HEADER = '# Node kinds\n\nGenerated from the node kinds themselves by `depthcrafter-live nodes` (do not edit: `node bin/depthcrafter-live.js nodes > docs/nodes.md` after a change; `test/node-reference.test.ts` fails when this file is stale). Paths are relative to the project folder.\n\n';
+const HEADER =
+  '# Node kinds\n\nGenerated from the node kinds themselves by `depthcrafter-live nodes` (do not edit: `node bin/depthcrafter-live.js nodes > docs/nodes.md` after a change; `test/node-reference.test.ts` fails when this file is stale). Paths are relative to the project folder.\n\n';
 
 test('docs/nodes.md is the generated reference (regenerate: node bin/depthcrafter-live.js nodes > docs/nodes.md, with the header)', () => {
   const doc = readFileSync(join(ROOT, 'docs', 'nodes.md'), 'utf8');

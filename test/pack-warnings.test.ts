@@ -29,6 +29,9 @@ test('pack warnings: random weights, and a synthetic-only pack on real video (no
   const pattern = '{ kind: test-pattern, options: { frames: 8, width: 64, height: 64, live: false } }';
   const scene = '{ kind: synthetic, options: { frames: 8, width: 64, height: 64, live: false } }';
   assert.match(String(await warningFor(pattern, 'models/tiny-random')), /"tiny-random" has random weights/);
-  assert.match(String(await warningFor(pattern, 'models/synthetic-small')), /"synthetic-small" was trained on synthetic scenes only: on test-pattern input its depth is not reliable/);
+  assert.match(
+    String(await warningFor(pattern, 'models/synthetic-small')),
+    /"synthetic-small" was trained on synthetic scenes only: on test-pattern input its depth is not reliable/,
+  );
   assert.equal(await warningFor(scene, 'models/synthetic-small'), undefined, 'no warning on the scenes it was trained for');
 });

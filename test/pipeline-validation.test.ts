@@ -114,8 +114,14 @@ edges:
 describe('pipeline validation: one test per kind of mistake', () => {
   test('the reference pipeline is valid (so every mistake below is the only one)', () => {
     const p = parsePipeline(GOOD, FILE, registry(), { env: {} });
-    assert.deepEqual(p.nodes.map((n) => n.name), ['src', 'mid', 'out']);
-    assert.deepEqual(p.edges.map((e) => e.label), ['src.video->mid.in', 'mid.out->out.in']);
+    assert.deepEqual(
+      p.nodes.map((n) => n.name),
+      ['src', 'mid', 'out'],
+    );
+    assert.deepEqual(
+      p.edges.map((e) => e.label),
+      ['src.video->mid.in', 'mid.out->out.in'],
+    );
     assert.equal(p.edges[0].policy, 'drop-oldest');
     assert.equal(p.edges[0].capacity, 8);
     assert.equal(p.edges[1].policy, 'block');
@@ -160,9 +166,7 @@ describe('pipeline validation: one test per kind of mistake', () => {
   });
 
   test('ill-typed option on a builtin kind (width as text)', () => {
-    const e = mistake(
-      'nodes:\n  source: { kind: test-pattern, options: { width: wide } }\n  ws: { kind: websocket }\nedges:\n  - { from: source, to: ws }\n',
-    );
+    const e = mistake('nodes:\n  source: { kind: test-pattern, options: { width: wide } }\n  ws: { kind: websocket }\nedges:\n  - { from: source, to: ws }\n');
     assertNames(e, 'source', 'options.width', /expected number, got string "wide" \(kind test-pattern\)/);
   });
 
@@ -224,7 +228,12 @@ nodes:
 edges:
   - { from: src.video, to: d.in }
 `);
-    assertNames(e, 'd', 'edges[0].to', /edge src\.video -> d\.in: output "video" carries video frames but input "in" of node "d" \(t-depth-sink\) takes depth frames/);
+    assertNames(
+      e,
+      'd',
+      'edges[0].to',
+      /edge src\.video -> d\.in: output "video" carries video frames but input "in" of node "d" \(t-depth-sink\) takes depth frames/,
+    );
   });
 
   test('an "any" output (a pass-through) may feed a typed input; packets are checked at run time', () => {
@@ -237,11 +246,14 @@ edges:
       registry(),
       { env: {} },
     );
-    assert.deepEqual(q.nodes.map((n) => n.name), ['src', 's', 'v']);
+    assert.deepEqual(
+      q.nodes.map((n) => n.name),
+      ['src', 's', 'v'],
+    );
   });
 
   test('an unconnected input', () => {
-    const e = mistake(GOOD.replace(/  - from: mid\n    to: out.in\n    queue: \{ capacity: 2, policy: block \}\n/, ''));
+    const e = mistake(GOOD.replace(/ {2}- from: mid\n {4}to: out.in\n {4}queue: \{ capacity: 2, policy: block \}\n/, ''));
     assertNames(e, 'out', 'edges', /input "in" is not connected: add an edge to out\.in/);
   });
 
@@ -313,7 +325,10 @@ describe('pipeline validation: accepted files', () => {
 
   test('--set overrides are typed: source.width=640 is the number 640; server.port=9000', () => {
     const file = join(ROOT, 'pipelines', 'test-pattern.yaml');
-    const p = loadPipelineFile(file, builtinRegistry(), { overrides: ['source.width=640', 'server.port=9000', 'source.live=false', 'source.pattern=snow'], env: {} });
+    const p = loadPipelineFile(file, builtinRegistry(), {
+      overrides: ['source.width=640', 'server.port=9000', 'source.live=false', 'source.pattern=snow'],
+      env: {},
+    });
     const o = p.nodes.find((n) => n.name === 'source')!.options as Record<string, unknown>;
     assert.equal(o.width, 640);
     assert.equal(typeof o.width, 'number');
@@ -357,7 +372,9 @@ describe('pipeline validation: accepted files', () => {
 
   test('every file in pipelines/ validates with the builtin registry', () => {
     const dir = join(ROOT, 'pipelines');
-    const files = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort();
+    const files = readdirSync(dir)
+      .filter((f) => /\.ya?ml$/.test(f))
+      .sort();
     assert.ok(files.includes('test-pattern.yaml'), `pipelines/ should hold test-pattern.yaml (found ${files.join(', ')})`);
     for (const f of files) {
       const path = join(dir, f);
@@ -375,7 +392,6 @@ describe('pipeline validation: accepted files', () => {
   });
 });
 
-
 function cli(args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], {
     cwd: ROOT,
@@ -388,10 +404,13 @@ function cli(args: string[], env: NodeJS.ProcessEnv = {}): { status: number | nu
 
 describe('CLI validate, --help, --version', () => {
   let tmp: string;
-  before(() => {
-    ensureBuilt();
-    tmp = mkdtempSync(join(tmpdir(), 'dcl-validate-'));
-  }, { timeout: 120_000 });
+  before(
+    () => {
+      ensureBuilt();
+      tmp = mkdtempSync(join(tmpdir(), 'dcl-validate-'));
+    },
+    { timeout: 120_000 },
+  );
   after(() => rmSync(tmp, { recursive: true, force: true }));
 
   test('a bad file exits 2 and stderr names the file, node and field', () => {
@@ -414,7 +433,10 @@ describe('CLI validate, --help, --version', () => {
     assert.match(r.stderr, /node "cam", field "kind": unknown node kind "camera-x"/);
 
     const env = join(tmp, 'env.yaml');
-    writeFileSync(env, 'nodes:\n  source: { kind: test-pattern, options: { streamId: "${DCL_CLI_UNSET}" } }\n  ws: { kind: websocket }\nedges:\n  - { from: source, to: ws }\n');
+    writeFileSync(
+      env,
+      'nodes:\n  source: { kind: test-pattern, options: { streamId: "${DCL_CLI_UNSET}" } }\n  ws: { kind: websocket }\nedges:\n  - { from: source, to: ws }\n',
+    );
     const r2 = cli(['validate', env], { DCL_CLI_UNSET: '' });
     assert.equal(r2.status, 2, r2.stderr);
     assert.match(r2.stderr, /node "source", field "options\.streamId": environment variable DCL_CLI_UNSET is not set/);
@@ -476,7 +498,8 @@ describe('input paths in a pipeline file', () => {
       mkdirSync(join(dir, 'frames-here'));
       mkdirSync(join(dir, 'mypack'));
       const file = join(dir, 'copied.yaml');
-      const text = (model: string, frames: string) => `nodes:\n  src: { kind: frames, options: { dir: ${frames} } }\n  depth: { kind: depth, options: { model: ${model} } }\n  ws: { kind: websocket }\nedges:\n  - { from: src, to: depth }\n  - { from: depth, to: ws }\n`;
+      const text = (model: string, frames: string) =>
+        `nodes:\n  src: { kind: frames, options: { dir: ${frames} } }\n  depth: { kind: depth, options: { model: ${model} } }\n  ws: { kind: websocket }\nedges:\n  - { from: src, to: depth }\n  - { from: depth, to: ws }\n`;
       const opt = (p: ReturnType<typeof parsePipeline>, n: string) => p.nodes.find((x) => x.name === n)!.options as Record<string, unknown>;
       const next = parsePipeline(text('mypack', 'frames-here'), file, builtinRegistry(), { env: {} });
       assert.equal(opt(next, 'depth').model, join(dir, 'mypack'), 'a pack next to the pipeline file');
@@ -493,4 +516,3 @@ describe('input paths in a pipeline file', () => {
     }
   });
 });
-

@@ -36,11 +36,14 @@ describe('provider options: parsing and validation', () => {
   test('a valid object parses; an unknown key and a bad value are errors naming the option and the source', () => {
     assert.deepEqual(parseProviderOptions({ deviceId: 1, webgpuPreferredLayout: 'NHWC' }, 'x'), { deviceId: 1, webgpuPreferredLayout: 'NHWC' });
     assert.deepEqual(parseProviderOptions(undefined, 'x'), {});
-    assert.throws(() => parseProviderOptions({ deviceID: 1 }, 'pipeline.yaml'), (e: Error) => {
-      assert.ok(e instanceof ProviderOptionsError);
-      assert.match(e.message, /^pipeline\.yaml: unknown provider option "deviceID" \(did you mean "deviceId"\?\); known: deviceId, trtFp16, /);
-      return true;
-    });
+    assert.throws(
+      () => parseProviderOptions({ deviceID: 1 }, 'pipeline.yaml'),
+      (e: Error) => {
+        assert.ok(e instanceof ProviderOptionsError);
+        assert.match(e.message, /^pipeline\.yaml: unknown provider option "deviceID" \(did you mean "deviceId"\?\); known: deviceId, trtFp16, /);
+        return true;
+      },
+    );
     assert.throws(() => parseProviderOptions({ deviceId: -1 }, 'src'), /^RangeError|src: provider option "deviceId": /);
     assert.throws(() => parseProviderOptions({ deviceId: 1.5 }, 'src'), /src: provider option "deviceId"/);
     assert.throws(() => parseProviderOptions({ cudnnConvAlgoSearch: 'FAST' }, 'src'), /src: provider option "cudnnConvAlgoSearch": .*EXHAUSTIVE/);
@@ -48,14 +51,21 @@ describe('provider options: parsing and validation', () => {
   });
 
   test('--provider-option KEY=VALUE flags: numbers and booleans converted, bad ones named', () => {
-    assert.deepEqual(parseProviderOptionFlags(['deviceId=2', 'webgpuPreferredLayout=NHWC', 'trtFp16=true']), { deviceId: 2, webgpuPreferredLayout: 'NHWC', trtFp16: true });
+    assert.deepEqual(parseProviderOptionFlags(['deviceId=2', 'webgpuPreferredLayout=NHWC', 'trtFp16=true']), {
+      deviceId: 2,
+      webgpuPreferredLayout: 'NHWC',
+      trtFp16: true,
+    });
     assert.throws(() => parseProviderOptionFlags(['deviceId']), /--provider-option deviceId: expected KEY=VALUE/);
     assert.throws(() => parseProviderOptionFlags(['fp16=true']), /--provider-option: unknown provider option "fp16" \(did you mean "trtFp16"\?\)/);
     assert.throws(() => parseProviderOptionFlags(['deviceId=first']), /--provider-option: provider option "deviceId"/);
   });
 
   test('later sources win field by field', () => {
-    assert.deepEqual(mergeProviderOptions({ deviceId: 0, webgpuPreferredLayout: 'NCHW' }, undefined, { deviceId: 3 }), { deviceId: 3, webgpuPreferredLayout: 'NCHW' });
+    assert.deepEqual(mergeProviderOptions({ deviceId: 0, webgpuPreferredLayout: 'NCHW' }, undefined, { deviceId: 3 }), {
+      deviceId: 3,
+      webgpuPreferredLayout: 'NCHW',
+    });
   });
 });
 
@@ -63,7 +73,10 @@ describe('provider options: into executionProviders', () => {
   test('what onnxruntime-node 1.30 passes reaches the provider entries', () => {
     assert.deepEqual(resolveExecutionProviders('cpu').executionProviders, ['cpu']);
     assert.deepEqual(resolveExecutionProviders('cuda', { deviceId: 1 }).executionProviders, [{ name: 'cuda', deviceId: 1 }]);
-    assert.deepEqual(resolveExecutionProviders('tensorrt', { deviceId: 1 }).executionProviders, [{ name: 'tensorrt', deviceId: 1 }, { name: 'cuda', deviceId: 1 }]);
+    assert.deepEqual(resolveExecutionProviders('tensorrt', { deviceId: 1 }).executionProviders, [
+      { name: 'tensorrt', deviceId: 1 },
+      { name: 'cuda', deviceId: 1 },
+    ]);
     assert.deepEqual(resolveExecutionProviders('tensorrt').executionProviders, ['tensorrt', 'cuda']);
     assert.deepEqual(resolveExecutionProviders('webgpu', { webgpuPreferredLayout: 'NHWC' }).executionProviders, [{ name: 'webgpu', preferredLayout: 'NHWC' }]);
   });
@@ -90,14 +103,28 @@ describe('provider options: into executionProviders', () => {
       ['cuda', { cudnnConvAlgoSearch: 'HEURISTIC' }, 'cudnnConvAlgoSearch'],
       ['tensorrt', { cudnnConvAlgoSearch: 'DEFAULT' }, 'cudnnConvAlgoSearch'],
     ] as const) {
-      assert.throws(() => resolveExecutionProviders(device, opts), (e: Error) => {
-        assert.ok(e instanceof ProviderOptionsError && e instanceof RangeError);
-        assert.equal((e as ProviderOptionsError).option, key);
-        assert.ok(e.message.startsWith(`providerOptions.${key} (device ${device}): onnxruntime-node 1.30 cannot pass it`), e.message);
-        return true;
-      });
+      assert.throws(
+        () => resolveExecutionProviders(device, opts),
+        (e: Error) => {
+          assert.ok(e instanceof ProviderOptionsError && e instanceof RangeError);
+          assert.equal((e as ProviderOptionsError).option, key);
+          assert.ok(e.message.startsWith(`providerOptions.${key} (device ${device}): onnxruntime-node 1.30 cannot pass it`), e.message);
+          return true;
+        },
+      );
     }
-    assert.match(String((() => { try { resolveExecutionProviders('tensorrt', { trtFp16: true }); } catch (e) { return (e as Error).message; } })()), /float16 pack/);
+    assert.match(
+      String(
+        (() => {
+          try {
+            resolveExecutionProviders('tensorrt', { trtFp16: true });
+          } catch (e) {
+            return (e as Error).message;
+          }
+        })(),
+      ),
+      /float16 pack/,
+    );
   });
 
   test('packSessionOptions: the merged options in the session options object, and the source of a bad one named', () => {
@@ -106,14 +133,23 @@ describe('provider options: into executionProviders', () => {
       providerOptions: { manifest: { deviceId: 0, webgpuPreferredLayout: 'NHWC' }, env: { deviceId: 1 }, caller: { deviceId: 2 } },
     });
     assert.deepEqual(sessionOptions, {
-      executionProviders: [{ name: 'tensorrt', deviceId: 2 }, { name: 'cuda', deviceId: 2 }],
+      executionProviders: [
+        { name: 'tensorrt', deviceId: 2 },
+        { name: 'cuda', deviceId: 2 },
+      ],
       graphOptimizationLevel: 'all',
       intraOpNumThreads: 2,
       extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
     });
     assert.deepEqual(notes, ['manifest.json providerOptions.webgpuPreferredLayout is for webgpu: ignored on device tensorrt']);
-    assert.throws(() => packSessionOptions('tensorrt', { providerOptions: { manifest: { trtFp16: true } } }), /^ProviderOptionsError|manifest\.json providerOptions\.trtFp16 \(device tensorrt\)/);
-    assert.throws(() => packSessionOptions('cuda', { providerOptions: { env: { cudnnConvAlgoSearch: 'HEURISTIC' } } }), new RegExp(`${PROVIDER_OPTIONS_ENV}\\.cudnnConvAlgoSearch \\(device cuda\\)`));
+    assert.throws(
+      () => packSessionOptions('tensorrt', { providerOptions: { manifest: { trtFp16: true } } }),
+      /^ProviderOptionsError|manifest\.json providerOptions\.trtFp16 \(device tensorrt\)/,
+    );
+    assert.throws(
+      () => packSessionOptions('cuda', { providerOptions: { env: { cudnnConvAlgoSearch: 'HEURISTIC' } } }),
+      new RegExp(`${PROVIDER_OPTIONS_ENV}\\.cudnnConvAlgoSearch \\(device cuda\\)`),
+    );
   });
 });
 
@@ -150,9 +186,15 @@ describe('provider options: loadModelPack, the worker, the depth node, the CLI',
     spawnSync('cp', ['-r', pack, bad]);
     const m = JSON.parse(readFileSync(join(pack, 'manifest.json'), 'utf8'));
     writeFileSync(join(bad, 'manifest.json'), JSON.stringify({ ...m, providerOptions: { deviceid: 0 } }));
-    await assert.rejects(loadModelPack(bad, { device: 'cpu' }), (e: Error) => e instanceof ModelPackError && /unknown field\(s\) "providerOptions\.deviceid"/.test(e.message));
     await assert.rejects(
-      withProviderOptionsEnv({}, () => { process.env[PROVIDER_OPTIONS_ENV] = '{"deviceId": "zero"}'; return loadModelPack(TINY, { device: 'cpu' }).finally(() => delete process.env[PROVIDER_OPTIONS_ENV]); }),
+      loadModelPack(bad, { device: 'cpu' }),
+      (e: Error) => e instanceof ModelPackError && /unknown field\(s\) "providerOptions\.deviceid"/.test(e.message),
+    );
+    await assert.rejects(
+      withProviderOptionsEnv({}, () => {
+        process.env[PROVIDER_OPTIONS_ENV] = '{"deviceId": "zero"}';
+        return loadModelPack(TINY, { device: 'cpu' }).finally(() => delete process.env[PROVIDER_OPTIONS_ENV]);
+      }),
       (e: Error) => e instanceof ModelPackError && e.message.includes(`${PROVIDER_OPTIONS_ENV}: provider option "deviceId"`),
     );
   });
@@ -162,16 +204,25 @@ describe('provider options: loadModelPack, the worker, the depth node, the CLI',
     // would look for the CUDA libraries), which proves the option arrived there.
     await assert.rejects(
       withProviderOptionsEnv({ cudnnConvAlgoSearch: 'HEURISTIC' }, () => DepthEngine.open({ packDir: TINY, device: 'cuda', threads: 1 })),
-      (e: Error) => e instanceof ModelPackError && e.message.includes(`${PROVIDER_OPTIONS_ENV}.cudnnConvAlgoSearch (device cuda): onnxruntime-node 1.30 cannot pass it`),
+      (e: Error) =>
+        e instanceof ModelPackError && e.message.includes(`${PROVIDER_OPTIONS_ENV}.cudnnConvAlgoSearch (device cuda): onnxruntime-node 1.30 cannot pass it`),
     );
     assert.equal(process.env[PROVIDER_OPTIONS_ENV], undefined, 'the variable is restored at once');
     // a worker started inside sees it, one started after does not
     const probe = () => new Worker(`require('node:worker_threads').parentPort.postMessage(process.env.${PROVIDER_OPTIONS_ENV} ?? null)`, { eval: true });
-    const read = (w: Worker) => new Promise<unknown>((res) => w.once('message', (m) => { res(m); void w.terminate(); }));
+    const read = (w: Worker) =>
+      new Promise<unknown>((res) =>
+        w.once('message', (m) => {
+          res(m);
+          void w.terminate();
+        }),
+      );
     assert.equal(await read(withProviderOptionsEnv({ deviceId: 3 }, probe)), '{"deviceId":3}');
     assert.equal(await read(probe()), null);
     // and the cpu engine runs with options that are for other devices
-    const engine = await withProviderOptionsEnv({ deviceId: 0, webgpuPreferredLayout: 'NHWC' }, () => DepthEngine.open({ packDir: TINY, device: 'cpu', threads: 1 }));
+    const engine = await withProviderOptionsEnv({ deviceId: 0, webgpuPreferredLayout: 'NHWC' }, () =>
+      DepthEngine.open({ packDir: TINY, device: 'cpu', threads: 1 }),
+    );
     await engine.close();
   });
 
@@ -181,15 +232,21 @@ describe('provider options: loadModelPack, the worker, the depth node, the CLI',
     await depthNode.check!(ok, { warn() {} });
     assert.throws(() => depthOptions.parse({ model: TINY, providerOptions: { devic: 1 } }));
     const bad = depthOptions.parse({ model: TINY, device: 'tensorrt', providerOptions: { trtEngineCacheDir: '/tmp/trt' } });
-    await assert.rejects(Promise.resolve().then(() => depthNode.check!(bad, { warn() {} })), (e: Error) => {
-      assert.ok(e instanceof CheckError);
-      assert.equal(e.field, 'options.providerOptions.trtEngineCacheDir');
-      assert.match(e.message, /onnxruntime-node 1\.30 cannot pass it/);
-      return true;
-    });
+    await assert.rejects(
+      Promise.resolve().then(() => depthNode.check!(bad, { warn() {} })),
+      (e: Error) => {
+        assert.ok(e instanceof CheckError);
+        assert.equal(e.field, 'options.providerOptions.trtEngineCacheDir');
+        assert.match(e.message, /onnxruntime-node 1\.30 cannot pass it/);
+        return true;
+      },
+    );
     // the pack's own options are checked too, and blamed on the pack
     const packBad = depthOptions.parse({ model: pack, device: 'tensorrt' });
-    await assert.rejects(Promise.resolve().then(() => depthNode.check!(packBad, { warn() {} })), (e: Error) => e instanceof CheckError && e.field === 'options.model' && /providerOptions\.trtFp16/.test(e.message));
+    await assert.rejects(
+      Promise.resolve().then(() => depthNode.check!(packBad, { warn() {} })),
+      (e: Error) => e instanceof CheckError && e.field === 'options.model' && /providerOptions\.trtFp16/.test(e.message),
+    );
     await depthNode.check!(depthOptions.parse({ model: pack, device: 'cpu' }), { warn() {} });
   });
 
@@ -197,10 +254,16 @@ describe('provider options: loadModelPack, the worker, the depth node, the CLI',
     const saved = process.env[PROVIDER_OPTIONS_ENV];
     try {
       delete process.env[PROVIDER_OPTIONS_ENV];
-      assert.equal(cliProviderOptions([], 'cpu', () => assert.fail('no note')), undefined);
+      assert.equal(
+        cliProviderOptions([], 'cpu', () => assert.fail('no note')),
+        undefined,
+      );
       assert.equal(process.env[PROVIDER_OPTIONS_ENV], undefined);
       const notes: string[] = [];
-      assert.deepEqual(cliProviderOptions(['deviceId=1'], 'cpu', (n) => notes.push(n)), { deviceId: 1 });
+      assert.deepEqual(
+        cliProviderOptions(['deviceId=1'], 'cpu', (n) => notes.push(n)),
+        { deviceId: 1 },
+      );
       assert.deepEqual(notes, ['--provider-option.deviceId is for cuda/tensorrt: ignored on device cpu']);
       assert.equal(process.env[PROVIDER_OPTIONS_ENV], '{"deviceId":1}');
       assert.throws(() => cliProviderOptions(['trtFp16=true'], 'tensorrt', () => {}), /--provider-option\.trtFp16 \(device tensorrt\)/);
@@ -216,7 +279,29 @@ describe('provider options: loadModelPack, the worker, the depth node, the CLI',
     const synth = spawnSync(process.execPath, [CLI, 'synth', '--frames', '3', '--size', '64x64', '--seed', '1', '--out', frames], { encoding: 'utf8' });
     assert.equal(synth.status, 0, synth.stderr);
     const infer = (...extra: string[]) =>
-      spawnSync(process.execPath, [CLI, 'infer', join(frames, 'rgb'), '--model', TINY, '--window', '3', '--overlap', '1', '--steps', '1', '--threads', '1', '--no-videos', '--out', join(tmp, 'out'), ...extra], { encoding: 'utf8', env: { ...process.env, [PROVIDER_OPTIONS_ENV]: '' } });
+      spawnSync(
+        process.execPath,
+        [
+          CLI,
+          'infer',
+          join(frames, 'rgb'),
+          '--model',
+          TINY,
+          '--window',
+          '3',
+          '--overlap',
+          '1',
+          '--steps',
+          '1',
+          '--threads',
+          '1',
+          '--no-videos',
+          '--out',
+          join(tmp, 'out'),
+          ...extra,
+        ],
+        { encoding: 'utf8', env: { ...process.env, [PROVIDER_OPTIONS_ENV]: '' } },
+      );
     const ok = infer('--provider-option', 'deviceId=0', '--json');
     assert.equal(ok.status, 0, ok.stderr);
     assert.equal(JSON.parse(ok.stdout).frames, 3);
@@ -236,9 +321,12 @@ describe('provider options: loadModelPack, the worker, the depth node, the CLI',
     delete env.VK_ADD_DRIVER_FILES;
     return env;
   };
-  test('webgpu (lavapipe): webgpuPreferredLayout reaches the WebGPU provider (an invalid value is rejected by it), NHWC matches NCHW', { skip: icd ? false : 'no .vulkan/icd.json (bash scripts/setup-vulkan.sh)', timeout: 300_000 }, () => {
-    // in a child process: the Vulkan driver must be chosen before the first WebGPU session of a process
-    const script = `
+  test(
+    'webgpu (lavapipe): webgpuPreferredLayout reaches the WebGPU provider (an invalid value is rejected by it), NHWC matches NCHW',
+    { skip: icd ? false : 'no .vulkan/icd.json (bash scripts/setup-vulkan.sh)', timeout: 300_000 },
+    () => {
+      // in a child process: the Vulkan driver must be chosen before the first WebGPU session of a process
+      const script = `
       import { loadModelPack } from ${JSON.stringify(join(ROOT, 'src/inference/pack/load-pack.ts'))};
       import * as ort from 'onnxruntime-node';
       const x = new ort.Tensor('float32', Float32Array.from({ length: 3 * 64 * 64 }, (_, i) => Math.sin(i) * 0.9), [1, 3, 64, 64]);
@@ -251,17 +339,21 @@ describe('provider options: loadModelPack, the worker, the depth node, the CLI',
       let bogus = '';
       try { await ort.InferenceSession.create(${JSON.stringify(join(TINY, 'vae_encoder.onnx'))}, { executionProviders: [{ name: 'webgpu', preferredLayout: 'bogus' }] }); } catch (e) { bogus = String(e.message).split('\\n')[0]; }
       console.log(JSON.stringify({ ...out, bogus }));`;
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-      cwd: ROOT, encoding: 'utf8', env: lavapipe(icd!), timeout: 280_000,
-    });
-    assert.equal(r.status, 0, r.stderr.slice(-2000));
-    const res = JSON.parse(r.stdout.trim().split('\n').pop()!);
-    assert.deepEqual(res.NCHW.eps, [{ name: 'webgpu', preferredLayout: 'NCHW' }]);
-    assert.deepEqual(res.NHWC.eps, [{ name: 'webgpu', preferredLayout: 'NHWC' }]);
-    const diff = res.NCHW.y.reduce((m: number, v: number, i: number) => Math.max(m, Math.abs(v - res.NHWC.y[i])), 0);
-    assert.ok(diff < 1e-4, `NHWC vs NCHW on webgpu: ${diff}`);
-    assert.match(res.bogus, /webgpu|preferredLayout|layout/i, `ORT rejects a bad layout: ${res.bogus}`);
-  });
+      const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        env: lavapipe(icd!),
+        timeout: 280_000,
+      });
+      assert.equal(r.status, 0, r.stderr.slice(-2000));
+      const res = JSON.parse(r.stdout.trim().split('\n').pop()!);
+      assert.deepEqual(res.NCHW.eps, [{ name: 'webgpu', preferredLayout: 'NCHW' }]);
+      assert.deepEqual(res.NHWC.eps, [{ name: 'webgpu', preferredLayout: 'NHWC' }]);
+      const diff = res.NCHW.y.reduce((m: number, v: number, i: number) => Math.max(m, Math.abs(v - res.NHWC.y[i])), 0);
+      assert.ok(diff < 1e-4, `NHWC vs NCHW on webgpu: ${diff}`);
+      assert.match(res.bogus, /webgpu|preferredLayout|layout/i, `ORT rejects a bad layout: ${res.bogus}`);
+    },
+  );
 });
 
 test('README/docs: docs/gpu.md lists every provider option', () => {

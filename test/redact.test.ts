@@ -31,7 +31,7 @@ test('redactUrls removes user-info from URLs and nothing else', () => {
 
 test('redactUrls agrees with the reference expression on 5,000 random strings', () => {
   let state = 12345;
-  const rand = () => ((state = (state * 1103515245 + 12345) & 0x7fffffff) / 0x80000000);
+  const rand = () => (state = (state * 1103515245 + 12345) & 0x7fffffff) / 0x80000000;
   const alphabet = 'ab1:/@ .+-\tZ';
   for (let n = 0; n < 5000; n++) {
     let s = '';

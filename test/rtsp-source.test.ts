@@ -65,7 +65,6 @@ after(async () => {
   for (const s of servers) s.kill('SIGKILL');
 });
 
-
 function startServerOnce(port: number, creds: readonly string[]): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     const child = spawn(PYTHON, [SERVER_SCRIPT, String(port), ...creds], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -206,7 +205,9 @@ edges:
     await until(() => frames('reconnect').some((r) => r.at > restartedAt), 15_000, 'frames after the server restarted');
     const reconnectMs = frames('reconnect').find((r) => r.at > restartedAt)!.at - restartedAt;
     await until(() => frames('reconnect').filter((r) => r.at > restartedAt).length >= 10, 10_000, '10 frames after the restart');
-    console.log(`rtsp: first frame ${firstFrameMs.toFixed(0)} ms after start; loss detected ${lostMs.toFixed(0)} ms after SIGKILL; first frame ${reconnectMs.toFixed(0)} ms after the server restart`);
+    console.log(
+      `rtsp: first frame ${firstFrameMs.toFixed(0)} ms after start; loss detected ${lostMs.toFixed(0)} ms after SIGKILL; first frame ${reconnectMs.toFixed(0)} ms after the server restart`,
+    );
 
     const all = collected.get('reconnect')!;
     const discIdx = all.findIndex((r) => r.p.type === 'discontinuity');
@@ -217,7 +218,10 @@ edges:
     for (let i = 1; i < seqs.length; i++) assert.ok(seqs[i] > seqs[i - 1], `seq increases (${seqs[i - 1]} then ${seqs[i]})`);
     const disc = all[discIdx].p;
     const after = all.slice(discIdx + 1).find((r) => r.p.type === 'video')!.p as { seq: number; ptsMs: number };
-    const before = all.slice(0, discIdx).filter((r) => r.p.type === 'video').pop()!.p as { seq: number; ptsMs: number };
+    const before = all
+      .slice(0, discIdx)
+      .filter((r) => r.p.type === 'video')
+      .pop()!.p as { seq: number; ptsMs: number };
     assert.ok(disc.type === 'discontinuity' && disc.nextSeq !== undefined && disc.nextSeq > before.seq && disc.nextSeq <= after.seq);
     assert.ok(after.ptsMs > before.ptsMs, 'timestamps keep increasing across the reconnect');
     assert.ok((await g.metrics.value('dcl_source_reconnects_total', { node: 'cam' })) >= 1);
@@ -258,7 +262,9 @@ edges:
     await stopGraph(g);
 
     // The delays follow exponential backoff with jitter: attempt k waits in [base/2, base], base = min(400, 100 * 2^(k-1)).
-    const retries = lines.map((l) => JSON.parse(l) as { msg: string; attempt?: number; delayMs?: number }).filter((l) => l.msg === 'RTSP connection failed; retrying');
+    const retries = lines
+      .map((l) => JSON.parse(l) as { msg: string; attempt?: number; delayMs?: number })
+      .filter((l) => l.msg === 'RTSP connection failed; retrying');
     assert.ok(retries.length >= 4);
     for (const r of retries) {
       const base = Math.min(400, 100 * 2 ** (r.attempt! - 1));
@@ -326,7 +332,8 @@ edges:
     const server = await startServer(port, ['alice', 's3cret']);
     const lines: string[] = [];
     const log = createLogger({ level: 'info', pretty: false, destination: new Writable({ write: (c, _e, cb) => (lines.push(c.toString()), cb()) }) });
-    const g = await startGraph(`
+    const g = await startGraph(
+      `
 name: rtsp-auth
 server: { host: 127.0.0.1, port: 0 }
 nodes:
@@ -334,7 +341,9 @@ nodes:
   sink: { kind: t-collect, options: { id: auth } }
 edges:
   - { from: cam.video, to: sink.video }
-`, log);
+`,
+      log,
+    );
     await until(async () => (await g.metrics.value('dcl_source_reconnects_total', { node: 'cam' })) >= 4, 15_000, '4 attempts');
     const h = await fetch(`http://127.0.0.1:${g.address!.port}/healthz`);
     assert.equal(h.status, 503);

@@ -34,7 +34,11 @@ function frames(count: number, seed: number): Uint8Array[] {
 
 function sameDepth(a: EngineDepth[], b: EngineDepth[]): boolean {
   if (a.length !== b.length) return false;
-  return a.every((d, i) => d.index === b[i].index && Buffer.from(d.depth.buffer, d.depth.byteOffset, d.depth.byteLength).equals(Buffer.from(b[i].depth.buffer, b[i].depth.byteOffset, b[i].depth.byteLength)));
+  return a.every(
+    (d, i) =>
+      d.index === b[i].index &&
+      Buffer.from(d.depth.buffer, d.depth.byteOffset, d.depth.byteLength).equals(Buffer.from(b[i].depth.buffer, b[i].depth.byteOffset, b[i].depth.byteLength)),
+  );
 }
 
 async function collect(engine: DepthEngine, input: Uint8Array[]): Promise<EngineDepth[]> {
@@ -111,9 +115,22 @@ describe('shared resources', () => {
     await b.release();
     assert.deepEqual(disposed, [1]);
     assert.deepEqual(r.keys(), []);
-    await assert.rejects(r.acquire('bad', async () => { throw new Error('no pack'); }, () => {}), /no pack/);
+    await assert.rejects(
+      r.acquire(
+        'bad',
+        async () => {
+          throw new Error('no pack');
+        },
+        () => {},
+      ),
+      /no pack/,
+    );
     assert.deepEqual(r.keys(), [], 'a failed creation leaves nothing behind');
-    const again = await r.acquire('bad', async () => 5, () => {});
+    const again = await r.acquire(
+      'bad',
+      async () => 5,
+      () => {},
+    );
     assert.equal(again.value, 5);
   });
 });

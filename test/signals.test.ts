@@ -14,12 +14,20 @@ const numpyOk = spawnSync(PY, ['-c', 'import numpy'], { stdio: 'ignore' }).statu
 
 /** numpy can load the npz and it holds float32 depth [N, H, W]. */
 function npzLoads(path: string): boolean {
-  return spawnSync(PY, ['-c', `import numpy as np, sys; d = np.load(sys.argv[1])['depth']; assert d.dtype == np.float32 and d.ndim == 3`, path], { stdio: 'ignore' }).status === 0;
+  return (
+    spawnSync(PY, ['-c', `import numpy as np, sys; d = np.load(sys.argv[1])['depth']; assert d.dtype == np.float32 and d.ndim == 3`, path], { stdio: 'ignore' })
+      .status === 0
+  );
 }
 
 /** GStreamer decodes the MP4 to the end. */
 function mp4Plays(path: string): boolean {
-  return spawnSync('gst-launch-1.0', ['-q', 'filesrc', `location=${path}`, '!', 'qtdemux', '!', 'h264parse', '!', 'avdec_h264', '!', 'fakesink'], { stdio: 'ignore', timeout: 30_000 }).status === 0;
+  return (
+    spawnSync('gst-launch-1.0', ['-q', 'filesrc', `location=${path}`, '!', 'qtdemux', '!', 'h264parse', '!', 'avdec_h264', '!', 'fakesink'], {
+      stdio: 'ignore',
+      timeout: 30_000,
+    }).status === 0
+  );
 }
 
 describe('signals to `run` with file sinks', () => {
@@ -42,7 +50,11 @@ edges:
   - { from: depth, to: png, queue: { capacity: 64, policy: block } }
 `;
 
-  for (const [name, signals] of [['one SIGTERM: drains, every output complete', ['SIGTERM']], ['SIGTERM twice: dies at once by the signal (143), nothing partial under a final name', ['SIGTERM', 'SIGTERM']], ['SIGINT then SIGTERM while draining: dies by SIGTERM', ['SIGINT', 'SIGTERM']]] as const) {
+  for (const [name, signals] of [
+    ['one SIGTERM: drains, every output complete', ['SIGTERM']],
+    ['SIGTERM twice: dies at once by the signal (143), nothing partial under a final name', ['SIGTERM', 'SIGTERM']],
+    ['SIGINT then SIGTERM while draining: dies by SIGTERM', ['SIGINT', 'SIGTERM']],
+  ] as const) {
     test(name, { skip: numpyOk ? false : 'needs python3-numpy' }, async () => {
       const out = mkdtempSync(join(fx.tmp, 'out-'));
       const file = join(out, 'p.yaml');
@@ -50,7 +62,12 @@ edges:
       const run = startCli(['run', file]);
       children.push(run);
       await serving(run);
-      await until(() => existsSync(join(out, 'png')) && readdirSync(join(out, 'png')).filter((n) => n.endsWith('.png')).length >= 16, 60_000, '16 depth frames written', () => run.stderr.slice(-3000));
+      await until(
+        () => existsSync(join(out, 'png')) && readdirSync(join(out, 'png')).filter((n) => n.endsWith('.png')).length >= 16,
+        60_000,
+        '16 depth frames written',
+        () => run.stderr.slice(-3000),
+      );
       // The second signal after the first was seen (signals sent together may be delivered as one), while the drain still runs.
       run.child.kill(signals[0]);
       if (signals.length > 1) {
@@ -63,7 +80,10 @@ edges:
       else {
         // It dies by the second signal (status 143 in a shell).
         assert.ok(signal === signals[1] && code === null, `${code} ${signal}: ${run.stderr.slice(-3000)}`);
-        assert.ok(run.lines.some((l) => String(l.msg).startsWith('second signal: exiting')), run.stderr.slice(-3000));
+        assert.ok(
+          run.lines.some((l) => String(l.msg).startsWith('second signal: exiting')),
+          run.stderr.slice(-3000),
+        );
       }
       assert.doesNotMatch(run.stderr, /Napi::Error|uncaught|\n\s+at /i, 'no crash trace');
       // Whatever exists under a final name is complete.
@@ -73,9 +93,16 @@ edges:
       if (existsSync(npz)) assert.ok(npzLoads(npz), 'the npz under its final name loads');
       if (existsSync(mp4)) assert.ok(mp4Plays(mp4), 'the MP4 under its final name plays');
       const pngs = readdirSync(join(out, 'png'));
-      assert.ok(pngs.every((n) => n.endsWith('.png') || n.endsWith('.partial')), pngs.join(' '));
+      assert.ok(
+        pngs.every((n) => n.endsWith('.png') || n.endsWith('.partial')),
+        pngs.join(' '),
+      );
       if (signals.length === 1) {
-        assert.deepEqual(readdirSync(out).filter((n) => n.startsWith('.') || n.endsWith('.tmp')), [], 'no temporaries after a drained run');
+        assert.deepEqual(
+          readdirSync(out).filter((n) => n.startsWith('.') || n.endsWith('.tmp')),
+          [],
+          'no temporaries after a drained run',
+        );
       } else {
         // The next run removes the temporaries the hard exit left.
         const again = startCli(['run', file]);
@@ -108,18 +135,58 @@ describe('signals to `infer`', () => {
   const fx = cliFixture('dcl-infer-signals-');
   const children = fx.children;
   let clip: string;
-  before(() => {
-    clip = join(fx.tmp, 'long.mp4');
-    execFileSync('gst-launch-1.0', ['-q', 'videotestsrc', 'num-buffers=240', 'pattern=ball', '!', 'video/x-raw,width=512,height=256,framerate=30/1', '!', 'videoconvert', '!', 'x264enc', 'speed-preset=ultrafast', '!', 'mp4mux', '!', 'filesink', `location=${clip}`]);
-  }, { timeout: 120_000 });
+  before(
+    () => {
+      clip = join(fx.tmp, 'long.mp4');
+      execFileSync('gst-launch-1.0', [
+        '-q',
+        'videotestsrc',
+        'num-buffers=240',
+        'pattern=ball',
+        '!',
+        'video/x-raw,width=512,height=256,framerate=30/1',
+        '!',
+        'videoconvert',
+        '!',
+        'x264enc',
+        'speed-preset=ultrafast',
+        '!',
+        'mp4mux',
+        '!',
+        'filesink',
+        `location=${clip}`,
+      ]);
+    },
+    { timeout: 120_000 },
+  );
 
   for (const phase of ['inferring', 'writing outputs'] as const) {
     test(`SIGTERM while ${phase}: exit 143 with a message, no outputs, no temporaries, no empty folder`, async () => {
       const out = join(fx.tmp, `out-${phase.replace(' ', '-')}`);
-      const run = startCli(['infer', clip, '--out', out, '--window', '12', '--overlap', '4', '--steps', '1', '--max-res', '512', '--model', 'models/tiny-random']);
+      const run = startCli([
+        'infer',
+        clip,
+        '--out',
+        out,
+        '--window',
+        '12',
+        '--overlap',
+        '4',
+        '--steps',
+        '1',
+        '--max-res',
+        '512',
+        '--model',
+        'models/tiny-random',
+      ]);
       children.push(run);
       const mark = phase === 'inferring' ? 'model pack loaded' : 'writing outputs';
-      await until(() => run.lines.some((l) => l.msg === mark), 60_000, `"${mark}"`, () => run.stderr.slice(-2000));
+      await until(
+        () => run.lines.some((l) => l.msg === mark),
+        60_000,
+        `"${mark}"`,
+        () => run.stderr.slice(-2000),
+      );
       run.child.kill('SIGTERM');
       const { code } = await within(20_000, 'exit after SIGTERM', run.exit);
       assert.equal(code, 143, run.stderr.slice(-2000));

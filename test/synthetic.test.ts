@@ -71,9 +71,15 @@ describe('synthetic scenes: generation and rendering', () => {
     const a = new Rng(42);
     const b = new Rng(42);
     const xs = Array.from({ length: 100 }, () => a.next());
-    assert.deepEqual(xs, Array.from({ length: 100 }, () => b.next()));
+    assert.deepEqual(
+      xs,
+      Array.from({ length: 100 }, () => b.next()),
+    );
     assert.ok(xs.every((x) => x >= 0 && x < 1));
-    assert.notDeepEqual(xs.slice(0, 5), Array.from({ length: 5 }, () => new Rng(43).next()));
+    assert.notDeepEqual(
+      xs.slice(0, 5),
+      Array.from({ length: 5 }, () => new Rng(43).next()),
+    );
     const c = new Rng(42);
     c.next();
     assert.equal(c.fork('x').next(), new Rng(42).fork('x').next());
@@ -147,15 +153,34 @@ describe('synthetic scenes: generation and rendering', () => {
     assert.ok(Math.abs(depth[((H - 1) / 2) * W + u] - t) < 1e-5);
 
     // A box face facing the camera has the same planar depth in every pixel it covers (not the ray length).
-    const box: SceneObject = { name: 'wall', shape: { kind: 'box', size: [3, 2, 0.5] }, position: [0, 1.5, 6], rotation: [0, 0, 0], material: RED, motion: { kind: 'static' } };
+    const box: SceneObject = {
+      name: 'wall',
+      shape: { kind: 'box', size: [3, 2, 0.5] },
+      position: [0, 1.5, 6],
+      rotation: [0, 0, 0],
+      material: RED,
+      motion: { kind: 'static' },
+    };
     const b = renderScene(flatScene(1.5, [box]), 0, size).depth;
     const c = (H - 1) / 2;
-    for (const [du, dv] of [[0, 0], [10, 5], [-12, -6], [14, 0]]) {
+    for (const [du, dv] of [
+      [0, 0],
+      [10, 5],
+      [-12, -6],
+      [14, 0],
+    ]) {
       const d = b[(c + dv) * W + (W - 1) / 2 + du];
       assert.ok(Math.abs(d - 5.75) < 1e-5, `box face pixel (${du}, ${dv}) depth ${d}`);
     }
     // A standing cylinder: centre pixel depth = D - r.
-    const cyl: SceneObject = { name: 'c', shape: { kind: 'cylinder', radius: 0.5, height: 2 }, position: [0, 1.5, 4], rotation: [0, 0, 0], material: RED, motion: { kind: 'static' } };
+    const cyl: SceneObject = {
+      name: 'c',
+      shape: { kind: 'cylinder', radius: 0.5, height: 2 },
+      position: [0, 1.5, 4],
+      rotation: [0, 0, 0],
+      material: RED,
+      motion: { kind: 'static' },
+    };
     const cd = renderScene(flatScene(1.5, [cyl]), 0, size).depth;
     assert.ok(Math.abs(cd[c * W + (W - 1) / 2] - 3.5) < 1e-5);
   });
@@ -220,7 +245,9 @@ describe('synthetic scenes: generation and rendering', () => {
       const t0 = performance.now();
       for (let i = 0; i < n; i++) r.render((i + 3) / 30, rgb, depth);
       const ms = (performance.now() - t0) / n;
-      console.log(`synthetic render 256x256 seed ${seed} (${s.kind}, ${s.objects.length} objects): ${(1000 / ms).toFixed(1)} frames/s (${ms.toFixed(1)} ms/frame)`);
+      console.log(
+        `synthetic render 256x256 seed ${seed} (${s.kind}, ${s.objects.length} objects): ${(1000 / ms).toFixed(1)} frames/s (${ms.toFixed(1)} ms/frame)`,
+      );
       assert.ok(ms < 1000);
     }
   });
@@ -299,7 +326,10 @@ describe('synthetic node', () => {
     const opts = { seed: 2, width: 480, height: 360, frames: 4, live: false };
     const lines: string[] = [];
     const a = await runPipeline('auto', { ...opts, worker: 'auto' }, lines);
-    assert.ok(lines.some((l) => l.includes('rendering in a worker thread')), 'a 480x360 frame should move rendering to a worker');
+    assert.ok(
+      lines.some((l) => l.includes('rendering in a worker thread')),
+      'a 480x360 frame should move rendering to a worker',
+    );
     const n = await runPipeline('never', { ...opts, worker: 'never' });
     assert.equal(a.frames.length, 4);
     a.frames.forEach((f, i) => {
@@ -341,7 +371,8 @@ describe('synth CLI', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  const cli = (...args: string[]) => spawnSync('node', [join(ROOT, 'bin', 'depthcrafter-live.js'), 'synth', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  const cli = (...args: string[]) =>
+    spawnSync('node', [join(ROOT, 'bin', 'depthcrafter-live.js'), 'synth', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
 
   test('writes RGB and 16-bit millimetre depth PNGs and meta.json that match the renderer', () => {
     const out = join(dir, 'seq');
@@ -384,7 +415,13 @@ describe('synth CLI', () => {
 
   test('bad arguments exit with code 2', () => {
     const out = join(dir, 'bad');
-    for (const args of [['--size', '64'], ['--size', '4x4'], ['--frames', '0'], ['--scene', 'space'], ['--fov', '0']]) {
+    for (const args of [
+      ['--size', '64'],
+      ['--size', '4x4'],
+      ['--frames', '0'],
+      ['--scene', 'space'],
+      ['--fov', '0'],
+    ]) {
       const r = cli(...args, '--out', out);
       assert.equal(r.status, 2, `${args.join(' ')}: exit ${r.status}\n${r.stderr}`);
       assert.match(r.stderr, /error/i);

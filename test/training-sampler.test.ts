@@ -17,15 +17,34 @@ import { Prng } from '../src/inference/math/prng.js';
 import { ROOT } from './helpers/build-cli.js';
 
 const STEPS = [1, 2, 3, 4, 5, 6, 8, 10, 16, 25]; // 5: every pack's default; 25: the paper's; 4: the old "fast" mode
-const SIGMA_RANGES: Array<[number, number]> = [[SIGMA_MIN, SIGMA_MAX], [0.01, 80]]; // the spec's, and another one
+const SIGMA_RANGES: Array<[number, number]> = [
+  [SIGMA_MIN, SIGMA_MAX],
+  [0.01, 80],
+]; // the spec's, and another one
 const GUIDANCE = [1, 1.2, 2.5];
 const LAYOUTS: Array<[number, number, number]> = []; // [frames, window, overlap]
-for (const [w, o] of [[110, 25], [32, 8], [16, 4], [8, 3], [5, 1], [2, 1]]) {
+for (const [w, o] of [
+  [110, 25],
+  [32, 8],
+  [16, 4],
+  [8, 3],
+  [5, 1],
+  [2, 1],
+]) {
   for (const n of [0, 1, w - 1, w, w + 1, 2 * w - o, 2 * w - o + 1, 3 * w + 7, 1000]) LAYOUTS.push([n, w, o]);
 }
 LAYOUTS.push([111, 110, 0], [20, 10, 0], [10, 10, 0]); // overlap 0: an error once the video is longer than the window
 const OVERLAPS = [1, 2, 3, 4, 5, 7, 8, 25, 64, 109];
-const CHUNKS: Array<[number, number]> = [[0, 8], [1, 8], [7, 8], [8, 8], [38, 8], [110, 8], [23, 5], [9, 1]];
+const CHUNKS: Array<[number, number]> = [
+  [0, 8],
+  [1, 8],
+  [7, 8],
+  [8, 8],
+  [38, 8],
+  [110, 8],
+  [23, 5],
+  [9, 1],
+];
 const VALUES = 257; // elementwise checks run on this many values
 
 /** float32 values from the engine's seeded PRNG, spanning the magnitudes latents and model outputs take. */
@@ -227,7 +246,11 @@ describe('training sampler (Python) vs engine maths (TypeScript)', () => {
 
   it('decode chunks: the same boundaries', () => {
     CHUNKS.forEach(([n, c], k) => {
-      assert.deepEqual(py.chunks[k], decodeChunks(n, c).map((s) => [s.start, s.end]), `n ${n}, chunk ${c}`);
+      assert.deepEqual(
+        py.chunks[k],
+        decodeChunks(n, c).map((s) => [s.start, s.end]),
+        `n ${n}, chunk ${c}`,
+      );
     });
   });
 });

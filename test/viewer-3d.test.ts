@@ -71,7 +71,11 @@ edges:
   });
   page.on('requestfailed', (r) => missing.push(`failed ${r.url()} ${r.failure()?.errorText ?? ''}`));
   await page.goto(base);
-  await page.waitForFunction(`window.dclViewer.frames >= 5 && window.dclViewer.cloud && window.dclViewer.cloud.frames >= 3 && window.dclViewer.cloud.renders >= 1`, undefined, { timeout: 90_000 });
+  await page.waitForFunction(
+    `window.dclViewer.frames >= 5 && window.dclViewer.cloud && window.dclViewer.cloud.frames >= 3 && window.dclViewer.cloud.renders >= 1`,
+    undefined,
+    { timeout: 90_000 },
+  );
 
   // The favicon: browsers ask for /favicon.ico whatever the page links; both answer.
   for (const path of ['favicon.ico', 'favicon.svg']) {
@@ -80,7 +84,7 @@ edges:
     assert.match(r.headers.get('content-type') ?? '', /^image\/svg\+xml/);
     assert.match(await r.text(), /^<svg /);
   }
-  assert.match(((await page.evaluate(`document.querySelector('link[rel=icon]').href`)) as string), /favicon\.svg$/);
+  assert.match((await page.evaluate(`document.querySelector('link[rel=icon]').href`)) as string, /favicon\.svg$/);
   // three.js comes from this server (node_modules), not a CDN.
   const three = await fetch(base + 'vendor/three/three.module.js');
   assert.equal(three.status, 200);
@@ -89,7 +93,7 @@ edges:
 
   // Layout: the panels fill the page width, every canvas shows the source's 5:3 shape (the depth, 128 wide, included).
   const depthHeader = (await page.evaluate(`window.dclViewer.lastDepth[0]`)) as FrameHeader;
-  assert.notEqual(depthHeader.width / depthHeader.height, 160 / 96, 'the depth is not at the source\'s shape (the test needs it)');
+  assert.notEqual(depthHeader.width / depthHeader.height, 160 / 96, "the depth is not at the source's shape (the test needs it)");
   const panels = await Promise.all(['#rgbFigure', '#depthFigure', '#gtFigure', '#cloudFigure'].map((s) => box(page, s)));
   const right = Math.max(...panels.map((b) => b.x + b.width));
   assert.ok(right > 1280 - 40, `the panels fill the width (right edge at ${right} of 1280)`);
@@ -122,11 +126,15 @@ edges:
   assert.deepEqual(bar.left, bar.lut.slice(0, 3), 'left = the colour of disparity 0 (far)');
   assert.deepEqual(bar.right, bar.lut.slice(255 * 3, 255 * 3 + 3), 'right = the colour of disparity 1 (near)');
   await page.selectOption('#colormap', 'gray');
-  assert.deepEqual(await page.evaluate(`Array.from(document.getElementById('colorbarCanvas').getContext('2d').getImageData(255, 0, 1, 1).data.slice(0, 3))`), [255, 255, 255]);
+  assert.deepEqual(
+    await page.evaluate(`Array.from(document.getElementById('colorbarCanvas').getContext('2d').getImageData(255, 0, 1, 1).data.slice(0, 3))`),
+    [255, 255, 255],
+  );
   await page.selectOption('#colormap', 'inferno');
 
   // 3D: the synthetic source's own camera (fov 60 at 160x96), scaled by the server to the depth's size.
-  const cloud = (await page.evaluate(`({ from: window.dclViewer.cloud.intrinsicsFrom, K: window.dclViewer.cloud.K, header: window.dclViewer.lastDepth[0].intrinsics,
+  const cloud =
+    (await page.evaluate(`({ from: window.dclViewer.cloud.intrinsicsFrom, K: window.dclViewer.cloud.K, header: window.dclViewer.lastDepth[0].intrinsics,
     info: document.getElementById('cloudInfo').textContent })`)) as { from: string; K: Record<string, number>; header: Record<string, number>; info: string };
   assert.equal(cloud.from, 'source');
   const want = scaleIntrinsics(synthIntrinsics(160, 96, 60), { width: 160, height: 96 }, depthHeader);
@@ -201,14 +209,18 @@ async function headers(port: number, n: number, query = 'rgb=1'): Promise<FrameH
   const ws = new WebSocket(`ws://127.0.0.1:${port}/ws?${query}`);
   const out: FrameHeader[] = [];
   try {
-    return await within(60_000, `${n} frame messages`, new Promise<FrameHeader[]>((resolve, reject) => {
-      ws.on('error', reject);
-      ws.on('message', (data, isBinary) => {
-        if (!isBinary) return;
-        out.push(decodeFrameMessage(data as Buffer).header);
-        if (out.length >= n) resolve(out);
-      });
-    }));
+    return await within(
+      60_000,
+      `${n} frame messages`,
+      new Promise<FrameHeader[]>((resolve, reject) => {
+        ws.on('error', reject);
+        ws.on('message', (data, isBinary) => {
+          if (!isBinary) return;
+          out.push(decodeFrameMessage(data as Buffer).header);
+          if (out.length >= n) resolve(out);
+        });
+      }),
+    );
   } finally {
     ws.close();
   }
@@ -266,7 +278,11 @@ edges:
 
 test('a bad K is refused when the pipeline is read, with its field', () => {
   const parse = (k: string) => () =>
-    parsePipeline(`nodes:\n  source: { kind: frames, options: { dir: /tmp, K: ${k} } }\n  ws: { kind: websocket }\nedges:\n  - { from: source, to: ws }\n`, 'k.yaml', builtinRegistry());
+    parsePipeline(
+      `nodes:\n  source: { kind: frames, options: { dir: /tmp, K: ${k} } }\n  ws: { kind: websocket }\nedges:\n  - { from: source, to: ws }\n`,
+      'k.yaml',
+      builtinRegistry(),
+    );
   assert.throws(parse('[[1, 0, 0], [0, 1, 0], [0, 0, 2]]'), /K.*\[\[fx, 0, cx\], \[0, fy, cy\], \[0, 0, 1\]\]/s);
   assert.throws(parse('[0, 1, 2, 3]'), /fx and fy must be positive/);
   assert.throws(parse('[1, 2, 3]'), /K/);

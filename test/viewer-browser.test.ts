@@ -55,7 +55,12 @@ edges:
       return { w: c.width, h: c.height, colours: colours.size, opaque };
     }
     return { rgb: read('rgb'), depth: read('depth'), fps: document.getElementById('fps').textContent, latency: document.getElementById('latency').textContent };
-  })()`)) as { rgb: { w: number; h: number; colours: number; opaque: number }; depth: { w: number; h: number; colours: number; opaque: number }; fps: string; latency: string };
+  })()`)) as {
+    rgb: { w: number; h: number; colours: number; opaque: number };
+    depth: { w: number; h: number; colours: number; opaque: number };
+    fps: string;
+    latency: string;
+  };
   assert.equal(stats.depth.w, 128);
   assert.equal(stats.depth.h, 128);
   assert.equal(stats.depth.opaque, 128 * 128, 'every depth pixel drawn');
@@ -117,8 +122,12 @@ edges:
 `);
   // framesComputed > 0: the /healthz answer shown was taken after the first depth came out (before it, the
   // depth node says it waits for its first window, and 20 frames can arrive between two polls).
-  await page.waitForFunction(`window.dclViewer.frames >= 20 && document.getElementById('stride').textContent === '3'
-    && window.dclViewer.health?.nodes?.depth?.details?.framesComputed > 0`, undefined, { timeout: 60_000 });
+  await page.waitForFunction(
+    `window.dclViewer.frames >= 20 && document.getElementById('stride').textContent === '3'
+    && window.dclViewer.health?.nodes?.depth?.details?.framesComputed > 0`,
+    undefined,
+    { timeout: 60_000 },
+  );
   const shown = (await page.evaluate(`({ status: document.getElementById('status').textContent, cls: document.getElementById('status').className,
     interpolated: document.getElementById('interpolated').textContent, sequences: document.getElementById('sequences').textContent,
     sourceFps: document.getElementById('sourceFps').textContent })`)) as Record<string, string>;
@@ -143,7 +152,11 @@ nodes:
 edges:
   - { from: source, to: ws, queue: { capacity: 4, policy: drop-oldest } }
 `);
-  await page.waitForFunction(`document.getElementById('status').className === 'down' && document.getElementById('status').textContent.startsWith('source reconnecting')`, undefined, { timeout: 30_000 });
+  await page.waitForFunction(
+    `document.getElementById('status').className === 'down' && document.getElementById('status').textContent.startsWith('source reconnecting')`,
+    undefined,
+    { timeout: 30_000 },
+  );
   const text = await page.textContent('#status');
   assert.match(text ?? '', /^source reconnecting: reconnecting to rtsp:\/\/127\.0\.0\.1:9\/cam: /);
   const h = await fetch(`http://127.0.0.1:${g.address!.port}/healthz`);
@@ -173,7 +186,9 @@ edges:
 `);
   await page.setViewportSize({ width: 1100, height: 520 });
   // The grid: a tile per stream, each drawing its stream's JPEG depth.
-  await page.waitForFunction(`window.dclViewer.mode === 'grid' && ['a', 'b', 'c'].every((s) => window.dclViewer.tiles[s] >= 2)`, undefined, { timeout: 120_000 });
+  await page.waitForFunction(`window.dclViewer.mode === 'grid' && ['a', 'b', 'c'].every((s) => window.dclViewer.tiles[s] >= 2)`, undefined, {
+    timeout: 120_000,
+  });
   // A string, not a function: tsx would wrap named helpers with __name, which the page lacks.
   const tiles = (await page.evaluate(`Array.from(document.querySelectorAll('.tile'), (el) => {
     const c = el.querySelector('canvas');
@@ -183,7 +198,10 @@ edges:
     return { name: el.dataset.stream, state: el.querySelector('.state').textContent, info: el.querySelector('.info').textContent,
       w: c.width, h: c.height, colours: colours.size };
   })`)) as Array<{ name: string; state: string; info: string; w: number; h: number; colours: number }>;
-  assert.deepEqual(tiles.map((t) => t.name), ['a', 'b', 'c']);
+  assert.deepEqual(
+    tiles.map((t) => t.name),
+    ['a', 'b', 'c'],
+  );
   for (const t of tiles) {
     assert.ok(['starting', 'ok', 'degraded'].includes(t.state), `tile ${t.name} shows its state (${t.state})`);
     assert.match(t.info, /fps · stride\u00a0(\d+|–) · p95\u00a0/, `tile ${t.name} shows its rates`);
@@ -193,7 +211,9 @@ edges:
   }
   assert.match((await page.textContent('#status')) ?? '', /^3 streams/);
   // The tiles share the page width between them and keep the streams' (square) shape.
-  const boxes = (await page.evaluate(`Array.from(document.querySelectorAll('.tile canvas'), (c) => { const r = c.getBoundingClientRect(); return { right: r.right, w: r.width, h: r.height }; })`)) as Array<{ right: number; w: number; h: number }>;
+  const boxes = (await page.evaluate(
+    `Array.from(document.querySelectorAll('.tile canvas'), (c) => { const r = c.getBoundingClientRect(); return { right: r.right, w: r.width, h: r.height }; })`,
+  )) as Array<{ right: number; w: number; h: number }>;
   assert.ok(Math.max(...boxes.map((b) => b.right)) > 1100 - 40, `the tiles fill the width (${JSON.stringify(boxes)})`);
   for (const b of boxes) assert.ok(Math.abs(b.w / b.h - 1) < 0.02, `a tile keeps its stream's aspect ratio (${b.w}x${b.h})`);
   const dir = join(process.cwd(), '.tmp');
@@ -201,16 +221,24 @@ edges:
   await page.screenshot({ path: join(dir, 'viewer-grid.png') });
   // The grid's colour map is the server's: switching it asks for gray JPEGs (R = G = B, give or take JPEG rounding).
   await page.selectOption('#colormap', 'gray');
-  await page.waitForFunction(`(() => {
+  await page.waitForFunction(
+    `(() => {
     const d = document.querySelector('.tile[data-stream="a"] canvas').getContext('2d').getImageData(0, 0, 128, 128).data;
     for (let i = 0; i < d.length; i += 4 * 97) if (Math.abs(d[i] - d[i + 1]) > 3 || Math.abs(d[i + 1] - d[i + 2]) > 3) return false;
     return true;
-  })()`, undefined, { timeout: 30_000 });
+  })()`,
+    undefined,
+    { timeout: 30_000 },
+  );
 
   // A click opens stream b large: RGB and f32 depth of b only, its depth node's stats in the header.
   await page.click('.tile[data-stream="b"]');
-  await page.waitForFunction(`window.dclViewer.mode === 'one' && window.dclViewer.selected === 'b' && !window.dclViewer.switching && window.dclViewer.frames >= 8
-    && document.getElementById('stride').textContent === '1'`, undefined, { timeout: 60_000 });
+  await page.waitForFunction(
+    `window.dclViewer.mode === 'one' && window.dclViewer.selected === 'b' && !window.dclViewer.switching && window.dclViewer.frames >= 8
+    && document.getElementById('stride').textContent === '1'`,
+    undefined,
+    { timeout: 60_000 },
+  );
   const one = (await page.evaluate(`(() => {
     const c = document.getElementById('depth');
     const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -247,7 +275,9 @@ edges:
   const direct = await fx.browser().newPage({ viewport: { width: 1100, height: 420 } });
   direct.on('pageerror', (e) => errors.push(e.message));
   await direct.goto(`http://127.0.0.1:${g.address!.port}/?stream=c`);
-  await direct.waitForFunction(`window.dclViewer.mode === 'one' && window.dclViewer.selected === 'c' && window.dclViewer.frames >= 5`, undefined, { timeout: 60_000 });
+  await direct.waitForFunction(`window.dclViewer.mode === 'one' && window.dclViewer.selected === 'c' && window.dclViewer.frames >= 5`, undefined, {
+    timeout: 60_000,
+  });
   assert.deepEqual(await direct.evaluate(`[...window.dclViewer.lastStreams]`), ['c']);
   assert.deepEqual(errors, []);
   await direct.close();

@@ -23,7 +23,7 @@ function skipReason(): string | false {
 }
 
 describe('bench/vs-reference table', () => {
-  it('counts the reference\'s windows', () => {
+  it("counts the reference's windows", () => {
     assert.equal(segmentCount(10, 16, 4), 1);
     assert.equal(segmentCount(24, 16, 4), 2);
     assert.equal(segmentCount(200, 16, 4), 17);
@@ -31,16 +31,29 @@ describe('bench/vs-reference table', () => {
   });
 
   it('gives per-frame CPU, the ref/ours ratio per A/B pair (median, min-max) and the marginal cost', () => {
-    const m = (cpuS: number, wallS: number, rss: number) => ({ rc: 0, userS: cpuS, sysS: 0, cpuS, wallS, maxRssBytes: rss * 2 ** 20, stdoutLast: '', stderrTail: '', load1: 1 });
+    const m = (cpuS: number, wallS: number, rss: number) => ({
+      rc: 0,
+      userS: cpuS,
+      sysS: 0,
+      cpuS,
+      wallS,
+      maxRssBytes: rss * 2 ** 20,
+      stdoutLast: '',
+      stderrTail: '',
+      load1: 1,
+    });
     const pair = (r: number, ours: number, ref: number): RunPair => ({
-      repeat: r, order: r % 2 ? 'reference-first' : 'ours-first',
+      repeat: r,
+      order: r % 2 ? 'reference-first' : 'ours-first',
       ours: { ...m(ours, ours, 500), inferSeconds: ours - 1 },
       reference: { ...m(ref, ref * 1.2, 800), pipelineSeconds: ref - 4, pipelineCpuS: ref - 4, torchThreads: 1 },
-      depthMaxAbsDiff: 2e-5, depthMeanAbsDiff: 1e-6,
+      depthMaxAbsDiff: 2e-5,
+      depthMeanAbsDiff: 1e-6,
     });
     const res = {
       settings: { width: 192, height: 128, window: 16, overlap: 4, steps: 3, guidance: 1, torchThreads: 1, vaeLayers: 1, git: 'abc', cores: 2, cpu: 'x' },
-      loadStart: [1, 1, 1], loadEnd: [1, 1, 1],
+      loadStart: [1, 1, 1],
+      loadEnd: [1, 1, 1],
       results: [
         { frames: 100, segments: 9, pairs: [pair(0, 10, 20), pair(1, 10, 15), pair(2, 10, 30)] },
         { frames: 200, segments: 17, pairs: [pair(0, 18, 34), pair(1, 18, 34), pair(2, 18, 34)] },
@@ -61,8 +74,21 @@ describe('bench/vs-reference on a 24-frame clip (reference pipeline vs infer, sa
     const work = await mkdtemp(path.join(tmpdir(), 'dcl-vsref-'));
     try {
       const res = await runComparison({
-        reference: process.env.DCL_REFERENCE_DIR!, frames: [24], repeat: 1, width: 128, height: 64, window: 16, overlap: 4,
-        steps: 2, guidance: 1, torchThreads: 1, vaeLayers: 1, work, seed: 3, ownNoiseRun: false, log: () => {},
+        reference: process.env.DCL_REFERENCE_DIR!,
+        frames: [24],
+        repeat: 1,
+        width: 128,
+        height: 64,
+        window: 16,
+        overlap: 4,
+        steps: 2,
+        guidance: 1,
+        torchThreads: 1,
+        vaeLayers: 1,
+        work,
+        seed: 3,
+        ownNoiseRun: false,
+        log: () => {},
       });
       const [fc] = res.results;
       assert.equal(fc!.frames, 24);

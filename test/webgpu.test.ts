@@ -31,7 +31,11 @@ const SKIP = ICD ? false : `no .vulkan/icd.json (the software Vulkan driver): ru
 
 // The in-process pipeline below creates its WebGPU sessions in a worker thread: the Vulkan loader reads the real
 // process environment, which only the main thread writes, and it must be set before the first WebGPU session.
-if (ICD) for (const [k, v] of Object.entries(lavapipeEnv(ICD))) v === undefined ? delete process.env[k] : (process.env[k] = v);
+if (ICD)
+  for (const [k, v] of Object.entries(lavapipeEnv(ICD))) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
 
 /** Largest |a - b| seen between CPU and WebGPU depth (offline depth is min-max normalised to [0,1]). */
 const TOLERANCE = { float32: 1e-5, float16: 2e-3 } as const;
@@ -74,32 +78,53 @@ describe('device webgpu on lavapipe (software Vulkan)', { skip: SKIP }, () => {
   let frames = '';
   const started = performance.now();
 
-  before(async () => {
-    ensureBuilt();
-    tmp = await mkdtemp(path.join(tmpdir(), 'dc-webgpu-'));
-    // Six 64x64 frames of a synthetic scene: the smallest resolution the engine takes (multiples of 64).
-    await writeSynthSequence({ outDir: tmp, seed: 5, frames: 6, width: 64, height: 64, fps: 30, fovDeg: 60, worker: false });
-    frames = path.join(tmp, 'rgb');
-  }, { timeout: 120_000 });
+  before(
+    async () => {
+      ensureBuilt();
+      tmp = await mkdtemp(path.join(tmpdir(), 'dc-webgpu-'));
+      // Six 64x64 frames of a synthetic scene: the smallest resolution the engine takes (multiples of 64).
+      await writeSynthSequence({ outDir: tmp, seed: 5, frames: 6, width: 64, height: 64, fps: 30, fovDeg: 60, worker: false });
+      frames = path.join(tmp, 'rgb');
+    },
+    { timeout: 120_000 },
+  );
 
   after(async () => {
     if (tmp) await rm(tmp, { recursive: true, force: true });
     console.log(`webgpu.test.ts: ${((performance.now() - started) / 1000).toFixed(1)} s in all`);
   });
 
-  const inferArgs = (model: string, device: string, out: string): string[] =>
-    ['infer', frames, '-o', out, '--model', `models/${model}`, '--device', device,
-      '--window', '4', '--overlap', '1', '--steps', '1', '--max-res', '64', '--no-videos', '--no-compress', '--json'];
+  const inferArgs = (model: string, device: string, out: string): string[] => [
+    'infer',
+    frames,
+    '-o',
+    out,
+    '--model',
+    `models/${model}`,
+    '--device',
+    device,
+    '--window',
+    '4',
+    '--overlap',
+    '1',
+    '--steps',
+    '1',
+    '--max-res',
+    '64',
+    '--no-videos',
+    '--no-compress',
+    '--json',
+  ];
 
-  for (const [model, dtype] of [['tiny-random', 'float32'], ['tiny-random-fp16', 'float16']] as const) {
+  for (const [model, dtype] of [
+    ['tiny-random', 'float32'],
+    ['tiny-random-fp16', 'float16'],
+  ] as const) {
     it(`infer --device webgpu with ${model} (${dtype}) gives the CPU depth within ${TOLERANCE[dtype]}`, { timeout: 300_000 }, async (t) => {
       const outCpu = path.join(tmp, `${model}-cpu`);
       const outGpu = path.join(tmp, `${model}-webgpu`);
       // The CPU run is a second or so: run it alongside.
-      const [cpu, gpu] = await Promise.all([
-        runCli(inferArgs(model, 'cpu', outCpu), {}),
-        runCli(inferArgs(model, 'webgpu', outGpu), lavapipeEnv(ICD!)),
-      ]);
+      const [cpu, gpu] = await Promise.all([runCli(inferArgs(model, 'cpu', outCpu), {}), runCli(inferArgs(model, 'webgpu', outGpu), lavapipeEnv(ICD!))]);
       assert.equal(cpu.code, 0, `infer --device cpu failed: ${cpu.stderr}`);
       assert.equal(gpu.code, 0, `infer --device webgpu failed (exit ${gpu.code}): ${gpu.stderr}`);
       const resCpu = JSON.parse(cpu.stdout.trim().split('\n').pop()!);
@@ -151,8 +176,15 @@ edges:
     };
     const gpu = await run('webgpu');
     const cpu = await run('cpu');
-    assert.deepEqual(gpu.depth.map((f) => f.seq), [0, 1, 2, 3, 4, 5], 'every frame comes out once, in order');
-    assert.deepEqual(cpu.depth.map((f) => f.seq), [0, 1, 2, 3, 4, 5]);
+    assert.deepEqual(
+      gpu.depth.map((f) => f.seq),
+      [0, 1, 2, 3, 4, 5],
+      'every frame comes out once, in order',
+    );
+    assert.deepEqual(
+      cpu.depth.map((f) => f.seq),
+      [0, 1, 2, 3, 4, 5],
+    );
     let max = 0;
     for (let i = 0; i < gpu.depth.length; i++) {
       const g = gpu.depth[i]!;

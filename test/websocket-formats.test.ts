@@ -90,7 +90,18 @@ const depthFeed = defineNode({
             const seq = ctx.sequence.value++;
             const arrivalMs = nowMs();
             const source: VideoFrame = { type: 'video', streamId: 'feed', seq, ptsMs: seq * 40, arrivalMs, width: o.width, height: o.height, data: rgb };
-            const frame: DepthFrame = { type: 'depth', streamId: 'feed', seq, ptsMs: seq * 40, arrivalMs, width: o.width, height: o.height, data: depth, window: Math.floor(seq / 8), source };
+            const frame: DepthFrame = {
+              type: 'depth',
+              streamId: 'feed',
+              seq,
+              ptsMs: seq * 40,
+              arrivalMs,
+              width: o.width,
+              height: o.height,
+              data: depth,
+              window: Math.floor(seq / 8),
+              source,
+            };
             await ctx.emit('depth', frame);
           }
         }
@@ -235,14 +246,22 @@ describe('WebSocket image and numeric payload formats', () => {
     const withRawRgb = await connect(`${url}?format=f32&rgb=1`);
     const all = [jpg, jpg2, gray, u16, f32, withJpegRgb, withRawRgb];
     feed(id, N);
-    await until(() => all.every((c) => c.depth().length >= N), 60_000, () => `${N} depth frames each (got ${all.map((c) => c.depth().length).join(', ')})`);
+    await until(
+      () => all.every((c) => c.depth().length >= N),
+      60_000,
+      () => `${N} depth frames each (got ${all.map((c) => c.depth().length).join(', ')})`,
+    );
 
     const depth = ramp(W, H);
     const rgb = rgbPattern(W, H);
     const seqs = Array.from({ length: N }, (_, i) => i);
     for (const c of all) {
       assert.deepEqual(c.errors, []);
-      assert.deepEqual(c.depth().map((m) => m.header.seq), seqs, 'every frame, in order');
+      assert.deepEqual(
+        c.depth().map((m) => m.header.seq),
+        seqs,
+        'every frame, in order',
+      );
       for (const { header } of c.depth()) {
         assert.equal(header.width, W);
         assert.equal(header.height, H);
@@ -260,14 +279,23 @@ describe('WebSocket image and numeric payload formats', () => {
       assert.equal(img.width, W);
       assert.equal(img.height, H);
       for (const y of [0, H >> 1, H - 1]) {
-        assert.ok(near(pixelOf(img.data, W, W - 1, y), lutEntry(INFERNO_LUT, 255), 24), `right end ${pixelOf(img.data, W, W - 1, y)} vs inferno[255] ${lutEntry(INFERNO_LUT, 255)}`);
-        assert.ok(near(pixelOf(img.data, W, 0, y), lutEntry(INFERNO_LUT, 0), 24), `left end ${pixelOf(img.data, W, 0, y)} vs inferno[0] ${lutEntry(INFERNO_LUT, 0)}`);
+        assert.ok(
+          near(pixelOf(img.data, W, W - 1, y), lutEntry(INFERNO_LUT, 255), 24),
+          `right end ${pixelOf(img.data, W, W - 1, y)} vs inferno[255] ${lutEntry(INFERNO_LUT, 255)}`,
+        );
+        assert.ok(
+          near(pixelOf(img.data, W, 0, y), lutEntry(INFERNO_LUT, 0), 24),
+          `left end ${pixelOf(img.data, W, 0, y)} vs inferno[0] ${lutEntry(INFERNO_LUT, 0)}`,
+        );
       }
       const err = meanAbs(img.data, mapped(depth, INFERNO_LUT));
       assert.ok(err < 6, `mean JPEG error ${err.toFixed(2)} against the colour-mapped ramp`);
     }
     // The second inferno subscriber got the very same bytes (one encoding per frame).
-    assert.deepEqual(jpg2.depth().map((m) => Buffer.from(m.payload).toString('base64')), jpg.depth().map((m) => Buffer.from(m.payload).toString('base64')));
+    assert.deepEqual(
+      jpg2.depth().map((m) => Buffer.from(m.payload).toString('base64')),
+      jpg.depth().map((m) => Buffer.from(m.payload).toString('base64')),
+    );
 
     // png + gray: exact, value = trunc(d * 255).
     for (const { header, payload } of gray.depth()) {
@@ -341,9 +369,16 @@ describe('WebSocket image and numeric payload formats', () => {
     f32.ws.send(JSON.stringify({ type: 'subscribe', format: 'jpeg', colormap: 'gray' }));
     await delay(200);
     feed(id, 4);
-    await until(() => f32.depth().length >= N + 4 && jpg.depth().length >= N + 4, 30_000, () => 'frames after the switch');
+    await until(
+      () => f32.depth().length >= N + 4 && jpg.depth().length >= N + 4,
+      30_000,
+      () => 'frames after the switch',
+    );
     const later = f32.depth().slice(N);
-    assert.deepEqual(later.map((m) => m.header.seq), [N, N + 1, N + 2, N + 3]);
+    assert.deepEqual(
+      later.map((m) => m.header.seq),
+      [N, N + 1, N + 2, N + 3],
+    );
     for (const m of later) {
       assert.equal(m.header.format, 'jpeg');
       assert.equal(m.header.colormap, 'gray');
@@ -363,7 +398,11 @@ describe('WebSocket image and numeric payload formats', () => {
     const raw = await connect(`${url}?format=f32`);
     // One frame first, so the encoder thread is up before the burst.
     feed(id, 1);
-    await until(() => jpg.depth().length === 1 && raw.depth().length === 1, 30_000, () => 'the warm-up frame');
+    await until(
+      () => jpg.depth().length === 1 && raw.depth().length === 1,
+      30_000,
+      () => 'the warm-up frame',
+    );
 
     const h = monitorEventLoopDelay({ resolution: 10 });
     h.enable();
@@ -371,7 +410,11 @@ describe('WebSocket image and numeric payload formats', () => {
     feed(id, BURST, 60);
     const total = BURST + 1;
     const accounted = (c: Client) => c.stats.some((s) => s.sent + s.dropped === total);
-    await until(() => accounted(jpg) && accounted(raw), 60_000, () => `every frame sent or dropped (stats ${JSON.stringify(jpg.stats.at(-1))}, ${JSON.stringify(raw.stats.at(-1))})`);
+    await until(
+      () => accounted(jpg) && accounted(raw),
+      60_000,
+      () => `every frame sent or dropped (stats ${JSON.stringify(jpg.stats.at(-1))}, ${JSON.stringify(raw.stats.at(-1))})`,
+    );
     h.disable();
     const ms = (ns: number) => ns / 1e6;
     const p50 = ms(h.percentile(50));
@@ -385,7 +428,10 @@ describe('WebSocket image and numeric payload formats', () => {
     );
 
     // Whatever reached the clients is complete and in order; the counts add up per subscriber.
-    for (const [c, st] of [[jpg, jpgStats], [raw, rawStats]] as const) {
+    for (const [c, st] of [
+      [jpg, jpgStats],
+      [raw, rawStats],
+    ] as const) {
       assert.deepEqual(c.errors, []);
       const seqs = c.depth().map((m) => m.header.seq);
       assert.equal(seqs.length, st.sent);

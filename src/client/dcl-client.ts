@@ -57,7 +57,15 @@ export class DclClient {
   /** Change what this connection receives (applies from the next frame). */
   subscribe(change: Pick<ClientOptions, 'format' | 'rgb' | 'stream' | 'colormap'>): void {
     Object.assign(this.opts as Record<string, unknown>, change);
-    this.ws?.send(JSON.stringify({ type: 'subscribe', ...(change.format ? { format: change.format } : {}), ...(change.rgb !== undefined ? { rgb: change.rgb } : {}), ...(change.stream ? { stream: [...change.stream] } : {}), ...(change.colormap ? { colormap: change.colormap } : {}) }));
+    this.ws?.send(
+      JSON.stringify({
+        type: 'subscribe',
+        ...(change.format ? { format: change.format } : {}),
+        ...(change.rgb !== undefined ? { rgb: change.rgb } : {}),
+        ...(change.stream ? { stream: [...change.stream] } : {}),
+        ...(change.colormap ? { colormap: change.colormap } : {}),
+      }),
+    );
   }
 
   close(): void {

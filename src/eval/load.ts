@@ -144,12 +144,7 @@ async function readPngChannel0(path: string, what: string, requireSingle: boolea
   return { data: out, width: png.width, height: png.height, depth: png.depth };
 }
 
-async function readPngFolder(
-  dir: string,
-  what: string,
-  requireSingle: boolean,
-  scaleFor: (bitDepth: 8 | 16) => number,
-): Promise<DepthSequence | null> {
+async function readPngFolder(dir: string, what: string, requireSingle: boolean, scaleFor: (bitDepth: 8 | 16) => number): Promise<DepthSequence | null> {
   const files = await listFiles(dir, ['.png'], what);
   if (files.length === 0) return null;
   const frames: Float32Array[] = [];

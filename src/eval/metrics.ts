@@ -442,10 +442,7 @@ export function temporalConsistency(
  * all pairs, `flickerBoundary` over the pairs (b-1, b) of the given boundaries. It mixes real
  * scene change with flicker, so compare it between methods on the same video, not across videos.
  */
-export function flickerNoGt(
-  preds: readonly Float32Array[],
-  o: { scale?: number; shift?: number; boundaries?: readonly number[] } = {},
-): FlickerMetrics {
+export function flickerNoGt(preds: readonly Float32Array[], o: { scale?: number; shift?: number; boundaries?: readonly number[] } = {}): FlickerMetrics {
   const scale = o.scale ?? 1;
   const shift = o.shift ?? 0;
   const bset = boundarySet(o.boundaries ?? [], preds.length);

@@ -56,7 +56,9 @@ function sourceForUrl(url: string): { kind: string; options: Record<string, unkn
   try {
     u = new URL(url);
   } catch {
-    throw new FleetConfigError(`camera URL not understood: ${JSON.stringify(url.replace(/\/\/[^@/]*@/, '//***@'))} (rtsp://, synthetic:, test:, v4l2://, file://, edge:)`);
+    throw new FleetConfigError(
+      `camera URL not understood: ${JSON.stringify(url.replace(/\/\/[^@/]*@/, '//***@'))} (rtsp://, synthetic:, test:, v4l2://, file://, edge:)`,
+    );
   }
   const query = Object.fromEntries([...u.searchParams].map(([k, v]) => [k, parseYamlScalar(v) as unknown]));
   switch (u.protocol) {

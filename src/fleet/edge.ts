@@ -49,10 +49,15 @@ export class FleetEdge {
   constructor(private readonly o: EdgeOptions) {
     this.id = o.id ?? `${hostname()}-${process.pid}`;
     this.log = o.log.child({ edge: this.id, camera: o.name });
-    if (/^edge:/i.test(o.url)) throw new FleetConfigError('fleet edge needs the URL of the camera itself (v4l2:///dev/video0, test:, synthetic:, rtsp://, file://), not edge:');
+    if (/^edge:/i.test(o.url))
+      throw new FleetConfigError('fleet edge needs the URL of the camera itself (v4l2:///dev/video0, test:, synthetic:, rtsp://, file://), not edge:');
     const local = cameraRecord(o.name, o.url, o.sets);
     if (Object.keys(local.overrides).length > 0 && !o.register) {
-      throw new FleetConfigError(`--set ${Object.keys(local.overrides).map((n) => `${n}.*`).join(', ')}: options of the worker's nodes go into the camera list, with --register`);
+      throw new FleetConfigError(
+        `--set ${Object.keys(local.overrides)
+          .map((n) => `${n}.*`)
+          .join(', ')}: options of the worker's nodes go into the camera list, with --register`,
+      );
     }
     this.record = cameraRecordSchema.parse({ name: o.name, url: 'edge:', source: {}, overrides: local.overrides });
     const entry = streamEntryFor(local);
@@ -96,7 +101,10 @@ export class FleetEdge {
       }
     }
     await this.graph.start();
-    this.log.info({ subject: framesSubject(this.o.name), source: this.o.url.replace(/\/\/[^@/]*@/, '//***@') }, `fleet edge publishing camera "${this.o.name}" on ${framesSubject(this.o.name)}`);
+    this.log.info(
+      { subject: framesSubject(this.o.name), source: this.o.url.replace(/\/\/[^@/]*@/, '//***@') },
+      `fleet edge publishing camera "${this.o.name}" on ${framesSubject(this.o.name)}`,
+    );
   }
 
   /** Stops the source and drains the publisher. The camera stays in the list (a worker shows it down until the edge is back). */

@@ -69,7 +69,13 @@ export class FleetGateway {
       const cameras = this.graph.streamViews().map((v) => {
         const s = this.states.get(v.name);
         const fresh = s && now - s.at < this.o.leaseTtlMs * 2;
-        return { name: v.name, gateway: { state: v.state, message: v.message, fpsOut: v.fpsOut }, worker: fresh ? s.worker : null, workerState: fresh ? s.state : 'unserved', workerFps: fresh ? (s.fpsOut ?? null) : null };
+        return {
+          name: v.name,
+          gateway: { state: v.state, message: v.message, fpsOut: v.fpsOut },
+          worker: fresh ? s.worker : null,
+          workerState: fresh ? s.state : 'unserved',
+          workerFps: fresh ? (s.fpsOut ?? null) : null,
+        };
       });
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       res.end(JSON.stringify({ cameras }));

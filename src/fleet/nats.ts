@@ -24,7 +24,10 @@ export function natsTarget(url: string, env: NodeJS.ProcessEnv = process.env): N
   let tls = false;
   let user: string | undefined;
   let pass: string | undefined;
-  for (const part of url.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of url
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const withScheme = /^[a-z]+:\/\//i.test(part) ? part : `nats://${part}`;
     let u: URL;
     try {
@@ -91,7 +94,11 @@ export async function connectNats(url: string, log: Logger, name: string, wait =
 
 /** The process's connection for `url`, shared through the graph's resources (the last user closes it). */
 export function sharedNats(shared: SharedResources, url: string, log: Logger, name: string): Promise<Lease<NatsConnection>> {
-  return shared.acquire(`nats:${url}`, () => connectNats(url, log, name, true), async (nc) => {
-    await nc.drain().catch(() => nc.close());
-  });
+  return shared.acquire(
+    `nats:${url}`,
+    () => connectNats(url, log, name, true),
+    async (nc) => {
+      await nc.drain().catch(() => nc.close());
+    },
+  );
 }

@@ -81,7 +81,11 @@ export class FleetWorker {
     this.releaseNats = () => conn.release();
     this.buckets = await openBuckets(this.nc, { leaseTtlMs: this.o.leaseTtlMs, replicas: this.o.replicas });
     this.keeper = new LeaseKeeper(this.buckets.leases, this.id, this.o.leaseTtlMs);
-    const keeperLease = await this.graph.shared.acquire(LEASE_KEEPER_RESOURCE, async () => this.keeper, () => {});
+    const keeperLease = await this.graph.shared.acquire(
+      LEASE_KEEPER_RESOURCE,
+      async () => this.keeper,
+      () => {},
+    );
     void keeperLease; // held for the worker's life: the publish node finds it
     await this.graph.start();
     this.log.info({ capacity: this.o.capacity, leaseTtlMs: this.o.leaseTtlMs }, `fleet worker ${this.id} started`);
@@ -168,7 +172,10 @@ export class FleetWorker {
     // Over the share (a worker joined): the newest claims go back.
     const held = this.keeper.cameras();
     for (const cam of held.slice(share).reverse()) {
-      this.log.info({ camera: cam, share, cameras: cameras.size, workers: capacities.length }, `handing camera "${cam}" back (over this worker's share of ${share})`);
+      this.log.info(
+        { camera: cam, share, cameras: cameras.size, workers: capacities.length },
+        `handing camera "${cam}" back (over this worker's share of ${share})`,
+      );
       await this.giveBack(cam);
     }
     // Under it: claim free cameras, starting at a place of our own so that workers rarely race.
@@ -209,7 +216,10 @@ export class FleetWorker {
   private publishStates(): void {
     for (const v of this.graph.streamViews()) {
       if (!this.keeper.valid(v.name)) continue;
-      this.nc.publish(stateSubject(v.name), JSON.stringify({ camera: v.name, worker: this.id, state: v.state, message: v.message, fpsIn: v.fpsIn, fpsOut: v.fpsOut, at: Date.now() }));
+      this.nc.publish(
+        stateSubject(v.name),
+        JSON.stringify({ camera: v.name, worker: this.id, state: v.state, message: v.message, fpsIn: v.fpsIn, fpsOut: v.fpsOut, at: Date.now() }),
+      );
     }
   }
 }

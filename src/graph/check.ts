@@ -7,7 +7,10 @@ import type { Pipeline } from './pipeline-file.js';
 
 /** A node kind's own check failed: `field` is under the node ("options.window"). */
 export class CheckError extends Error {
-  constructor(readonly field: string | undefined, message: string) {
+  constructor(
+    readonly field: string | undefined,
+    message: string,
+  ) {
     super(message);
     this.name = 'CheckError';
   }

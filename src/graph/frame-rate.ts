@@ -9,7 +9,10 @@ export class FrameRate {
   private count = 0;
   private readonly started = nowMs();
 
-  constructor(private readonly spanMs = 5000, capacity = 512) {
+  constructor(
+    private readonly spanMs = 5000,
+    capacity = 512,
+  ) {
     this.times = new Float64Array(capacity);
   }
 

@@ -10,7 +10,6 @@ import { PROJECT_ROOT } from '../util/project-root.js';
 
 export type InputPathKind = 'file' | 'folder' | 'pack';
 
-
 export function resolveInputPath(value: string, pipelineFile: string, kind: InputPathKind): string {
   return firstExisting(value, [dirname(resolve(pipelineFile)), process.cwd()], kind);
 }

@@ -21,8 +21,18 @@ export class GraphMetrics {
     if (withDefaults) collectDefaultMetrics({ register: r, prefix: 'dcl_' });
     this.framesIn = new Counter({ name: 'dcl_node_frames_in_total', help: 'Frames received by a node', labelNames: ['node', 'stream'], registers: [r] });
     this.framesOut = new Counter({ name: 'dcl_node_frames_out_total', help: 'Frames emitted by a node', labelNames: ['node', 'stream'], registers: [r] });
-    this.framesDropped = new Counter({ name: 'dcl_node_frames_dropped_total', help: 'Frames a node dropped by its own policy', labelNames: ['node', 'stream', 'reason'], registers: [r] });
-    this.edgeDropped = new Counter({ name: 'dcl_edge_dropped_total', help: 'Frames dropped by an edge queue (reason: overflow = the queue was full under a drop policy)', labelNames: ['edge', 'reason'], registers: [r] });
+    this.framesDropped = new Counter({
+      name: 'dcl_node_frames_dropped_total',
+      help: 'Frames a node dropped by its own policy',
+      labelNames: ['node', 'stream', 'reason'],
+      registers: [r],
+    });
+    this.edgeDropped = new Counter({
+      name: 'dcl_edge_dropped_total',
+      help: 'Frames dropped by an edge queue (reason: overflow = the queue was full under a drop policy)',
+      labelNames: ['edge', 'reason'],
+      registers: [r],
+    });
     this.edgeDepth = new Gauge({ name: 'dcl_edge_queue_depth', help: 'Packets waiting in an edge queue', labelNames: ['edge'], registers: [r] });
     this.processSeconds = new Histogram({
       name: 'dcl_node_process_seconds',
@@ -39,13 +49,20 @@ export class GraphMetrics {
       registers: [r],
     });
     this.restarts = new Counter({ name: 'dcl_node_restarts_total', help: 'Restarts of a node after a fault', labelNames: ['node', 'stream'], registers: [r] });
-    this.nodeUp = new Gauge({ name: 'dcl_node_up', help: '1 while a node is running, 0 while it is failed or restarting', labelNames: ['node', 'stream'], registers: [r] });
+    this.nodeUp = new Gauge({
+      name: 'dcl_node_up',
+      help: '1 while a node is running, 0 while it is failed or restarting',
+      labelNames: ['node', 'stream'],
+      registers: [r],
+    });
   }
 
   /** Every labelled value of a metric whose labels include `labels` (e.g. a counter's values by reason). */
   async values(name: string, labels: Record<string, string>): Promise<Array<{ labels: Record<string, string | number>; value: number }>> {
     const m = await this.registry.getSingleMetric(name)?.get();
-    return (m?.values ?? []).filter((x) => Object.entries(labels).every(([k, val]) => x.labels[k] === val)).map((x) => ({ labels: x.labels as Record<string, string | number>, value: x.value }));
+    return (m?.values ?? [])
+      .filter((x) => Object.entries(labels).every(([k, val]) => x.labels[k] === val))
+      .map((x) => ({ labels: x.labels as Record<string, string | number>, value: x.value }));
   }
 
   /** Counter value for tests and summaries. */

@@ -29,7 +29,10 @@ export function nodeReference(kinds: readonly NodeKind[], root: string): string 
 }
 
 export function kindReference(k: NodeKind, root: string): string {
-  const ports = (p: Readonly<Record<string, string>>) => Object.entries(p).map(([n, t]) => `\`${n}\` (${t})`).join(', ') || 'none';
+  const ports = (p: Readonly<Record<string, string>>) =>
+    Object.entries(p)
+      .map(([n, t]) => `\`${n}\` (${t})`)
+      .join(', ') || 'none';
   const lines = [`## \`${k.kind}\` (${k.role})`, '', `${k.description}.`, '', `Inputs: ${ports(k.inputs)}. Outputs: ${ports(k.outputs)}.`];
   if (k.multiStream) lines.push('In a multi-stream pipeline one node serves every stream (it is not copied per stream).');
   if (k.restart) lines.push(`Restarted after a failure (backoff ${k.restart.initialDelayMs}-${k.restart.maxDelayMs} ms).`);
@@ -59,6 +62,11 @@ function typeOf(s: JsonSchema): string {
   const lo = s.minimum ?? s.exclusiveMinimum;
   const hi = s.maximum ?? s.exclusiveMaximum;
   const big = (v: number) => Math.abs(v) >= Number.MAX_SAFE_INTEGER;
-  const range = [lo !== undefined && !big(lo) ? `${s.exclusiveMinimum !== undefined ? '>' : '>='} ${lo}` : '', hi !== undefined && !big(hi) ? `${s.exclusiveMaximum !== undefined ? '<' : '<='} ${hi}` : ''].filter(Boolean).join(', ');
+  const range = [
+    lo !== undefined && !big(lo) ? `${s.exclusiveMinimum !== undefined ? '>' : '>='} ${lo}` : '',
+    hi !== undefined && !big(hi) ? `${s.exclusiveMaximum !== undefined ? '<' : '<='} ${hi}` : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
   return range ? `${t} (${range})` : t;
 }

@@ -12,9 +12,7 @@ export class PipelineError extends Error {
     /** The line in the file the mistake is on, when it could be found. */
     readonly line?: number,
   ) {
-    const where = [node !== undefined ? `node "${node}"` : '', field !== undefined ? `field "${field}"` : '']
-      .filter(Boolean)
-      .join(', ');
+    const where = [node !== undefined ? `node "${node}"` : '', field !== undefined ? `field "${field}"` : ''].filter(Boolean).join(', ');
     super(`${file}: ${where ? where + ': ' : ''}${detail}${line !== undefined ? ` (line ${line})` : ''}`);
     this.name = 'PipelineError';
   }

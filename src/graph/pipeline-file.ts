@@ -38,14 +38,15 @@ const fileSchema = z
       })
       .strict()
       .default({ host: '127.0.0.1', port: 8080, enabled: true, allowedHosts: [], admin: false }),
-    log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).strict().optional(),
+    log: z
+      .object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
+      .strict()
+      .optional(),
     nodes: z.record(
       z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'node names are letters, digits, "_" and "-"'),
       z.object({ kind: z.string(), options: z.record(z.string(), z.unknown()).default({}) }).strict(),
     ),
-    edges: z
-      .array(z.object({ from: z.string(), to: z.string(), queue: queueSchema.optional() }).strict())
-      .default([]),
+    edges: z.array(z.object({ from: z.string(), to: z.string(), queue: queueSchema.optional() }).strict()).default([]),
     /** Streams sharing the nodes fed from the pseudo-node `streams` (see streams.ts). */
     streams: z.array(streamEntrySchema).optional(),
   })
@@ -114,7 +115,8 @@ export function loadPipelineFile(file: string, registry: NodeRegistry, opts: Loa
 }
 
 export function parsePipeline(text: string, file: string, registry: NodeRegistry, opts: LoadOptions = {}): Pipeline {
-  if (text.length > MAX_PIPELINE_BYTES) throw new PipelineError(file, `the text is ${text.length} characters; a pipeline file may be at most ${MAX_PIPELINE_BYTES}`);
+  if (text.length > MAX_PIPELINE_BYTES)
+    throw new PipelineError(file, `the text is ${text.length} characters; a pipeline file may be at most ${MAX_PIPELINE_BYTES}`);
   // Duplicate keys are found below in one pass (the parser's own check is quadratic in the keys of a map).
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: false });
   if (doc.errors.length > 0) {
@@ -202,7 +204,12 @@ function buildPipeline(spec: FileSpec, file: string, registry: NodeRegistry, tex
   for (const [name, n] of Object.entries(expanded.nodes)) {
     const kind = registry.get(n.kind);
     if (!kind) {
-      throw new PipelineError(file, `unknown node kind "${clipText(n.kind, 60)}"${didYouMean(n.kind, registry.names())} (known kinds: ${registry.names().join(', ')})`, name, 'kind');
+      throw new PipelineError(
+        file,
+        `unknown node kind "${clipText(n.kind, 60)}"${didYouMean(n.kind, registry.names())} (known kinds: ${registry.names().join(', ')})`,
+        name,
+        'kind',
+      );
     }
     const opt = parseKeepingTexts(kind.options, n.options, ['nodes', name, 'options'], texts);
     if (!opt.success) {
@@ -246,7 +253,12 @@ function buildPipeline(spec: FileSpec, file: string, registry: NodeRegistry, tex
     const key = `${e.to.node}.${e.to.port}`;
     // A multi-stream node takes one edge from each stream on the same input.
     if (seenInputs.has(key) && !nodes.get(e.to.node)!.kind.multiStream) {
-      throw new PipelineError(file, `input "${e.to.port}" is fed by two edges (edges[${seenInputs.get(key)}] and edges[${i}]); an input takes exactly one edge`, e.to.node, `edges[${i}].to`);
+      throw new PipelineError(
+        file,
+        `input "${e.to.port}" is fed by two edges (edges[${seenInputs.get(key)}] and edges[${i}]); an input takes exactly one edge`,
+        e.to.node,
+        `edges[${i}].to`,
+      );
     }
     seenInputs.set(key, i);
   });
@@ -304,12 +316,20 @@ function resolveEndpoint(
   const what = side === 'outputs' ? 'output' : 'input';
   if (dot < 0) {
     if (ports.length === 1) return { node: nodeName, port: ports[0] };
-    const detail = ports.length === 0 ? `node "${nodeName}" (${node.kind.kind}) has no ${what} ports` : `node "${nodeName}" has several ${what} ports (${ports.join(', ')}): write ${nodeName}.PORT`;
+    const detail =
+      ports.length === 0
+        ? `node "${nodeName}" (${node.kind.kind}) has no ${what} ports`
+        : `node "${nodeName}" has several ${what} ports (${ports.join(', ')}): write ${nodeName}.PORT`;
     throw new PipelineError(file, detail, nodeName, field);
   }
   const port = ref.slice(dot + 1);
   if (!ports.includes(port)) {
-    throw new PipelineError(file, `node "${nodeName}" (${node.kind.kind}) has no ${what} port "${clipText(port, 60)}" (${what} ports: ${ports.join(', ') || 'none'})`, nodeName, field);
+    throw new PipelineError(
+      file,
+      `node "${nodeName}" (${node.kind.kind}) has no ${what} port "${clipText(port, 60)}" (${what} ports: ${ports.join(', ') || 'none'})`,
+      nodeName,
+      field,
+    );
   }
   return { node: nodeName, port };
 }
@@ -334,7 +354,7 @@ function topologicalOrder(names: string[], edges: ResolvedEdge[], file: string):
   if (order.length < names.length) {
     // Left over are the cycles and the nodes downstream of them: peel off those with no successor left.
     const inCycle = names.filter((n) => !order.includes(n));
-    for (let peeled = true; peeled; ) {
+    for (let peeled = true; peeled;) {
       peeled = false;
       for (const n of [...inCycle]) {
         if (!next.get(n)!.some((m) => inCycle.includes(m))) {
@@ -343,7 +363,12 @@ function topologicalOrder(names: string[], edges: ResolvedEdge[], file: string):
         }
       }
     }
-    throw new PipelineError(file, `the edges form a cycle through nodes ${inCycle.map((n) => `"${n}"`).join(', ')}; a pipeline must be acyclic`, inCycle[0], 'edges');
+    throw new PipelineError(
+      file,
+      `the edges form a cycle through nodes ${inCycle.map((n) => `"${n}"`).join(', ')}; a pipeline must be acyclic`,
+      inCycle[0],
+      'edges',
+    );
   }
   return order;
 }
@@ -370,7 +395,8 @@ function applyOverrides(raw: Record<string, unknown>, overrides: readonly string
       // --set streams.NAME.source.options.url=...: a field of the stream entry with that name.
       const list = out.streams as Array<Record<string, unknown>>;
       const index = list.findIndex((e) => e !== null && typeof e === 'object' && e.name === path[1]);
-      if (index < 0 || path.length < 3) throw new PipelineError(file, `--set "${clipText(o)}": no stream named "${clipText(path[1] ?? '', 60)}" (write streams.NAME.field=value)`);
+      if (index < 0 || path.length < 3)
+        throw new PipelineError(file, `--set "${clipText(o)}": no stream named "${clipText(path[1] ?? '', 60)}" (write streams.NAME.field=value)`);
       setPath(list[index], path.slice(2), value);
       texts.set(pathKey(['streams', index, ...path.slice(2)]), { text, from: 'set' });
       continue;
@@ -391,7 +417,12 @@ function applyOverrides(raw: Record<string, unknown>, overrides: readonly string
  * Validate, putting back the original text of a value from the environment or --set wherever the
  * schema wants a string there (YAML's scalar rules had made "604791" a number, "true" a boolean).
  */
-function parseKeepingTexts<S extends z.ZodType>(schema: S, value: unknown, base: readonly (string | number)[], texts: RawTexts): z.ZodSafeParseResult<z.output<S>> {
+function parseKeepingTexts<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  base: readonly (string | number)[],
+  texts: RawTexts,
+): z.ZodSafeParseResult<z.output<S>> {
   for (let attempt = 0; ; attempt++) {
     const r = schema.safeParse(value, { reportInput: true });
     if (r.success || attempt >= 32) return r;

@@ -36,7 +36,10 @@ export type GraphEvent =
   | { type: 'failed'; node: string; error: Error };
 
 export class NodeFailure extends Error {
-  constructor(readonly node: string, override readonly cause: Error) {
+  constructor(
+    readonly node: string,
+    override readonly cause: Error,
+  ) {
     super(`node "${node}" failed: ${cause.message}`);
     this.name = 'NodeFailure';
   }
@@ -115,7 +118,10 @@ export class Graph {
   /** Serialises stream additions and removals. */
   private changing: Promise<unknown> = Promise.resolve();
 
-  constructor(private pipeline: Pipeline, opts: GraphOptions) {
+  constructor(
+    private pipeline: Pipeline,
+    opts: GraphOptions,
+  ) {
     this.log = opts.log.child({ pipeline: pipeline.name });
     this.metrics = opts.metrics ?? new GraphMetrics();
     this.http = new HttpHub(this.log, { allowedHosts: pipeline.server.allowedHosts });
@@ -272,7 +278,10 @@ export class Graph {
     if (this.address) {
       this.http.starting = false;
       if (!isLoopback(this.address.address)) {
-        this.log.warn({ address: this.address.address }, `serving on ${this.address.address}, which is reachable from other machines: set DCL_TOKEN to require a token for the WebSocket`);
+        this.log.warn(
+          { address: this.address.address },
+          `serving on ${this.address.address}, which is reachable from other machines: set DCL_TOKEN to require a token for the WebSocket`,
+        );
       }
       this.events$.next({ type: 'listening', address: this.address });
     }
@@ -296,7 +305,9 @@ export class Graph {
   private startLoops(rts: NodeRuntime[]): void {
     const byStream = new Map<string, Promise<void>[]>();
     for (const rt of rts) {
-      const loop = (rt.spec.kind.role === 'source' || (rt.inputs.length === 0 && !rt.spec.kind.multiStream) ? this.runSource(rt) : this.runConsumer(rt)).catch((e) => this.nodeFailed(rt, asError(e)));
+      const loop = (rt.spec.kind.role === 'source' || (rt.inputs.length === 0 && !rt.spec.kind.multiStream) ? this.runSource(rt) : this.runConsumer(rt)).catch(
+        (e) => this.nodeFailed(rt, asError(e)),
+      );
       this.loops.add(loop);
       void loop.finally(() => this.loops.delete(loop));
       if (rt.spec.stream !== undefined) {
@@ -320,10 +331,14 @@ export class Graph {
   async frameCounts(): Promise<Record<string, FrameCounts>> {
     const out: Record<string, FrameCounts> = {};
     for (const [name, rt] of this.nodes) {
-      const counts: FrameCounts = { in: await this.metrics.value('dcl_node_frames_in_total', { node: name }), out: await this.metrics.value('dcl_node_frames_out_total', { node: name }) };
+      const counts: FrameCounts = {
+        in: await this.metrics.value('dcl_node_frames_in_total', { node: name }),
+        out: await this.metrics.value('dcl_node_frames_out_total', { node: name }),
+      };
       // Frames the node dropped by its own policy (a live source that fell behind its clock: `late`; fill none: `stride`), by reason.
       const dropped = await this.metrics.values('dcl_node_frames_dropped_total', { node: name });
-      if (dropped.some((d) => d.value > 0)) counts.dropped = Object.fromEntries(dropped.filter((d) => d.value > 0).map((d) => [String(d.labels.reason), d.value]));
+      if (dropped.some((d) => d.value > 0))
+        counts.dropped = Object.fromEntries(dropped.filter((d) => d.value > 0).map((d) => [String(d.labels.reason), d.value]));
       // Frames dropped by the queues of the edges into it.
       const edges = rt.inputs.filter((i) => i.queue.dropped > 0);
       if (edges.length > 0) counts.edgeDropped = Object.fromEntries(edges.map((i) => [i.queue.name, i.queue.dropped]));
@@ -400,7 +415,10 @@ export class Graph {
   /** Runtimes for a new stream's nodes with their edges among themselves; edges into shared nodes wait for attachDetached. */
   private addRuntimesDetached(specs: readonly ResolvedNode[], edges: readonly ResolvedEdge[]): NodeRuntime[] {
     const names = new Set(specs.map((s) => s.name));
-    return this.addRuntimes(specs, edges.filter((e) => names.has(e.from.node) && names.has(e.to.node)));
+    return this.addRuntimes(
+      specs,
+      edges.filter((e) => names.has(e.from.node) && names.has(e.to.node)),
+    );
   }
 
   private attachDetached(rts: NodeRuntime[], edges: readonly ResolvedEdge[]): void {
@@ -546,7 +564,6 @@ export class Graph {
   }
 
   private async runConsumer(rt: NodeRuntime): Promise<void> {
-    const name = rt.spec.name;
     const isSink = Object.keys(rt.spec.kind.outputs).length === 0;
     const labels = this.labels(rt);
     let chain: Promise<void> = Promise.resolve();
@@ -675,7 +692,10 @@ export class Graph {
 
 /** Why a stream could not be added or removed, with the HTTP status that says it. */
 export class StreamChangeError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
     this.name = 'StreamChangeError';
   }
@@ -717,4 +737,3 @@ function upstreamSourceKinds(name: string, specs: readonly ResolvedNode[], edges
   }
   return [...kinds].sort();
 }
-

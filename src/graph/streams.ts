@@ -68,14 +68,23 @@ export function expandStreams(
 ): Expanded {
   const usesStreams = spec.edges.some((e) => nodeOf(e.from) === STREAMS_NODE || nodeOf(e.to) === STREAMS_NODE);
   if (!spec.streams) {
-    if (usesStreams) throw new PipelineError(file, `edges use "${STREAMS_NODE}" but the pipeline has no streams: list (add one, or name a source node)`, undefined, 'edges');
+    if (usesStreams)
+      throw new PipelineError(file, `edges use "${STREAMS_NODE}" but the pipeline has no streams: list (add one, or name a source node)`, undefined, 'edges');
     return { nodes: spec.nodes, edges: spec.edges, perStream: [] };
   }
-  if (Object.hasOwn(spec.nodes, STREAMS_NODE)) throw new PipelineError(file, `"${STREAMS_NODE}" is reserved for the streams' sources in a pipeline with a streams: list`, STREAMS_NODE);
+  if (Object.hasOwn(spec.nodes, STREAMS_NODE))
+    throw new PipelineError(file, `"${STREAMS_NODE}" is reserved for the streams' sources in a pipeline with a streams: list`, STREAMS_NODE);
   spec.edges.forEach((e, i) => {
-    if (nodeOf(e.to) === STREAMS_NODE) throw new PipelineError(file, `"${STREAMS_NODE}" stands for the streams' sources: it has no inputs`, undefined, `edges[${i}].to`);
+    if (nodeOf(e.to) === STREAMS_NODE)
+      throw new PipelineError(file, `"${STREAMS_NODE}" stands for the streams' sources: it has no inputs`, undefined, `edges[${i}].to`);
   });
-  if (!usesStreams) throw new PipelineError(file, `no edge starts at "${STREAMS_NODE}": connect each stream's source, e.g. from: streams.video, to: depth.video`, undefined, 'edges');
+  if (!usesStreams)
+    throw new PipelineError(
+      file,
+      `no edge starts at "${STREAMS_NODE}": connect each stream's source, e.g. from: streams.video, to: depth.video`,
+      undefined,
+      'edges',
+    );
 
   // Per-stream nodes: reachable from `streams` without passing a multi-stream node.
   const perStream = new Set<string>();
@@ -95,7 +104,12 @@ export function expandStreams(
   spec.edges.forEach((e, i) => {
     const from = nodeOf(e.from);
     if (perStream.has(nodeOf(e.to)) && from !== STREAMS_NODE && !perStream.has(from)) {
-      throw new PipelineError(file, `node "${nodeOf(e.to)}" runs once per stream (it is fed from "${STREAMS_NODE}") but is also fed by the shared node "${from}"`, nodeOf(e.to), `edges[${i}].from`);
+      throw new PipelineError(
+        file,
+        `node "${nodeOf(e.to)}" runs once per stream (it is fed from "${STREAMS_NODE}") but is also fed by the shared node "${from}"`,
+        nodeOf(e.to),
+        `edges[${i}].from`,
+      );
     }
   });
 
@@ -104,10 +118,25 @@ export function expandStreams(
     if (seen.has(s.name)) throw new PipelineError(file, `stream "${s.name}" is listed twice`, undefined, `streams[${i}].name`);
     seen.add(s.name);
     const kind = registry.get(s.source.kind);
-    if (kind && kind.role !== 'source') throw new PipelineError(file, `stream "${s.name}": kind "${s.source.kind}" is not a source (sources: ${registry.all().filter((k) => k.role === 'source').map((k) => k.kind).join(', ')})`, undefined, `streams[${i}].source.kind`);
+    if (kind && kind.role !== 'source')
+      throw new PipelineError(
+        file,
+        `stream "${s.name}": kind "${s.source.kind}" is not a source (sources: ${registry
+          .all()
+          .filter((k) => k.role === 'source')
+          .map((k) => k.kind)
+          .join(', ')})`,
+        undefined,
+        `streams[${i}].source.kind`,
+      );
     for (const target of Object.keys(s.overrides)) {
       if (!perStream.has(target)) {
-        throw new PipelineError(file, `stream "${s.name}": overrides name "${target}", which is not a per-stream node (per-stream nodes: ${[...perStream].join(', ') || 'none'})`, undefined, `streams[${i}].overrides.${target}`);
+        throw new PipelineError(
+          file,
+          `stream "${s.name}": overrides name "${target}", which is not a per-stream node (per-stream nodes: ${[...perStream].join(', ') || 'none'})`,
+          undefined,
+          `streams[${i}].overrides.${target}`,
+        );
       }
     }
   });

@@ -15,7 +15,10 @@ export function pathKey(path: readonly (string | number)[]): string {
 const REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
 export class MissingEnvError extends Error {
-  constructor(readonly variable: string, readonly path: string) {
+  constructor(
+    readonly variable: string,
+    readonly path: string,
+  ) {
     super(`environment variable ${variable} is not set (and no default is given with \${${variable}:-default})`);
   }
 }

@@ -208,10 +208,18 @@ export function parseNpy(buf: Uint8Array): NpyArray {
   const bytes = buf.slice(h.dataOffset, h.dataOffset + nbytes); // copy => offset 0, aligned
   let data: NpyReadTypedArray;
   switch (h.dtype) {
-    case 'float32': data = new Float32Array(bytes.buffer, 0, n); break;
-    case 'uint16': data = new Uint16Array(bytes.buffer, 0, n); break;
-    case 'uint8': data = bytes; break;
-    case 'float64': data = new Float64Array(bytes.buffer, 0, n); break;
+    case 'float32':
+      data = new Float32Array(bytes.buffer, 0, n);
+      break;
+    case 'uint16':
+      data = new Uint16Array(bytes.buffer, 0, n);
+      break;
+    case 'uint8':
+      data = bytes;
+      break;
+    case 'float64':
+      data = new Float64Array(bytes.buffer, 0, n);
+      break;
   }
   return { dtype: h.dtype, shape: h.shape, data };
 }

@@ -24,15 +24,7 @@ import { partialPath } from './partial-file.js';
 import { once } from 'node:events';
 import { Zip, unzipSync, type AsyncFlateStreamHandler, type ZipInputFile } from 'fflate';
 import { constants as zlibConstants, crc32, deflateRaw, deflateRawSync } from 'node:zlib';
-import {
-  buildNpyHeader,
-  bytesPerElement,
-  parseNpy,
-  shapeSize,
-  type NpyArray,
-  type NpyDtype,
-  type NpyTypedArray,
-} from './npy.js';
+import { buildNpyHeader, bytesPerElement, parseNpy, shapeSize, type NpyArray, type NpyDtype, type NpyTypedArray } from './npy.js';
 
 export type { NpyArray, NpyDtype, NpyTypedArray } from './npy.js';
 
@@ -229,8 +221,7 @@ export class NpzArrayWriter {
     if (this.ended) throw new Error(`${where}: end() called twice`);
     if (this.written !== this.totalElements) {
       throw new Error(
-        `${where}: element count mismatch: shape [${this.shape.join(', ')}] needs ${this.totalElements} elements, ` +
-          `but ${this.written} were written`,
+        `${where}: element count mismatch: shape [${this.shape.join(', ')}] needs ${this.totalElements} elements, ` + `but ${this.written} were written`,
       );
     }
     this.ended = true; // set first: a second (concurrent) end() must not finalise the member twice
@@ -382,8 +373,7 @@ export class NpzWriter {
       const a = this.active;
       await this.abort();
       throw new Error(
-        `NpzWriter: close() while array '${a.name}' is open (${a.elementsWritten} of ${a.totalElements} elements written); ` +
-          'partial file deleted',
+        `NpzWriter: close() while array '${a.name}' is open (${a.elementsWritten} of ${a.totalElements} elements written); ` + 'partial file deleted',
       );
     }
     this.closed = true;

@@ -61,12 +61,23 @@ export function decodePng(buf: Uint8Array): DecodedPng {
   const depth: 8 | 16 = img.depth === 16 ? 16 : 8;
   let channels: 1 | 2 | 3 | 4;
   switch (img.colorType) {
-    case 0: channels = 1; break;
-    case 4: channels = 2; break;
-    case 2: channels = 3; break;
-    case 6: channels = 4; break;
-    case 3: channels = img.alpha ? 4 : 3; break;
-    default: throw new Error(`decodePng: unsupported color type ${img.colorType}`);
+    case 0:
+      channels = 1;
+      break;
+    case 4:
+      channels = 2;
+      break;
+    case 2:
+      channels = 3;
+      break;
+    case 6:
+      channels = 4;
+      break;
+    case 3:
+      channels = img.alpha ? 4 : 3;
+      break;
+    default:
+      throw new Error(`decodePng: unsupported color type ${img.colorType}`);
   }
   const n = width * height;
   const rgba = img.data as unknown as Uint8Array | Uint16Array;

@@ -39,7 +39,11 @@ export interface AppSinkResult {
 }
 
 export class GStreamerError extends Error {
-  constructor(message: string, readonly element?: string, readonly debug?: string) {
+  constructor(
+    message: string,
+    readonly element?: string,
+    readonly debug?: string,
+  ) {
     super(message);
     this.name = 'GStreamerError';
   }

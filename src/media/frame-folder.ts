@@ -13,7 +13,7 @@ export async function listFrames(dir: string): Promise<string[]> {
   try {
     names = await readdir(dir);
   } catch (e) {
-    throw new Error(`cannot read the frame folder ${dir}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    throw new Error(`cannot read the frame folder ${dir}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
   }
   const frames = names.filter((n) => IMAGE_EXT.has(extname(n).toLowerCase()));
   frames.sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
@@ -44,6 +44,6 @@ export async function readRgbImage(path: string): Promise<RgbImage> {
     const img = jpeg.decode(buf, { useTArray: true, formatAsRGBA: false });
     return { width: img.width, height: img.height, data: img.data };
   } catch (e) {
-    throw new Error(`cannot decode image ${path}: ${(e as Error).message}`);
+    throw new Error(`cannot decode image ${path}: ${(e as Error).message}`, { cause: e });
   }
 }

@@ -35,6 +35,7 @@ export function gstreamer(): typeof import('gstreamer-superficial') {
       throw new Error(
         `cannot load the GStreamer binding (gstreamer-superficial): ${(e as Error).message}. ` +
           'Install GStreamer (see README: scripts/setup.sh) and run npm ci again.',
+        { cause: e },
       );
     }
   }
@@ -47,7 +48,7 @@ export function createPipeline(launch: string): GstPipeline {
   try {
     pipeline = new Pipeline(launch);
   } catch (e) {
-    throw new Error(`GStreamer rejected the pipeline "${launch}": ${(e as Error).message}`);
+    throw new Error(`GStreamer rejected the pipeline "${launch}": ${(e as Error).message}`, { cause: e });
   }
   // pollBus() re-arms a blocking bus pop on a threadpool thread until it sees the pipeline in NULL.
   // By default stop() flushes the bus on READY->NULL: a waiting pop can lose stop()'s messages to
@@ -97,7 +98,8 @@ export function packRgb(buf: Buffer, width: number, height: number): Uint8Array 
     if (view.byteLength < row * height) throw new Error(`short video buffer: ${view.byteLength} bytes for ${width}x${height} RGB`);
     return view.subarray(0, row * height);
   }
-  if (view.byteLength < stride * (height - 1) + row) throw new Error(`short video buffer: ${view.byteLength} bytes for ${width}x${height} RGB (stride ${stride})`);
+  if (view.byteLength < stride * (height - 1) + row)
+    throw new Error(`short video buffer: ${view.byteLength} bytes for ${width}x${height} RGB (stride ${stride})`);
   const out = new Uint8Array(row * height);
   for (let y = 0; y < height; y++) out.set(view.subarray(y * stride, y * stride + row), y * row);
   return out;

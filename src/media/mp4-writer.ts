@@ -41,13 +41,17 @@ export class Mp4Writer {
   private readonly frameBytes: number;
   private readonly eosSeen: Promise<void>;
 
-  constructor(readonly path: string, private readonly opts: Mp4WriterOptions) {
+  constructor(
+    readonly path: string,
+    private readonly opts: Mp4WriterOptions,
+  ) {
     const { width, height, format } = opts;
     const encoded = opts.scaleTo ?? { width, height };
     if (encoded.width % 2 || encoded.height % 2) throw new Error(`MP4 (H.264 4:2:0) needs even frame sizes, got ${encoded.width}x${encoded.height}`);
-    const scale = opts.scaleTo && (opts.scaleTo.width !== width || opts.scaleTo.height !== height)
-      ? ` ! videoscale method=bilinear ! video/x-raw,width=${encoded.width},height=${encoded.height},pixel-aspect-ratio=1/1`
-      : '';
+    const scale =
+      opts.scaleTo && (opts.scaleTo.width !== width || opts.scaleTo.height !== height)
+        ? ` ! videoscale method=bilinear ! video/x-raw,width=${encoded.width},height=${encoded.height},pixel-aspect-ratio=1/1`
+        : '';
     const fps = fpsFraction(opts.fps);
     this.frameBytes = width * height * (format === 'RGB' ? 3 : 1);
     const queueBytes = this.frameBytes * (opts.queueFrames ?? 4);

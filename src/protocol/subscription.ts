@@ -27,7 +27,8 @@ export function parseSubscription(src: URLSearchParams | Record<string, unknown>
   }
   const cm = get('colormap');
   if (cm !== undefined) {
-    if (typeof cm !== 'string' || !(COLORMAP_NAMES as readonly string[]).includes(cm)) throw new SubscriptionError(`colormap must be one of ${COLORMAP_NAMES.join(', ')}`);
+    if (typeof cm !== 'string' || !(COLORMAP_NAMES as readonly string[]).includes(cm))
+      throw new SubscriptionError(`colormap must be one of ${COLORMAP_NAMES.join(', ')}`);
     out.colormap = cm;
   }
   const streams = src instanceof URLSearchParams ? (src.has('stream') ? src.getAll('stream') : undefined) : src.stream;
@@ -47,7 +48,10 @@ export function parseSubscription(src: URLSearchParams | Record<string, unknown>
 function parseStreams(v: unknown): string[] | null {
   const list = typeof v === 'string' ? [v] : Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : null;
   if (!list) throw new SubscriptionError('stream must be a stream name or a list of names');
-  const names = list.flatMap((x) => x.split(',')).map((x) => x.trim()).filter((x) => x !== '');
+  const names = list
+    .flatMap((x) => x.split(','))
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
   if (names.length === 0) throw new SubscriptionError('stream is empty: name a stream, or * for all');
   if (names.includes('*') || names.includes('all')) return null;
   if (names.length > 256) throw new SubscriptionError('at most 256 streams may be named');

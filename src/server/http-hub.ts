@@ -22,7 +22,10 @@ export class HttpHub {
   starting = false;
   private readonly allowedHosts: ReadonlySet<string>;
 
-  constructor(private readonly log: Logger, opts: { allowedHosts?: readonly string[] } = {}) {
+  constructor(
+    private readonly log: Logger,
+    opts: { allowedHosts?: readonly string[] } = {},
+  ) {
     this.allowedHosts = new Set((opts.allowedHosts ?? []).map((h) => h.toLowerCase()));
   }
 
@@ -61,7 +64,8 @@ export class HttpHub {
       const path = (req.url ?? '/').split('?')[0];
       const handler = this.routes.get(path) ?? [...this.prefixes].find(([p]) => path.startsWith(p) && path.length > p.length)?.[1];
       if (!handler) {
-        if (this.starting) res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' }).end('the pipeline is starting (loading models); try again shortly\n');
+        if (this.starting)
+          res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' }).end('the pipeline is starting (loading models); try again shortly\n');
         else res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: ${path}\n`);
         return;
       }
@@ -92,7 +96,11 @@ export class HttpHub {
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) =>
-        reject(new Error(`cannot listen on ${host}:${port}: ${err.code === 'EADDRINUSE' ? 'the port is in use (choose another with --set server.port=N)' : err.message}`)),
+        reject(
+          new Error(
+            `cannot listen on ${host}:${port}: ${err.code === 'EADDRINUSE' ? 'the port is in use (choose another with --set server.port=N)' : err.message}`,
+          ),
+        ),
       );
       server.listen(port, host, () => resolve());
     });

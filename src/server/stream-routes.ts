@@ -45,7 +45,9 @@ export function mountStreamRoutes(http: HttpHub, c: StreamControl): void {
     try {
       entry = JSON.parse(await readBody(req));
     } catch (e) {
-      return json(res, 400, { error: `the body must be JSON: a streams: entry such as {"name":"cam2","source":{"kind":"rtsp","options":{"url":"rtsp://..."}}} (${(e as Error).message})` });
+      return json(res, 400, {
+        error: `the body must be JSON: a streams: entry such as {"name":"cam2","source":{"kind":"rtsp","options":{"url":"rtsp://..."}}} (${(e as Error).message})`,
+      });
     }
     try {
       const view = await c.add(entry);

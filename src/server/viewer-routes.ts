@@ -64,7 +64,12 @@ function viewerFiles(log: Logger): ViewerFile[] {
     files.push(
       { path: '/vendor/three/three.module.js', file: join(threeBuild, 'three.module.js'), type: js, immutable: true },
       { path: '/vendor/three/three.core.js', file: join(threeBuild, 'three.core.js'), type: js, immutable: true },
-      { path: '/vendor/three/addons/controls/OrbitControls.js', file: require.resolve('three/examples/jsm/controls/OrbitControls.js'), type: js, immutable: true },
+      {
+        path: '/vendor/three/addons/controls/OrbitControls.js',
+        file: require.resolve('three/examples/jsm/controls/OrbitControls.js'),
+        type: js,
+        immutable: true,
+      },
     );
   } catch {
     // A checkout whose node_modules predates the dependency: the viewer works, its 3D view says it is unavailable.

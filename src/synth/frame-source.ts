@@ -40,7 +40,10 @@ export interface FrameSource {
 /** Renders each frame on the calling thread when asked. */
 export class InlineFrameSource implements FrameSource {
   private readonly renderer: Renderer;
-  constructor(private readonly job: RenderJob, private index: number) {
+  constructor(
+    private readonly job: RenderJob,
+    private index: number,
+  ) {
     this.renderer = new Renderer(job.scene, job);
   }
   renderNow(): SynthFrame {
@@ -77,7 +80,12 @@ export class WorkerFrameSource implements FrameSource {
   private nextOut: number;
   private closed = false;
 
-  constructor(job: RenderJob, first: number, private readonly end: number, private readonly ahead: number) {
+  constructor(
+    job: RenderJob,
+    first: number,
+    private readonly end: number,
+    private readonly ahead: number,
+  ) {
     this.nextRequest = first;
     this.nextOut = first;
     this.worker = spawnWorker(import.meta.url, 'render-worker', { workerData: job });

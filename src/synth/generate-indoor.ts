@@ -12,35 +12,70 @@ import { Placer } from './placement.js';
 import type { Vec3 } from './vec.js';
 
 const FLOOR: MaterialSpec = {
-  kinds: [['tiles', 3], ['checker', 2], ['stripes', 3], ['noise', 2]],
+  kinds: [
+    ['tiles', 3],
+    ['checker', 2],
+    ['stripes', 3],
+    ['noise', 2],
+  ],
   colours: { sat: [0.1, 0.55], val: [0.3, 0.85] },
   scale: [0.25, 0.9],
-  axes: [[1, 0, 0], [0, 0, 1]],
+  axes: [
+    [1, 0, 0],
+    [0, 0, 1],
+  ],
   grain: [0, 0.25],
 };
 const WALL: MaterialSpec = {
-  kinds: [['solid', 3], ['noise', 2], ['stripes', 2], ['tiles', 1], ['gradient', 1]],
+  kinds: [
+    ['solid', 3],
+    ['noise', 2],
+    ['stripes', 2],
+    ['tiles', 1],
+    ['gradient', 1],
+  ],
   colours: { sat: [0.05, 0.45], val: [0.55, 0.95] },
   scale: [0.2, 1.2],
-  axes: [[1, 0, 1], [0, 1, 0]],
+  axes: [
+    [1, 0, 1],
+    [0, 1, 0],
+  ],
   grain: [0, 0.15],
 };
 const CEILING: MaterialSpec = {
-  kinds: [['solid', 3], ['tiles', 2], ['noise', 1]],
+  kinds: [
+    ['solid', 3],
+    ['tiles', 2],
+    ['noise', 1],
+  ],
   colours: { sat: [0, 0.1], val: [0.75, 0.97] },
   scale: [0.5, 1.2],
 };
 const THING: MaterialSpec = {
-  kinds: [['solid', 2], ['checker', 2], ['stripes', 2], ['noise', 2], ['gradient', 1], ['tiles', 1]],
+  kinds: [
+    ['solid', 2],
+    ['checker', 2],
+    ['stripes', 2],
+    ['noise', 2],
+    ['gradient', 1],
+    ['tiles', 1],
+  ],
   colours: { sat: [0.25, 0.9], val: [0.3, 0.95] },
   scale: [0.06, 0.4],
   grain: [0, 0.3],
 };
 const WOOD: MaterialSpec = {
-  kinds: [['stripes', 2], ['noise', 2], ['solid', 1]],
+  kinds: [
+    ['stripes', 2],
+    ['noise', 2],
+    ['solid', 1],
+  ],
   colours: { hue: [0.08, 0.04], sat: [0.35, 0.7], val: [0.3, 0.75] },
   scale: [0.03, 0.15],
-  axes: [[1, 0, 0], [0, 0, 1]],
+  axes: [
+    [1, 0, 0],
+    [0, 0, 1],
+  ],
   grain: [0.05, 0.3],
 };
 
@@ -124,7 +159,15 @@ export function generateIndoor(rng: Rng): IndoorParts {
 type Sampler = (r: number) => () => [number, number];
 
 function staticThing(rng: Rng, w: number, d: number, h: number, placer: Placer, anywhere: Sampler, n: number): SceneObject[] | null {
-  const role = rng.weighted<string>([['table', 2], ['shelf', 2], ['crate', 3], ['ball', 2], ['stool', 2], ['pillar', 1], ['orb', 1]]);
+  const role = rng.weighted<string>([
+    ['table', 2],
+    ['shelf', 2],
+    ['crate', 3],
+    ['ball', 2],
+    ['stool', 2],
+    ['pillar', 1],
+    ['orb', 1],
+  ]);
   const yaw = rng.range(0, Math.PI);
   switch (role) {
     case 'table': {
@@ -214,7 +257,12 @@ function staticThing(rng: Rng, w: number, d: number, h: number, placer: Placer, 
 }
 
 function movingThing(rng: Rng, h: number, placer: Placer, anywhere: Sampler, n: number): SceneObject[] | null {
-  const kind = rng.weighted<string>([['bounce', 2], ['slide', 2], ['orbit', 2], ['spin', 1]]);
+  const kind = rng.weighted<string>([
+    ['bounce', 2],
+    ['slide', 2],
+    ['orbit', 2],
+    ['spin', 1],
+  ]);
   switch (kind) {
     case 'bounce': {
       const r = rng.range(0.1, 0.3);
@@ -232,7 +280,13 @@ function movingThing(rng: Rng, h: number, placer: Placer, anywhere: Sampler, n: 
       const motion: Motion = { kind: 'linear', delta: [len * Math.cos(a), 0, len * Math.sin(a)], period: rng.range(3, 8), phase: rng.next() };
       const p = placer.place(anywhere(r), r, motion, motion.period);
       if (!p) return null;
-      return [{ ...box(`slider${n}`, [p[0], size[1] / 2, p[1]], size, [0, rng.range(0, Math.PI), 0], material(rng, THING)), motion, spin: rng.chance(0.5) ? { axis: [0, 1, 0], rate: rng.sign() * rng.range(0.2, 1) } : undefined }];
+      return [
+        {
+          ...box(`slider${n}`, [p[0], size[1] / 2, p[1]], size, [0, rng.range(0, Math.PI), 0], material(rng, THING)),
+          motion,
+          spin: rng.chance(0.5) ? { axis: [0, 1, 0], rate: rng.sign() * rng.range(0.2, 1) } : undefined,
+        },
+      ];
     }
     case 'orbit': {
       const r = rng.range(0.1, 0.25);
@@ -255,7 +309,29 @@ function movingThing(rng: Rng, h: number, placer: Placer, anywhere: Sampler, n: 
       const spin = { axis: [0, 1, 0] as Vec3, rate: rng.sign() * rng.range(0.3, 1.5) };
       return rng.chance(0.5)
         ? [{ ...box(`spinner${n}`, [p[0], ht / 2, p[1]], [s, ht, s * 0.5], [0, 0, 0], material(rng, THING)), spin }]
-        : [{ ...cylinder(`spinner${n}`, [p[0], ht / 2, p[1]], s / 2, ht, [0, 0, 0], material(rng, { ...THING, kinds: [['stripes', 1], ['checker', 1]], axes: [[1, 0, 0], [0, 0, 1]] })), spin }];
+        : [
+            {
+              ...cylinder(
+                `spinner${n}`,
+                [p[0], ht / 2, p[1]],
+                s / 2,
+                ht,
+                [0, 0, 0],
+                material(rng, {
+                  ...THING,
+                  kinds: [
+                    ['stripes', 1],
+                    ['checker', 1],
+                  ],
+                  axes: [
+                    [1, 0, 0],
+                    [0, 0, 1],
+                  ],
+                }),
+              ),
+              spin,
+            },
+          ];
     }
   }
 }

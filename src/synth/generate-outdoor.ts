@@ -18,18 +18,83 @@ const GROUNDS: readonly MaterialSpec[] = [
   // asphalt / dirt
   { kinds: [['noise', 1]], colours: { hue: [0.08, 0.05], sat: [0, 0.35], val: [0.2, 0.55] }, scale: [0.2, 0.8], grain: [0.15, 0.4] },
   // paving
-  { kinds: [['tiles', 2], ['checker', 1]], colours: { sat: [0, 0.3], val: [0.4, 0.8] }, scale: [0.4, 1.5], grain: [0, 0.2] },
+  {
+    kinds: [
+      ['tiles', 2],
+      ['checker', 1],
+    ],
+    colours: { sat: [0, 0.3], val: [0.4, 0.8] },
+    scale: [0.4, 1.5],
+    grain: [0, 0.2],
+  },
   // sand
-  { kinds: [['noise', 1], ['stripes', 1]], colours: { hue: [0.11, 0.03], sat: [0.25, 0.5], val: [0.55, 0.85] }, scale: [0.5, 3], axes: [[1, 0, 0], [0, 0, 1], [1, 0, 1]], grain: [0.05, 0.2] },
+  {
+    kinds: [
+      ['noise', 1],
+      ['stripes', 1],
+    ],
+    colours: { hue: [0.11, 0.03], sat: [0.25, 0.5], val: [0.55, 0.85] },
+    scale: [0.5, 3],
+    axes: [
+      [1, 0, 0],
+      [0, 0, 1],
+      [1, 0, 1],
+    ],
+    grain: [0.05, 0.2],
+  },
 ];
 const HILLS: MaterialSpec = { kinds: [['noise', 1]], colours: { hue: [0.3, 0.1], sat: [0.2, 0.6], val: [0.2, 0.5] }, scale: [3, 10], grain: [0.1, 0.3] };
-const CITY: MaterialSpec = { kinds: [['tiles', 3], ['stripes', 1], ['noise', 1]], colours: { sat: [0, 0.25], val: [0.35, 0.75] }, scale: [1.5, 4], axes: [[0, 1, 0]], grain: [0, 0.15] };
-const BUILDING: MaterialSpec = { kinds: [['tiles', 3], ['stripes', 2], ['solid', 1], ['noise', 1]], colours: { sat: [0, 0.4], val: [0.35, 0.9] }, scale: [1, 3.5], axes: [[0, 1, 0], [1, 0, 1]], grain: [0, 0.2] };
-const BARK: MaterialSpec = { kinds: [['noise', 1], ['stripes', 1]], colours: { hue: [0.07, 0.03], sat: [0.4, 0.7], val: [0.15, 0.4] }, scale: [0.05, 0.2], axes: [[0, 1, 0]], grain: [0.2, 0.4] };
-const LEAVES: MaterialSpec = { kinds: [['noise', 1]], colours: { hue: [0.28, 0.08], sat: [0.45, 0.85], val: [0.2, 0.55] }, scale: [0.15, 0.5], grain: [0.2, 0.45] };
+const CITY: MaterialSpec = {
+  kinds: [
+    ['tiles', 3],
+    ['stripes', 1],
+    ['noise', 1],
+  ],
+  colours: { sat: [0, 0.25], val: [0.35, 0.75] },
+  scale: [1.5, 4],
+  axes: [[0, 1, 0]],
+  grain: [0, 0.15],
+};
+const BUILDING: MaterialSpec = {
+  kinds: [
+    ['tiles', 3],
+    ['stripes', 2],
+    ['solid', 1],
+    ['noise', 1],
+  ],
+  colours: { sat: [0, 0.4], val: [0.35, 0.9] },
+  scale: [1, 3.5],
+  axes: [
+    [0, 1, 0],
+    [1, 0, 1],
+  ],
+  grain: [0, 0.2],
+};
+const BARK: MaterialSpec = {
+  kinds: [
+    ['noise', 1],
+    ['stripes', 1],
+  ],
+  colours: { hue: [0.07, 0.03], sat: [0.4, 0.7], val: [0.15, 0.4] },
+  scale: [0.05, 0.2],
+  axes: [[0, 1, 0]],
+  grain: [0.2, 0.4],
+};
+const LEAVES: MaterialSpec = {
+  kinds: [['noise', 1]],
+  colours: { hue: [0.28, 0.08], sat: [0.45, 0.85], val: [0.2, 0.55] },
+  scale: [0.15, 0.5],
+  grain: [0.2, 0.45],
+};
 const ROCK: MaterialSpec = { kinds: [['noise', 1]], colours: { hue: [0.1, 0.1], sat: [0, 0.25], val: [0.3, 0.65] }, scale: [0.1, 0.5], grain: [0.2, 0.5] };
 const THING: MaterialSpec = {
-  kinds: [['solid', 2], ['checker', 2], ['stripes', 2], ['noise', 1], ['gradient', 1]],
+  kinds: [
+    ['solid', 2],
+    ['checker', 2],
+    ['stripes', 2],
+    ['noise', 1],
+    ['gradient', 1],
+  ],
   colours: { sat: [0.35, 0.95], val: [0.35, 0.95] },
   scale: [0.1, 0.6],
   grain: [0, 0.25],
@@ -61,8 +126,20 @@ export function generateOutdoor(rng: Rng): OutdoorParts {
         material: material(rng, HILLS),
       };
   const sky = rng.weighted<{ zenith: Rgb; horizon: Rgb }>([
-    [{ zenith: colour(rng, { hue: [0.6, 0.03], sat: [0.45, 0.8], val: [0.6, 0.95] }), horizon: colour(rng, { hue: [0.57, 0.05], sat: [0.05, 0.3], val: [0.85, 1] }) }, 3],
-    [{ zenith: colour(rng, { hue: [0.62, 0.05], sat: [0.3, 0.6], val: [0.4, 0.7] }), horizon: colour(rng, { hue: [0.07, 0.04], sat: [0.3, 0.6], val: [0.85, 1] }) }, 1],
+    [
+      {
+        zenith: colour(rng, { hue: [0.6, 0.03], sat: [0.45, 0.8], val: [0.6, 0.95] }),
+        horizon: colour(rng, { hue: [0.57, 0.05], sat: [0.05, 0.3], val: [0.85, 1] }),
+      },
+      3,
+    ],
+    [
+      {
+        zenith: colour(rng, { hue: [0.62, 0.05], sat: [0.3, 0.6], val: [0.4, 0.7] }),
+        horizon: colour(rng, { hue: [0.07, 0.04], sat: [0.3, 0.6], val: [0.85, 1] }),
+      },
+      1,
+    ],
     [{ zenith: hsv(0.6, rng.range(0, 0.1), rng.range(0.55, 0.8)), horizon: hsv(0.6, rng.range(0, 0.08), rng.range(0.75, 0.92)) }, 1],
   ]);
   const environment: OutdoorEnvironment = { kind: 'outdoor', ground, backdrop, sky };
@@ -128,7 +205,14 @@ function hills(rng: Rng): Backdrop['profile'] {
 }
 
 function staticThing(rng: Rng, placer: Placer, where: Sampler, far: Sampler, n: number): SceneObject[] | null {
-  const role = rng.weighted<string>([['building', 2], ['tree', 3], ['rock', 2], ['pole', 1], ['crate', 2], ['column', 1]]);
+  const role = rng.weighted<string>([
+    ['building', 2],
+    ['tree', 3],
+    ['rock', 2],
+    ['pole', 1],
+    ['crate', 2],
+    ['column', 1],
+  ]);
   const yaw = rng.range(0, Math.PI);
   switch (role) {
     case 'building': {
@@ -180,7 +264,11 @@ function staticThing(rng: Rng, placer: Placer, where: Sampler, far: Sampler, n: 
 }
 
 function movingThing(rng: Rng, placer: Placer, where: Sampler, n: number): SceneObject[] | null {
-  const kind = rng.weighted<string>([['car', 2], ['ball', 2], ['drone', 2]]);
+  const kind = rng.weighted<string>([
+    ['car', 2],
+    ['ball', 2],
+    ['drone', 2],
+  ]);
   switch (kind) {
     case 'car': {
       // Drives back and forth along its own length axis.

@@ -39,16 +39,30 @@ const IO = new Float64Array(HIT_IO.size);
 
 /** Axis-aligned box [-hx, hx] x [-hy, hy] x [-hz, hz] (slab method). */
 export function hitBox(ox: number, oy: number, oz: number, dx: number, dy: number, dz: number, hx: number, hy: number, hz: number): number {
-  IO[0] = ox; IO[1] = oy; IO[2] = oz; IO[3] = dx; IO[4] = dy; IO[5] = dz; IO[6] = hx; IO[7] = hy; IO[8] = hz;
+  IO[0] = ox;
+  IO[1] = oy;
+  IO[2] = oz;
+  IO[3] = dx;
+  IO[4] = dy;
+  IO[5] = dz;
+  IO[6] = hx;
+  IO[7] = hy;
+  IO[8] = hz;
   hitBoxIO(IO, 0);
   return IO[9];
 }
 
 /** hitBox on io[k..]: params = half extents hx, hy, hz. */
 export function hitBoxIO(io: Float64Array, k: number): void {
-  const ox = io[k], oy = io[k + 1], oz = io[k + 2];
-  const dx = io[k + 3], dy = io[k + 4], dz = io[k + 5];
-  const hx = io[k + 6], hy = io[k + 7], hz = io[k + 8];
+  const ox = io[k],
+    oy = io[k + 1],
+    oz = io[k + 2];
+  const dx = io[k + 3],
+    dy = io[k + 4],
+    dz = io[k + 5];
+  const hx = io[k + 6],
+    hy = io[k + 7],
+    hz = io[k + 8];
   io[k + 9] = Infinity;
   let tn = -Infinity;
   let tf = Infinity;
@@ -56,19 +70,37 @@ export function hitBoxIO(io: Float64Array, k: number): void {
     const inv = 1 / dx;
     const t1 = (-hx - ox) * inv;
     const t2 = (hx - ox) * inv;
-    if (t1 < t2) { if (t1 > tn) tn = t1; if (t2 < tf) tf = t2; } else { if (t2 > tn) tn = t2; if (t1 < tf) tf = t1; }
+    if (t1 < t2) {
+      if (t1 > tn) tn = t1;
+      if (t2 < tf) tf = t2;
+    } else {
+      if (t2 > tn) tn = t2;
+      if (t1 < tf) tf = t1;
+    }
   } else if (ox < -hx || ox > hx) return;
   if (dy !== 0) {
     const inv = 1 / dy;
     const t1 = (-hy - oy) * inv;
     const t2 = (hy - oy) * inv;
-    if (t1 < t2) { if (t1 > tn) tn = t1; if (t2 < tf) tf = t2; } else { if (t2 > tn) tn = t2; if (t1 < tf) tf = t1; }
+    if (t1 < t2) {
+      if (t1 > tn) tn = t1;
+      if (t2 < tf) tf = t2;
+    } else {
+      if (t2 > tn) tn = t2;
+      if (t1 < tf) tf = t1;
+    }
   } else if (oy < -hy || oy > hy) return;
   if (dz !== 0) {
     const inv = 1 / dz;
     const t1 = (-hz - oz) * inv;
     const t2 = (hz - oz) * inv;
-    if (t1 < t2) { if (t1 > tn) tn = t1; if (t2 < tf) tf = t2; } else { if (t2 > tn) tn = t2; if (t1 < tf) tf = t1; }
+    if (t1 < t2) {
+      if (t1 > tn) tn = t1;
+      if (t2 < tf) tf = t2;
+    } else {
+      if (t2 > tn) tn = t2;
+      if (t1 < tf) tf = t1;
+    }
   } else if (oz < -hz || oz > hz) return;
   if (tn > tf || tf <= EPS) return;
   io[k + 9] = tn > EPS ? tn : tf;
@@ -76,16 +108,28 @@ export function hitBoxIO(io: Float64Array, k: number): void {
 
 /** Cylinder of radius r around the y axis, y in [-hh, hh], closed by caps. */
 export function hitCylinder(ox: number, oy: number, oz: number, dx: number, dy: number, dz: number, r: number, hh: number): number {
-  IO[0] = ox; IO[1] = oy; IO[2] = oz; IO[3] = dx; IO[4] = dy; IO[5] = dz; IO[6] = r; IO[7] = hh;
+  IO[0] = ox;
+  IO[1] = oy;
+  IO[2] = oz;
+  IO[3] = dx;
+  IO[4] = dy;
+  IO[5] = dz;
+  IO[6] = r;
+  IO[7] = hh;
   hitCylinderIO(IO, 0);
   return IO[9];
 }
 
 /** hitCylinder on io[k..]: params = radius, half height. */
 export function hitCylinderIO(io: Float64Array, k: number): void {
-  const ox = io[k], oy = io[k + 1], oz = io[k + 2];
-  const dx = io[k + 3], dy = io[k + 4], dz = io[k + 5];
-  const r = io[k + 6], hh = io[k + 7];
+  const ox = io[k],
+    oy = io[k + 1],
+    oz = io[k + 2];
+  const dx = io[k + 3],
+    dy = io[k + 4],
+    dz = io[k + 5];
+  const r = io[k + 6],
+    hh = io[k + 7];
   let best = Infinity;
   io[k + 9] = Infinity;
   const a = dx * dx + dz * dz;

@@ -14,8 +14,7 @@ export function hsv(h: number, s: number, v: number): Rgb {
   const p = v * (1 - s);
   const q = v * (1 - f * s);
   const t = v * (1 - (1 - f) * s);
-  const rgb: [number, number, number] =
-    i === 0 ? [v, t, p] : i === 1 ? [q, v, p] : i === 2 ? [p, v, t] : i === 3 ? [p, q, v] : i === 4 ? [t, p, v] : [v, p, q];
+  const rgb: [number, number, number] = i === 0 ? [v, t, p] : i === 1 ? [q, v, p] : i === 2 ? [p, v, t] : i === 3 ? [p, q, v] : i === 4 ? [t, p, v] : [v, p, q];
   return [toLinear(rgb[0]), toLinear(rgb[1]), toLinear(rgb[2])];
 }
 
@@ -50,7 +49,14 @@ export interface MaterialSpec {
   readonly grain?: readonly [number, number];
 }
 
-const DEFAULT_AXES: readonly Vec3[] = [[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [0, 1, 1], [1, 0, 1]];
+const DEFAULT_AXES: readonly Vec3[] = [
+  [1, 0, 0],
+  [0, 1, 0],
+  [0, 0, 1],
+  [1, 1, 0],
+  [0, 1, 1],
+  [1, 0, 1],
+];
 
 export function material(rng: Rng, spec: MaterialSpec): Material {
   const texture = rng.weighted(spec.kinds);

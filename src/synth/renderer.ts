@@ -102,7 +102,10 @@ export class Renderer {
   private readonly fogDensity: number;
   private readonly fogColour: Float64Array;
 
-  constructor(readonly scene: SceneDescription, size: RenderSize) {
+  constructor(
+    readonly scene: SceneDescription,
+    size: RenderSize,
+  ) {
     const { width, height, fovDeg } = size;
     if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) throw new RangeError(`invalid render size ${width}x${height}`);
     this.width = width;
@@ -300,11 +303,44 @@ export class Renderer {
             let hit = SKY;
             // Environment.
             if (isRoom) {
-              if (dx > 0) { best = (rb[1] - ox) / dx; hit = -11; } else if (dx < 0) { best = (rb[0] - ox) / dx; hit = -10; }
-              if (dy > 0) { const t = (rb[3] - oy) / dy; if (t < best) { best = t; hit = -13; } } else if (dy < 0) { const t = (rb[2] - oy) / dy; if (t < best) { best = t; hit = -12; } }
-              if (dz > 0) { const t = (rb[5] - oz) / dz; if (t < best) { best = t; hit = -15; } } else if (dz < 0) { const t = (rb[4] - oz) / dz; if (t < best) { best = t; hit = -14; } }
+              if (dx > 0) {
+                best = (rb[1] - ox) / dx;
+                hit = -11;
+              } else if (dx < 0) {
+                best = (rb[0] - ox) / dx;
+                hit = -10;
+              }
+              if (dy > 0) {
+                const t = (rb[3] - oy) / dy;
+                if (t < best) {
+                  best = t;
+                  hit = -13;
+                }
+              } else if (dy < 0) {
+                const t = (rb[2] - oy) / dy;
+                if (t < best) {
+                  best = t;
+                  hit = -12;
+                }
+              }
+              if (dz > 0) {
+                const t = (rb[5] - oz) / dz;
+                if (t < best) {
+                  best = t;
+                  hit = -15;
+                }
+              } else if (dz < 0) {
+                const t = (rb[4] - oz) / dz;
+                if (t < best) {
+                  best = t;
+                  hit = -14;
+                }
+              }
             } else {
-              if (groundMat >= 0 && dy < 0 && oy > 0) { best = -oy / dy; hit = -10 - GROUND; }
+              if (groundMat >= 0 && dy < 0 && oy > 0) {
+                best = -oy / dy;
+                hit = -10 - GROUND;
+              }
               if (R > 0) {
                 const a = dx * dx + dz * dz;
                 if (a > 0) {
@@ -316,7 +352,10 @@ export class Renderer {
                       sc[21] = ox + t * dx;
                       sc[22] = oz + t * dz;
                       this.backdropHeight();
-                      if (y < sc[23]) { best = t; hit = -10 - BACKDROP; }
+                      if (y < sc[23]) {
+                        best = t;
+                        hit = -10 - BACKDROP;
+                      }
                     }
                   }
                 }
@@ -327,6 +366,7 @@ export class Renderer {
               const k = tileList[list + j];
               const b = k * OS;
               const type = obj[b];
+              // eslint-disable-next-line no-useless-assignment -- every branch below sets it; the default keeps unknown types a miss
               let t = Infinity;
               if (type === SPHERE) {
                 const bb = obj[b + 20] * dx + obj[b + 21] * dy + obj[b + 22] * dz;
@@ -536,10 +576,25 @@ export class Renderer {
         const ax = Math.abs(lx) / obj[b + 16];
         const ay = Math.abs(ly) / obj[b + 17];
         const az = Math.abs(lz) / obj[b + 18];
-        if (ax >= ay && ax >= az) { lnx = lx > 0 ? 1 : -1; skip = 0; } else if (ay >= az) { lny = ly > 0 ? 1 : -1; skip = 1; } else { lnz = lz > 0 ? 1 : -1; skip = 2; }
+        if (ax >= ay && ax >= az) {
+          lnx = lx > 0 ? 1 : -1;
+          skip = 0;
+        } else if (ay >= az) {
+          lny = ly > 0 ? 1 : -1;
+          skip = 1;
+        } else {
+          lnz = lz > 0 ? 1 : -1;
+          skip = 2;
+        }
       } else {
         const rr = Math.sqrt(lx * lx + lz * lz);
-        if (Math.abs(Math.abs(ly) - obj[b + 17]) < Math.abs(rr - obj[b + 16])) { lny = ly > 0 ? 1 : -1; skip = 1; } else if (rr > 0) { lnx = lx / rr; lnz = lz / rr; }
+        if (Math.abs(Math.abs(ly) - obj[b + 17]) < Math.abs(rr - obj[b + 16])) {
+          lny = ly > 0 ? 1 : -1;
+          skip = 1;
+        } else if (rr > 0) {
+          lnx = lx / rr;
+          lnz = lz / rr;
+        }
       }
       nx = obj[b + 4] * lnx + obj[b + 5] * lny + obj[b + 6] * lnz;
       ny = obj[b + 7] * lnx + obj[b + 8] * lny + obj[b + 9] * lnz;
@@ -554,7 +609,9 @@ export class Renderer {
       if (face < 6) {
         const axis = face >> 1;
         const sgn = face & 1 ? -1 : 1; // inward normal
-        if (axis === 0) nx = sgn; else if (axis === 1) ny = sgn; else nz = sgn;
+        if (axis === 0) nx = sgn;
+        else if (axis === 1) ny = sgn;
+        else nz = sgn;
         skip = axis;
       } else if (face === GROUND) {
         ny = 1;

@@ -128,19 +128,23 @@ export function albedo(mats: Float64Array, m: number, skipAxis: number, io: Floa
   else if (skipAxis === 1) v = 0.5;
   else if (skipAxis === 2) w = 0.5;
   const blur = io[3] * inv; // pixel size in feature units
+  // eslint-disable-next-line no-useless-assignment -- defaults for the pattern kinds that leave them unset
   let mix = 0;
   let mean = 0.5;
+  // eslint-disable-next-line no-useless-assignment -- as above
   let t = 0;
   switch (kind) {
     case 1: // checker
       mix = (Math.floor(u) + Math.floor(v) + Math.floor(w)) & 1;
       break;
-    case 2: { // stripes (half duty)
+    case 2: {
+      // stripes (half duty)
       const s = u * mats[o + 8] + v * mats[o + 9] + w * mats[o + 10];
       mix = s - Math.floor(s) < 0.5 ? 0 : 1;
       break;
     }
-    case 3: { // noise: two octaves, the finer one faded out with distance (blur 0.15 -> 0.5)
+    case 3: {
+      // noise: two octaves, the finer one faded out with distance (blur 0.15 -> 0.5)
       io[8] = u;
       io[9] = v;
       io[10] = w;
@@ -162,7 +166,8 @@ export function albedo(mats: Float64Array, m: number, skipAxis: number, io: Floa
       mix = t * t * (3 - 2 * t);
       break;
     }
-    case 4: { // gradient: a triangle wave, 0 -> 1 over one `scale`, back over the next
+    case 4: {
+      // gradient: a triangle wave, 0 -> 1 over one `scale`, back over the next
       const s = 0.5 * (u * mats[o + 8] + v * mats[o + 9] + w * mats[o + 10]);
       mix = Math.abs(2 * (s - Math.floor(s)) - 1);
       // Level of detail: towards 0.5 as blur goes 0.5 -> 1.5.
@@ -170,13 +175,13 @@ export function albedo(mats: Float64Array, m: number, skipAxis: number, io: Floa
       mix += (0.5 - mix) * t * t * (3 - 2 * t);
       break;
     }
-    case 5: { // tiles: colour a with grout lines of colour b (8% of the tile)
+    case 5: {
+      // tiles: colour a with grout lines of colour b (8% of the tile)
       const fu = u - Math.floor(u);
       const fv = v - Math.floor(v);
       const fw = w - Math.floor(w);
       const g = 0.04;
-      const line =
-        (skipAxis !== 0 && (fu < g || fu > 1 - g)) || (skipAxis !== 1 && (fv < g || fv > 1 - g)) || (skipAxis !== 2 && (fw < g || fw > 1 - g));
+      const line = (skipAxis !== 0 && (fu < g || fu > 1 - g)) || (skipAxis !== 1 && (fv < g || fv > 1 - g)) || (skipAxis !== 2 && (fw < g || fw > 1 - g));
       mix = line ? 1 : 0;
       mean = skipAxis >= 0 ? 0.16 : 0.23;
       break;

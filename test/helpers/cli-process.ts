@@ -49,7 +49,12 @@ export function startCli(args: string[], env: Record<string, string | undefined>
 
 /** Wait for the "serving at" line and return the server's http and ws URLs. */
 export async function serving(run: CliProcess, ms = 20_000): Promise<{ http: string; ws: string; port: number }> {
-  const line = await until(() => run.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('serving at')), ms, 'the server to listen', () => `stderr so far:\n${run.stderr.slice(-4000)}`);
+  const line = await until(
+    () => run.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('serving at')),
+    ms,
+    'the server to listen',
+    () => `stderr so far:\n${run.stderr.slice(-4000)}`,
+  );
   const http = String(line.url);
   return { http, ws: String(line.ws), port: Number(new URL(http).port) };
 }
@@ -75,12 +80,15 @@ edges:
  */
 export function cliFixture(prefix: string, pipeline?: string): { readonly tmp: string; readonly file: string; readonly children: CliProcess[] } {
   const fx = { tmp: '', file: '', children: [] as CliProcess[] };
-  before(() => {
-    ensureBuilt();
-    fx.tmp = mkdtempSync(join(tmpdir(), prefix));
-    fx.file = join(fx.tmp, 'p.yaml');
-    if (pipeline !== undefined) writeFileSync(fx.file, pipeline);
-  }, { timeout: 120_000 });
+  before(
+    () => {
+      ensureBuilt();
+      fx.tmp = mkdtempSync(join(tmpdir(), prefix));
+      fx.file = join(fx.tmp, 'p.yaml');
+      if (pipeline !== undefined) writeFileSync(fx.file, pipeline);
+    },
+    { timeout: 120_000 },
+  );
   after(() => {
     killAll(fx.children);
     rmSync(fx.tmp, { recursive: true, force: true });

@@ -33,10 +33,28 @@ function launch(args: string[]): { child: ChildProcess; out: { log: string } } {
 async function startNode(name: string, extra: (n: { port: number; monitorPort: number; dir: string }) => string[], dir: string): Promise<NatsNode> {
   const port = await freePort();
   const monitorPort = await freePort();
-  const args = ['-a', '127.0.0.1', '-p', String(port), '-m', String(monitorPort), '-n', name, '-js', '-sd', join(dir, name), ...extra({ port, monitorPort, dir })];
+  const args = [
+    '-a',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    '-m',
+    String(monitorPort),
+    '-n',
+    name,
+    '-js',
+    '-sd',
+    join(dir, name),
+    ...extra({ port, monitorPort, dir }),
+  ];
   const { child, out } = launch(args);
   const node: NatsNode = { name, port, monitorPort, url: `nats://127.0.0.1:${port}`, child, out, args };
-  await until(() => out.log.includes('Server is ready'), 15_000, `nats-server ${name} to start`, () => out.log.slice(-2000));
+  await until(
+    () => out.log.includes('Server is ready'),
+    15_000,
+    `nats-server ${name} to start`,
+    () => out.log.slice(-2000),
+  );
   return node;
 }
 
@@ -45,7 +63,12 @@ export async function restartNode(node: NatsNode): Promise<void> {
   const { child, out } = launch(node.args);
   node.child = child;
   node.out = out;
-  await until(() => out.log.includes('Server is ready'), 15_000, `nats-server ${node.name} to restart`, () => out.log.slice(-2000));
+  await until(
+    () => out.log.includes('Server is ready'),
+    15_000,
+    `nats-server ${node.name} to restart`,
+    () => out.log.slice(-2000),
+  );
 }
 
 export interface NatsFixture {

@@ -28,7 +28,10 @@ const nonNegative = (name: string) => (v: string) => {
   return n;
 };
 const intList = (name: string) => (v: string) => {
-  const parts = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const parts = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   const out = parts.map(Number);
   if (out.some((n) => !Number.isInteger(n) || n < 0)) throw new InvalidArgumentError(`${name} must be a comma-separated list of frame indices`);
   return out;
@@ -96,7 +99,11 @@ export function registerEval(program: Command): void {
     .option('--depth-scale <s>', 'GT value to metres (default 0.001 for uint16 PNG / integer arrays, 1 for float arrays)', positiveOption('--depth-scale'))
     .option('--max-depth <m>', 'GT valid below this depth (m); also the predicted-depth clip', positiveOption('--max-depth'), 10)
     .option('--min-depth <m>', 'GT valid above this depth (m)', nonNegative('--min-depth'), 1e-3)
-    .option('--boundaries <list>', 'window start frames for temporalBoundary, e.g. 85,170 (dataset form: computed from --window/--overlap)', intList('--boundaries'))
+    .option(
+      '--boundaries <list>',
+      'window start frames for temporalBoundary, e.g. 85,170 (dataset form: computed from --window/--overlap)',
+      intList('--boundaries'),
+    )
     .option('--strict', 'a frame count mismatch is an error (default: evaluate the common prefix and warn)')
     .option('--json', 'print one JSON object on stdout')
     .option('--per-frame', 'also print the per-frame table')
@@ -117,12 +124,7 @@ export function registerEval(program: Command): void {
         if (o.json) process.stdout.write(`${JSON.stringify(report)}\n`);
         else process.stdout.write(formatReport(report, o.perFrame === true));
       } catch (e) {
-        if (
-          e instanceof EvalInputError ||
-          e instanceof InputError ||
-          e instanceof ModelPackError ||
-          e instanceof RangeError
-        ) {
+        if (e instanceof EvalInputError || e instanceof InputError || e instanceof ModelPackError || e instanceof RangeError) {
           throw new UsageError((e as Error).message);
         }
         throw e;
@@ -292,7 +294,9 @@ function fmt(v: number | null, digits = 4): string {
 
 export function formatReport(r: EvalReport, perFrame = false): string {
   const rows: Array<[string, string]> = [];
-  const b = r.boundaries.length ? `  (${r.boundaries.length} pair${r.boundaries.length > 1 ? 's' : ''} at frames ${r.boundaries.join(', ')})` : '  (no window boundaries)';
+  const b = r.boundaries.length
+    ? `  (${r.boundaries.length} pair${r.boundaries.length > 1 ? 's' : ''} at frames ${r.boundaries.join(', ')})`
+    : '  (no window boundaries)';
   if (r.gt !== null) {
     rows.push(['AbsRel', fmt(r.absrel)]);
     rows.push(['delta1', fmt(r.delta1)]);

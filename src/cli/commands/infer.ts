@@ -13,7 +13,6 @@ import type { StitchMode } from '../../inference/engine/depth-session.js';
 import { collectSet, intOption, numberOption } from '../options.js';
 import { cliProviderOptions } from '../../inference/pack/provider-options.js';
 
-
 function parseOutputSize(v: string): OutputSize {
   if (v !== 'input' && v !== 'model') throw new UsageError(`--output-size must be input or model (got ${v})`);
   return v;
@@ -47,13 +46,17 @@ export function registerInfer(program: Command): void {
     .option('--stitch <mode>', 'window joining: full (reference), init-only or average (ablation baselines)', 'full')
     .option('--noise <file.npz>', 'external noise: arrays "pixel" [N,3,H,W] and "latent" [1,W,4,h,w]')
     .option('--save-latents', 'also write <name>_latents.npy: the stitched latents [N,4,h,w] that were decoded')
-    .option('--output-size <size>', "input: depth resized back to the input frames' size and aspect; model: the model's processing size (the reference's)", 'input')
+    .option(
+      '--output-size <size>',
+      "input: depth resized back to the input frames' size and aspect; model: the model's processing size (the reference's)",
+      'input',
+    )
     .option('--no-videos', 'skip the MP4 outputs')
     .option('--compress', 'deflate the .npz like np.savez_compressed (float depth: ~13 % smaller, slower to write)')
     .option('--no-compress', 'store the .npz uncompressed (the default)')
     .option('--json', 'print the result as JSON on stdout')
     .action(async (input: string, o: Record<string, unknown>) => {
-      const log = createLogger({ level: (o.json ? 'warn' : undefined) });
+      const log = createLogger({ level: o.json ? 'warn' : undefined });
       const tty = process.stderr.isTTY === true;
       let lastDraw = -Infinity;
       const started = performance.now();
@@ -109,7 +112,14 @@ export function registerInfer(program: Command): void {
           },
           onWriting: (files) => {
             writeStarted = performance.now();
-            const line = () => progressLine({ phase: 'write', framesIn: last.fin, framesOut: last.fout, elapsedS: (performance.now() - writeStarted) / 1000, writing: files.map((f) => basename(f)) });
+            const line = () =>
+              progressLine({
+                phase: 'write',
+                framesIn: last.fin,
+                framesOut: last.fout,
+                elapsedS: (performance.now() - writeStarted) / 1000,
+                writing: files.map((f) => basename(f)),
+              });
             if (!o.json) say(line());
             // Writing a long video's npz and MP4s takes a while: keep saying so.
             if (!o.json) writeTimer = setInterval(() => say(line()), tty ? 500 : 10_000);
@@ -121,7 +131,9 @@ export function registerInfer(program: Command): void {
         else {
           process.stdout.write(
             `${result.frames} frames at ${result.width}x${result.height}${result.model.width !== result.width || result.model.height !== result.height ? ` (model ${result.model.width}x${result.model.height})` : ''} in ${result.seconds.toFixed(1)} s (${result.inferFps.toFixed(2)} frames/s; inference ${result.inferSeconds.toFixed(1)} s, writing ${result.writeSeconds.toFixed(1)} s)\n` +
-              Object.values(result.files).map((f) => `  ${f}\n`).join(''),
+              Object.values(result.files)
+                .map((f) => `  ${f}\n`)
+                .join(''),
           );
         }
       } catch (e) {

@@ -63,7 +63,7 @@ export function registerModels(program: Command): void {
   models
     .command('list')
     .description("List the model packs in a folder with their manifest's name, version, dtype, randomWeights and trainingDomain")
-    .option('--dir <dir>', 'folder of packs (default: ./models, else the project\'s models/)')
+    .option('--dir <dir>', "folder of packs (default: ./models, else the project's models/)")
     .option('--json', 'print the list as JSON on stdout')
     .action(async (o: { dir?: string; json?: boolean }) => listModels(o));
 }
@@ -75,7 +75,8 @@ async function getModel(model: string, o: GetOptions): Promise<void> {
   if (!(KNOWN as readonly string[]).includes(model)) throw new UsageError(`unknown model "${model}" (known: ${KNOWN.join(', ')})`);
   if (o.variant !== undefined && o.variant !== 'fp16') throw new UsageError(`--variant must be fp16 (got ${o.variant})`);
   if (o.dtype !== undefined && o.dtype !== 'float16' && o.dtype !== 'float32') throw new UsageError(`--dtype must be float16 or float32 (got ${o.dtype})`);
-  if (!(DEVICES as readonly string[]).includes(o.checkDevice)) throw new UsageError(`--check-device must be one of ${DEVICES.join(', ')} (got ${o.checkDevice})`);
+  if (!(DEVICES as readonly string[]).includes(o.checkDevice))
+    throw new UsageError(`--check-device must be one of ${DEVICES.join(', ')} (got ${o.checkDevice})`);
   const out = resolve(o.out);
   if (existsSync(join(out, 'manifest.json')) && !o.force) {
     throw new UsageError(`${o.out} already holds a model pack (manifest.json): pass --force to download and export again, or choose another --out`);
@@ -115,7 +116,13 @@ async function getModel(model: string, o: GetOptions): Promise<void> {
   const summary = {
     model,
     pack: out,
-    manifest: { name: manifest.name, version: manifest.version, dtype: manifest.dtype, randomWeights: manifest.randomWeights, trainingDomain: manifest.trainingDomain ?? null },
+    manifest: {
+      name: manifest.name,
+      version: manifest.version,
+      dtype: manifest.dtype,
+      randomWeights: manifest.randomWeights,
+      trainingDomain: manifest.trainingDomain ?? null,
+    },
     bytes: folderBytes(out),
     repos: result.repos,
     offline: result.offline,
@@ -214,18 +221,26 @@ async function ensureVenv(dir: string, say: (line: string) => void): Promise<str
     if (existsSync(dir)) throw new UsageError(`${dir} exists but is not a Python venv (no bin/python): remove it, or pass --venv / --python`);
     const base = process.env.PYTHON ?? 'python3';
     const r = spawnSync(base, ['-c', 'import sys, venv, ensurepip; print("%d.%d" % sys.version_info[:2])'], { encoding: 'utf8' });
-    if (r.error) throw new UsageError(`no ${base} found to make the export environment: install Python 3.10 or later (Debian: apt-get install python3 python3-venv), or pass --python`);
+    if (r.error)
+      throw new UsageError(
+        `no ${base} found to make the export environment: install Python 3.10 or later (Debian: apt-get install python3 python3-venv), or pass --python`,
+      );
     if (r.status !== 0) {
       const why = r.stderr.trim().split('\n').pop();
-      throw new UsageError(`${base} cannot make a venv (${why}): on Debian/Ubuntu apt-get install python3-venv, or pass --python to a Python that has the packages`);
+      throw new UsageError(
+        `${base} cannot make a venv (${why}): on Debian/Ubuntu apt-get install python3-venv, or pass --python to a Python that has the packages`,
+      );
     }
     const [major, minor] = r.stdout.trim().split('.').map(Number);
-    if (major < 3 || (major === 3 && minor < 10)) throw new UsageError(`${base} is Python ${r.stdout.trim()}: the export needs 3.10 or later (3.11 verified); pass --python`);
+    if (major < 3 || (major === 3 && minor < 10))
+      throw new UsageError(`${base} is Python ${r.stdout.trim()}: the export needs 3.10 or later (3.11 verified); pass --python`);
     say(`export environment: making ${dir} (${base} -m venv)`);
     const code = await runChild(base, ['-m', 'venv', dir]);
     if (code !== 0 || !existsSync(python)) throw new UsageError(`${base} -m venv ${dir} failed (exit ${code}): on Debian/Ubuntu apt-get install python3-venv`);
   }
-  say(`export environment: pip install -r ${relative(process.cwd(), REQUIREMENTS)} into ${dir} (torch, diffusers, transformers, onnx, onnxruntime, huggingface_hub)`);
+  say(
+    `export environment: pip install -r ${relative(process.cwd(), REQUIREMENTS)} into ${dir} (torch, diffusers, transformers, onnx, onnxruntime, huggingface_hub)`,
+  );
   const code = await runChild(python, ['-m', 'pip', 'install', '-r', REQUIREMENTS]);
   if (code !== 0) {
     throw new Error(
@@ -329,8 +344,18 @@ export async function checkPack(dir: string, device: Device, threads: number | u
       stdSum += Math.sqrt(Math.max(0, sq / o.depth.length - mean * mean));
     }
     const res: PackCheck = {
-      device, frames, width, height, window: cfg.window, steps: cfg.steps, loadSeconds, runSeconds,
-      seconds: round1((performance.now() - t0) / 1000), depthMin: lo, depthMax: hi, depthStd: stdSum / frames,
+      device,
+      frames,
+      width,
+      height,
+      window: cfg.window,
+      steps: cfg.steps,
+      loadSeconds,
+      runSeconds,
+      seconds: round1((performance.now() - t0) / 1000),
+      depthMin: lo,
+      depthMax: hi,
+      depthStd: stdSum / frames,
     };
     say(`check: ${frames} frames at ${width}x${height} in ${runSeconds} s, depth in [${lo.toFixed(3)}, ${hi.toFixed(3)}]`);
     if (res.depthStd === 0) say('check: warning: every depth frame is flat (constant)');
@@ -371,7 +396,16 @@ async function listModels(o: { dir?: string; json?: boolean }): Promise<void> {
     if (!statSync(p).isDirectory() || !existsSync(join(p, 'manifest.json'))) continue;
     try {
       const m = await readPackManifest(p);
-      rows.push({ pack: name, path: p, name: m.name, version: m.version, dtype: m.dtype, randomWeights: m.randomWeights, trainingDomain: m.trainingDomain ?? null, bytes: folderBytes(p) });
+      rows.push({
+        pack: name,
+        path: p,
+        name: m.name,
+        version: m.version,
+        dtype: m.dtype,
+        randomWeights: m.randomWeights,
+        trainingDomain: m.trainingDomain ?? null,
+        bytes: folderBytes(p),
+      });
     } catch (e) {
       rows.push({ pack: name, path: p, error: (e as Error).message });
     }
@@ -387,10 +421,28 @@ async function listModels(o: { dir?: string; json?: boolean }): Promise<void> {
   const table = [['PACK', 'NAME', 'VERSION', 'DTYPE', 'RANDOM WEIGHTS', 'TRAINING DOMAIN', 'SIZE']];
   for (const r of rows) {
     if (r.error) table.push([String(r.pack), `invalid: ${String(r.error)}`, '', '', '', '', '']);
-    else table.push([String(r.pack), String(r.name), String(r.version), String(r.dtype), r.randomWeights ? 'yes' : 'no', String(r.trainingDomain ?? '-'), gb(r.bytes as number)]);
+    else
+      table.push([
+        String(r.pack),
+        String(r.name),
+        String(r.version),
+        String(r.dtype),
+        r.randomWeights ? 'yes' : 'no',
+        String(r.trainingDomain ?? '-'),
+        gb(r.bytes as number),
+      ]);
   }
   const widths = table[0].map((_, c) => Math.max(...table.map((row) => (row[1].startsWith('invalid: ') && c === 1 ? 0 : row[c].length))));
-  process.stdout.write(`${dir}\n${table.map((row) => row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c]))).join('  ').trimEnd()).join('\n')}\n`);
+  process.stdout.write(
+    `${dir}\n${table
+      .map((row) =>
+        row
+          .map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c])))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n')}\n`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ import { kindReference, nodeReference } from '../../graph/node-reference.js';
 import { UsageError } from '../usage-error.js';
 import { didYouMean } from '../../util/did-you-mean.js';
 
-
 export function registerNodes(program: Command): void {
   program
     .command('nodes')

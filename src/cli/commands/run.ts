@@ -37,9 +37,14 @@ export function registerRun(program: Command): void {
         const host = graph.address.address.includes(':') ? `[${graph.address.address}]` : graph.address.address;
         const url = `http://${host}:${graph.address.port}/`;
         // The WebSocket paths the pipeline really serves (a copy-pasted second sink has its own), and its streams.
-        const ws = pipeline.nodes.filter((n) => n.kind.kind === 'websocket').map((n) => `${url.replace(/^http/, 'ws')}${(n.options as { path: string }).path.slice(1)}`);
+        const ws = pipeline.nodes
+          .filter((n) => n.kind.kind === 'websocket')
+          .map((n) => `${url.replace(/^http/, 'ws')}${(n.options as { path: string }).path.slice(1)}`);
         const streams = graph.streamViews().map((v) => v.name);
-        log.info({ url, ws: ws.length === 1 ? ws[0] : ws, streams, metrics: `${url}metrics`, ...(pipeline.streams ? { streamList: `${url}streams` } : {}) }, `serving at ${url}`);
+        log.info(
+          { url, ws: ws.length === 1 ? ws[0] : ws, streams, metrics: `${url}metrics`, ...(pipeline.streams ? { streamList: `${url}streams` } : {}) },
+          `serving at ${url}`,
+        );
         if (process.stdout.isTTY) process.stdout.write(`Viewer: ${url}\n`);
       }
       try {

@@ -3,7 +3,6 @@ import { writeSynthSequence } from '../../synth/write-sequence.js';
 import { UsageError } from '../usage-error.js';
 import { intOption, numberOption } from '../options.js';
 
-
 /** "256x192" -> [256, 192]. */
 export function parseSize(v: string): [number, number] {
   const m = /^(\d+)x(\d+)$/i.exec(v.trim());
@@ -31,7 +30,8 @@ export function registerSynth(program: Command): void {
       if (o.frames < 1) throw new UsageError(`--frames must be at least 1, got ${o.frames}`);
       if (!(o.fps > 0) || o.fps > 1000) throw new UsageError(`--fps must be in (0, 1000], got ${o.fps}`);
       if (!(o.fov > 1 && o.fov < 179)) throw new UsageError(`--fov must be within (1, 179) degrees, got ${o.fov}`);
-      if (o.scene !== 'auto' && o.scene !== 'indoor' && o.scene !== 'outdoor') throw new UsageError(`--scene must be auto, indoor or outdoor, got "${o.scene}"`);
+      if (o.scene !== 'auto' && o.scene !== 'indoor' && o.scene !== 'outdoor')
+        throw new UsageError(`--scene must be auto, indoor or outdoor, got "${o.scene}"`);
       const tty = process.stderr.isTTY === true && !o.json;
       const r = await writeSynthSequence({
         outDir: o.out,

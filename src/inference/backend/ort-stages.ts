@@ -34,7 +34,12 @@ export class OrtStages implements ModelStages {
     throw new Error(`${what}: unexpected output type ${t.type}`);
   }
 
-  private async run(stage: StageName, session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, frames: number): Promise<ort.InferenceSession.ReturnType> {
+  private async run(
+    stage: StageName,
+    session: ort.InferenceSession,
+    feeds: Record<string, ort.Tensor>,
+    frames: number,
+  ): Promise<ort.InferenceSession.ReturnType> {
     const t0 = performance.now();
     const out = await session.run(feeds);
     this.stats.ms[stage] += performance.now() - t0;

@@ -1,7 +1,6 @@
 import type { FromWorker, OpenRequest, ResolvedSettings, WorkerDepth } from './protocol.js';
 import type { SessionChoices } from './session-config.js';
 import type { PackDevice } from '../pack/load-pack.js';
-import type { StageStats } from '../backend/model-stages.js';
 import type { Resolution } from '../math/resolution.js';
 import { EngineHost, type StreamEndpoint } from './engine-host.js';
 
@@ -163,7 +162,7 @@ export class DepthEngine implements StreamEndpoint {
     await this.request({ type: 'end', stream: this.id }, 'ended');
   }
 
-  stats(): ReturnType<EngineHost["stats"]> {
+  stats(): ReturnType<EngineHost['stats']> {
     return this.host.stats();
   }
 

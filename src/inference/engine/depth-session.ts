@@ -184,7 +184,8 @@ export class DepthSession {
 
   private async encode(frame: PreparedFrame): Promise<FrameCond> {
     const { embeddings: embedding, latents: latent } = await this.backend.encodeFrames(frame, 1, this.config.height, this.config.width);
-    if (embedding.length !== this.config.embeddingDim) throw new Error(`image encoder returned ${embedding.length} values, the pack says embeddingDim ${this.config.embeddingDim}`);
+    if (embedding.length !== this.config.embeddingDim)
+      throw new Error(`image encoder returned ${embedding.length} values, the pack says embeddingDim ${this.config.embeddingDim}`);
     if (latent.length !== this.latentSize) throw new Error(`VAE encoder returned ${latent.length} values, expected ${this.latentSize}`);
     return { embedding, latent };
   }
@@ -283,7 +284,8 @@ export class DepthSession {
       const previous = this.decoding.at(-1)?.catch(() => {}) ?? Promise.resolve();
       const done = previous.then(async () => {
         const depths = await job;
-        if (depths.length !== n || depths.some((d) => d.length !== plane)) throw new Error(`the backend decoded ${depths.length} depth planes of ${depths[0]?.length} values, expected ${n} of ${plane}`);
+        if (depths.length !== n || depths.some((d) => d.length !== plane))
+          throw new Error(`the backend decoded ${depths.length} depth planes of ${depths[0]?.length} values, expected ${n} of ${plane}`);
         for (let i = 0; i < n; i++) this.ready.push({ index: start + i, depth: depths[i], window, ...(this.config.keepLatents ? { latent: kept[i] } : {}) });
       });
       this.decoding.push(done);

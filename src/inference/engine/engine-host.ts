@@ -46,9 +46,15 @@ export class EngineHost {
     // Stream messages go through the frame worker, which hands the inference worker each frame as
     // its encoders' inputs over a direct channel (no hop through this thread) and decodes for it.
     const channel = new MessageChannel();
-    this.prep = spawnWorker(import.meta.url, 'frame-worker', { workerData: { packDir, engine: channel.port1 } satisfies FrameWorkerData, transferList: [channel.port1] });
+    this.prep = spawnWorker(import.meta.url, 'frame-worker', {
+      workerData: { packDir, engine: channel.port1 } satisfies FrameWorkerData,
+      transferList: [channel.port1],
+    });
     this.worker.postMessage({ type: 'connect', port: channel.port2 } satisfies ToWorker, [channel.port2]);
-    for (const [w, what] of [[this.worker, 'inference worker'], [this.prep, 'frame worker']] as const) {
+    for (const [w, what] of [
+      [this.worker, 'inference worker'],
+      [this.prep, 'frame worker'],
+    ] as const) {
       w.on('message', (m: FromWorker) => this.onMessage(m));
       w.on('error', (e) => this.fail(e));
       w.on('exit', (code) => {
@@ -68,7 +74,16 @@ export class EngineHost {
       host.remoteDecoder = device === 'cpu';
       const load = { type: 'load', packDir: opts.packDir, device, threads: opts.threads, remoteDecoder: host.remoteDecoder } as const;
       const [m] = await Promise.all([host.request(load, 'loaded'), host.remoteDecoder ? host.request(load, 'decoder-loaded', host.prep) : null]);
-      if (m.type === 'loaded') host.info = { packName: m.packName, dtype: m.dtype, description: m.description, latentChannels: m.latentChannels, downsample: m.downsample, randomWeights: m.randomWeights, ...(m.trainingDomain ? { trainingDomain: m.trainingDomain } : {}) };
+      if (m.type === 'loaded')
+        host.info = {
+          packName: m.packName,
+          dtype: m.dtype,
+          description: m.description,
+          latentChannels: m.latentChannels,
+          downsample: m.downsample,
+          randomWeights: m.randomWeights,
+          ...(m.trainingDomain ? { trainingDomain: m.trainingDomain } : {}),
+        };
     } catch (e) {
       await host.close();
       throw e;
@@ -104,7 +119,8 @@ export class EngineHost {
     const owned = (a: ArrayBufferView) => (a.byteLength === a.buffer.byteLength ? [a.buffer as ArrayBuffer] : []);
     const noise = msg.type === 'open' ? msg.noise : undefined;
     // External noise (infer --noise, up to gigabytes) moves too: the caller does not keep it.
-    const transfer = msg.type === 'frame' ? owned(msg.rgb) : noise ? [...owned(noise.pixel), ...(noise.latent.buffer !== noise.pixel.buffer ? owned(noise.latent) : [])] : [];
+    const transfer =
+      msg.type === 'frame' ? owned(msg.rgb) : noise ? [...owned(noise.pixel), ...(noise.latent.buffer !== noise.pixel.buffer ? owned(noise.latent) : [])] : [];
     ('stream' in msg ? this.prep : this.worker).postMessage(msg, transfer);
   }
 
@@ -114,20 +130,26 @@ export class EngineHost {
     // The decoder's runs are counted where it runs, in the frame worker.
     const stats: StageStats = !this.remoteDecoder
       ? m.stats
-      : { calls: { ...m.stats.calls, decode: p.decoder.calls }, framesIn: { ...m.stats.framesIn, decode: p.decoder.frames }, ms: { ...m.stats.ms, decode: p.decoder.ms } };
+      : {
+          calls: { ...m.stats.calls, decode: p.decoder.calls },
+          framesIn: { ...m.stats.framesIn, decode: p.decoder.frames },
+          ms: { ...m.stats.ms, decode: p.decoder.ms },
+        };
     return { stats, rssBytes: m.rssBytes, busyMs: m.busyMs, prep: p.times };
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all([this.worker, this.prep].map(async (w) => {
-      const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
-      w.postMessage({ type: 'close' } satisfies ToWorker);
-      const timer = setTimeout(() => void w.terminate(), 5000);
-      await exited;
-      clearTimeout(timer);
-    }));
+    await Promise.all(
+      [this.worker, this.prep].map(async (w) => {
+        const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+        w.postMessage({ type: 'close' } satisfies ToWorker);
+        const timer = setTimeout(() => void w.terminate(), 5000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
   }
 
   private request(msg: ToWorker, expect: FromWorker['type'], to?: Worker): Promise<FromWorker> {
@@ -178,4 +200,3 @@ export function workerError(name: string, message: string): Error {
   }
   return Object.assign(new Error(message), { name });
 }
-

@@ -31,7 +31,10 @@ let pumping = false;
 let busyMs = 0;
 
 function post(msg: FromWorker): void {
-  const transfer = 'outputs' in msg ? msg.outputs.flatMap((o) => [o.depth.buffer, ...(o.latent ? [o.latent.buffer] : []), ...(o.fills ?? []).map((f) => f.buffer)] as ArrayBuffer[]) : [];
+  const transfer =
+    'outputs' in msg
+      ? msg.outputs.flatMap((o) => [o.depth.buffer, ...(o.latent ? [o.latent.buffer] : []), ...(o.fills ?? []).map((f) => f.buffer)] as ArrayBuffer[])
+      : [];
   port!.postMessage(msg, transfer);
 }
 
@@ -43,11 +46,24 @@ async function handleControl(msg: ToWorker): Promise<void> {
   switch (msg.type) {
     case 'load': {
       const remote = msg.remoteDecoder === true && prepPort !== null;
-      pack = await loadModelPack(msg.packDir, { device: msg.device, intraOpNumThreads: msg.threads, ...(remote ? { only: ['imageEncoder', 'vaeEncoder', 'unet'] } : {}) });
+      pack = await loadModelPack(msg.packDir, {
+        device: msg.device,
+        intraOpNumThreads: msg.threads,
+        ...(remote ? { only: ['imageEncoder', 'vaeEncoder', 'unet'] } : {}),
+      });
       remoteDecoder = remote ? new RemoteDecoder(prepPort!) : null;
       backend = new StagesBackend(new OrtStages(pack), remoteDecoder ?? undefined);
       const m = pack.manifest;
-      post({ type: 'loaded', packName: m.name, dtype: pack.dtype, description: m.description, latentChannels: m.latentChannels, downsample: m.spatialDownsample, randomWeights: m.randomWeights, ...(m.trainingDomain ? { trainingDomain: m.trainingDomain } : {}) });
+      post({
+        type: 'loaded',
+        packName: m.name,
+        dtype: pack.dtype,
+        description: m.description,
+        latentChannels: m.latentChannels,
+        downsample: m.spatialDownsample,
+        randomWeights: m.randomWeights,
+        ...(m.trainingDomain ? { trainingDomain: m.trainingDomain } : {}),
+      });
       return;
     }
     case 'stats':
@@ -132,7 +148,7 @@ async function pump(): Promise<void> {
     const id = queues.next();
     if (id === null) break;
     const msg = queues.take(id)!;
-    let turnOver = false;
+    let turnOver: boolean;
     if (failed.has(id) && msg.type !== 'release') {
       turnOver = true;
     } else {

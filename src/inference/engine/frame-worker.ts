@@ -48,7 +48,10 @@ async function decode(req: DecodeRequest): Promise<void> {
     if (!decoder) throw new Error('the frame worker has no decoder loaded');
     const depth = await decoder.decodeChunk(req.latents, req.frames, req.h, req.w);
     reply = { type: 'decoded', id: req.id, depth };
-    engine.postMessage(reply, depth.map((d) => d.buffer as ArrayBuffer));
+    engine.postMessage(
+      reply,
+      depth.map((d) => d.buffer as ArrayBuffer),
+    );
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
     reply = { type: 'decode-failed', id: req.id, name: err.name, message: err.message };
@@ -77,7 +80,10 @@ async function handle(msg: StreamRequest): Promise<void> {
       // The pixel noise is used here; the inference worker needs the latent block only.
       if (msg.noise) {
         const latent = msg.noise.latent;
-        forward({ ...msg, noise: { ...msg.noise, pixel: new Float32Array(0), pixelFrames: 0 } }, latent.byteLength === latent.buffer.byteLength ? [latent.buffer as ArrayBuffer] : []);
+        forward(
+          { ...msg, noise: { ...msg.noise, pixel: new Float32Array(0), pixelFrames: 0 } },
+          latent.byteLength === latent.buffer.byteLength ? [latent.buffer as ArrayBuffer] : [],
+        );
       } else forward(msg);
       return;
     case 'frame': {
@@ -88,7 +94,10 @@ async function handle(msg: StreamRequest): Promise<void> {
           throw new Error(`frame size changed from ${s.size!.width}x${s.size!.height} to ${msg.width}x${msg.height} within one sequence`);
         }
         const prepared = s.prep!.prepareRgb(msg.rgb, msg.width, msg.height, msg.stride, s.index++);
-        forward({ type: 'prepared', stream: msg.stream, width: msg.width, height: msg.height, prepared, ...(msg.fill ? { fill: msg.fill } : {}) }, [prepared.clip.buffer as ArrayBuffer, prepared.vae.buffer as ArrayBuffer]);
+        forward({ type: 'prepared', stream: msg.stream, width: msg.width, height: msg.height, prepared, ...(msg.fill ? { fill: msg.fill } : {}) }, [
+          prepared.clip.buffer as ArrayBuffer,
+          prepared.vae.buffer as ArrayBuffer,
+        ]);
       } catch (e) {
         const err = e instanceof Error ? e : new Error(String(e));
         forward({ type: 'prep-failed', stream: msg.stream, name: err.name, message: err.message });
@@ -145,7 +154,11 @@ port.on('message', (msg: ToWorker) => {
     const times = { ...totals };
     for (const s of streams.values()) if (s.prep) for (const k of Object.keys(times) as (keyof PrepTimes)[]) times[k] += s.prep.times[k];
     const d = decoder?.stats();
-    port.postMessage({ type: 'prep-stats', times, decoder: { ms: d?.ms.decode ?? 0, calls: d?.calls.decode ?? 0, frames: d?.framesIn.decode ?? 0 } } satisfies FromWorker);
+    port.postMessage({
+      type: 'prep-stats',
+      times,
+      decoder: { ms: d?.ms.decode ?? 0, calls: d?.calls.decode ?? 0, frames: d?.framesIn.decode ?? 0 },
+    } satisfies FromWorker);
     return;
   }
   if (msg.type === 'close') {
@@ -170,7 +183,11 @@ async function pump(): Promise<void> {
     try {
       await handle(msg);
     } catch (e) {
-      port.postMessage({ type: 'error', message: `frame preparation failed: ${e instanceof Error ? e.message : String(e)}`, name: 'Error' } satisfies FromWorker);
+      port.postMessage({
+        type: 'error',
+        message: `frame preparation failed: ${e instanceof Error ? e.message : String(e)}`,
+        name: 'Error',
+      } satisfies FromWorker);
     }
     if (msg.type === 'frame' || queues.pending(id) === 0) queues.endTurn(id);
     if (msg.type === 'release') queues.remove(id);

@@ -43,13 +43,15 @@ export class ExternalNoise implements NoiseSource {
   ) {}
 
   pixel(index: number, out: Float32Array): void {
-    if (out.length !== this.pixels.frameSize) throw new RangeError(`external pixel noise has ${this.pixels.frameSize} values per frame, the model input needs ${out.length}`);
+    if (out.length !== this.pixels.frameSize)
+      throw new RangeError(`external pixel noise has ${this.pixels.frameSize} values per frame, the model input needs ${out.length}`);
     if (index >= this.pixels.frames) throw new RangeError(`external pixel noise has ${this.pixels.frames} frames; frame ${index} needs one`);
     out.set(this.pixels.data.subarray(index * out.length, (index + 1) * out.length));
   }
 
   latentBlock(frames: number, frameSize: number): Float32Array {
-    if (frameSize !== this.latent.frameSize) throw new RangeError(`external latent noise has ${this.latent.frameSize} values per frame, the model needs ${frameSize}`);
+    if (frameSize !== this.latent.frameSize)
+      throw new RangeError(`external latent noise has ${this.latent.frameSize} values per frame, the model needs ${frameSize}`);
     if (this.latent.frames < frames) throw new RangeError(`external latent noise has ${this.latent.frames} frames, the window needs ${frames}`);
     return this.latent.data.subarray(0, frames * frameSize);
   }
@@ -76,7 +78,9 @@ export function sequenceNoise(
   if (!external) return new SeededNoise(seed);
   const pixelSize = 3 * res.height * res.width;
   if (external.pixel.length !== external.pixelFrames * pixelSize) {
-    throw new RangeError(`noise "pixel" must be [N,3,${res.height},${res.width}] for this input; got ${external.pixel.length} values for ${external.pixelFrames} frames`);
+    throw new RangeError(
+      `noise "pixel" must be [N,3,${res.height},${res.width}] for this input; got ${external.pixel.length} values for ${external.pixelFrames} frames`,
+    );
   }
   return new ExternalNoise(
     { data: external.pixel, frames: external.pixelFrames, frameSize: pixelSize },

@@ -81,7 +81,13 @@ export interface PrepFailedRequest {
   readonly message: string;
 }
 
-export type StreamRequest = OpenRequest | FrameRequest | PreparedFrameRequest | PrepFailedRequest | { readonly type: 'end'; readonly stream: number } | { readonly type: 'release'; readonly stream: number };
+export type StreamRequest =
+  | OpenRequest
+  | FrameRequest
+  | PreparedFrameRequest
+  | PrepFailedRequest
+  | { readonly type: 'end'; readonly stream: number }
+  | { readonly type: 'release'; readonly stream: number };
 
 export type ToWorker = ConnectRequest | LoadRequest | StreamRequest | { readonly type: 'stats' } | { readonly type: 'close' };
 
@@ -122,7 +128,15 @@ export interface PackInfo {
 export type FromWorker =
   | ({ readonly type: 'loaded' } & PackInfo)
   | { readonly type: 'opened'; readonly stream: number; readonly settings: ResolvedSettings }
-  | { readonly type: 'started'; readonly stream: number; readonly resolution: Resolution; readonly window: number; readonly overlap: number; readonly steps: number; readonly guidance: number }
+  | {
+      readonly type: 'started';
+      readonly stream: number;
+      readonly resolution: Resolution;
+      readonly window: number;
+      readonly overlap: number;
+      readonly steps: number;
+      readonly guidance: number;
+    }
   /** A frame was handled: `busyMs` of work (encode, and the window when one ran), the depth frames that became final. */
   | { readonly type: 'accepted'; readonly stream: number; readonly outputs: WorkerDepth[]; readonly busyMs: number; readonly windowRan: boolean }
   | { readonly type: 'ended'; readonly stream: number; readonly outputs: WorkerDepth[] }

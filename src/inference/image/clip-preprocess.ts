@@ -120,7 +120,12 @@ export class ClipPreprocessor {
   private readonly blurY: boolean;
 
   constructor(inHeight: number, inWidth: number, outHeight = CLIP_SIZE, outWidth = CLIP_SIZE) {
-    for (const [name, v] of [['inHeight', inHeight], ['inWidth', inWidth], ['outHeight', outHeight], ['outWidth', outWidth]] as const) {
+    for (const [name, v] of [
+      ['inHeight', inHeight],
+      ['inWidth', inWidth],
+      ['outHeight', outHeight],
+      ['outWidth', outWidth],
+    ] as const) {
       if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
     }
     this.inHeight = inHeight;
@@ -149,8 +154,10 @@ export class ClipPreprocessor {
   resize(src: Float32Array, out: Float32Array, outOffset = 0, srcOffset = 0, channels = 3): Float32Array {
     const inPlane = this.inHeight * this.inWidth;
     const outPlane = this.outHeight * this.outWidth;
-    if (src.length < srcOffset + channels * inPlane) throw new RangeError(`source too short for [${channels}, ${this.inHeight}, ${this.inWidth}] at offset ${srcOffset}`);
-    if (out.length < outOffset + channels * outPlane) throw new RangeError(`output too short for [${channels}, ${this.outHeight}, ${this.outWidth}] at offset ${outOffset}`);
+    if (src.length < srcOffset + channels * inPlane)
+      throw new RangeError(`source too short for [${channels}, ${this.inHeight}, ${this.inWidth}] at offset ${srcOffset}`);
+    if (out.length < outOffset + channels * outPlane)
+      throw new RangeError(`output too short for [${channels}, ${this.outHeight}, ${this.outWidth}] at offset ${outOffset}`);
     for (let c = 0; c < channels; c++) {
       // The reference order is blur-x, blur-y, bicubic. Operators on different
       // axes commute exactly (up to float32 rounding of the intermediates), so
@@ -234,11 +241,7 @@ export class ClipPreprocessor {
       const o = y * ow;
       for (let x = 0; x < ow; x++) {
         const q = 4 * x;
-        dst[o + x] =
-          wt[q] * src[row + idx[q]] +
-          wt[q + 1] * src[row + idx[q + 1]] +
-          wt[q + 2] * src[row + idx[q + 2]] +
-          wt[q + 3] * src[row + idx[q + 3]];
+        dst[o + x] = wt[q] * src[row + idx[q]] + wt[q + 1] * src[row + idx[q + 1]] + wt[q + 2] * src[row + idx[q + 2]] + wt[q + 3] * src[row + idx[q + 3]];
       }
     }
   }

@@ -62,7 +62,12 @@ function axisY(s: number, d: number): AxisTable {
 const SCALE = 2 / 255;
 
 function checkArgs(src: Uint8Array, sw: number, sh: number, srcStride: number, dw: number, dh: number, out: Float32Array): void {
-  for (const [name, v] of [['sw', sw], ['sh', sh], ['dw', dw], ['dh', dh]] as const) {
+  for (const [name, v] of [
+    ['sw', sw],
+    ['sh', sh],
+    ['dw', dw],
+    ['dh', dh],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
   }
   if (!Number.isInteger(srcStride) || srcStride < 3 * sw) throw new RangeError(`srcStride ${srcStride} < 3 * width (${3 * sw})`);
@@ -89,15 +94,7 @@ function copyRGB(src: Uint8Array, w: number, h: number, srcStride: number, out: 
  * Resizes packed RGB (sw x sh, row stride `srcStride` bytes) to planar CHW
  * float32 [3, dh, dw] in [-1, 1], written to out[0 .. 3*dw*dh).
  */
-export function resizeBilinearRGB(
-  src: Uint8Array,
-  sw: number,
-  sh: number,
-  srcStride: number,
-  dw: number,
-  dh: number,
-  out: Float32Array,
-): Float32Array {
+export function resizeBilinearRGB(src: Uint8Array, sw: number, sh: number, srcStride: number, dw: number, dh: number, out: Float32Array): Float32Array {
   checkArgs(src, sw, sh, srcStride, dw, dh, out);
   if (sw === dw && sh === dh) {
     copyRGB(src, sw, sh, srcStride, out);
@@ -131,7 +128,12 @@ export function resizeBilinearRGB(
  * Values stay within the source's range (a convex combination of four taps).
  */
 export function resizeBilinearPlane(src: Float32Array, sw: number, sh: number, dw: number, dh: number, out: Float32Array): Float32Array {
-  for (const [name, v] of [['sw', sw], ['sh', sh], ['dw', dw], ['dh', dh]] as const) {
+  for (const [name, v] of [
+    ['sw', sw],
+    ['sh', sh],
+    ['dw', dw],
+    ['dh', dh],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
   }
   if (src.length < sw * sh) throw new RangeError(`source plane too short: ${src.length} < ${sw * sh}`);
@@ -162,9 +164,15 @@ export function resizeBilinearPlane(src: Float32Array, sw: number, sh: number, d
     const r1 = yt.i1[dy];
     if (r0 !== a) {
       if (r0 === b) [rowA, rowB, a, b] = [rowB, rowA, b, a];
-      else horizontal(r0, rowA), (a = r0);
+      else {
+        horizontal(r0, rowA);
+        a = r0;
+      }
     }
-    if (r1 !== b) horizontal(r1, rowB), (b = r1);
+    if (r1 !== b) {
+      horizontal(r1, rowB);
+      b = r1;
+    }
     const ty = yt.t[dy];
     for (let dx = 0; dx < dw; dx++, o++) {
       const top = rowA[dx];

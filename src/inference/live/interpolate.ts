@@ -3,7 +3,8 @@
 
 /** out = (1 - t) a + t b, elementwise; t in [0, 1]. */
 export function lerpDepth(a: Float32Array, b: Float32Array, t: number, out: Float32Array = new Float32Array(a.length)): Float32Array {
-  if (a.length !== b.length || out.length !== a.length) throw new RangeError(`cannot interpolate frames of ${a.length} and ${b.length} values into ${out.length}`);
+  if (a.length !== b.length || out.length !== a.length)
+    throw new RangeError(`cannot interpolate frames of ${a.length} and ${b.length} values into ${out.length}`);
   const s = 1 - t;
   for (let i = 0; i < a.length; i++) out[i] = s * a[i] + t * b[i];
   return out;

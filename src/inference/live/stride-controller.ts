@@ -88,7 +88,10 @@ export class ThroughputMeter {
   private skipLeft: number;
   private replaceLeft: number;
 
-  constructor(private readonly alpha = 0.3, warmup: MeterWarmup = {}) {
+  constructor(
+    private readonly alpha = 0.3,
+    warmup: MeterWarmup = {},
+  ) {
     this.skipLeft = warmup.skip ?? 0;
     this.replaceLeft = warmup.replace ?? 0;
   }

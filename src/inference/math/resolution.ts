@@ -23,7 +23,11 @@ function snap(v: number): number {
  * result can exceed maxRes when maxRes is not a multiple of 64.
  */
 export function modelResolution(h0: number, w0: number, maxRes: number): Resolution {
-  for (const [name, v] of [['height', h0], ['width', w0], ['maxRes', maxRes]] as const) {
+  for (const [name, v] of [
+    ['height', h0],
+    ['width', w0],
+    ['maxRes', maxRes],
+  ] as const) {
     if (!Number.isFinite(v) || v <= 0) throw new RangeError(`${name} must be a positive number, got ${v}`);
   }
   let height = snap(h0);

@@ -10,12 +10,7 @@ export const KARRAS_RHO = 7;
  * (final_sigmas_type "zero"): length steps + 1. Computed in float64 like the
  * reference (numpy); steps = 1 gives [sigmaMax, 0].
  */
-export function karrasSigmas(
-  steps: number,
-  sigmaMin = SIGMA_MIN,
-  sigmaMax = SIGMA_MAX,
-  rho = KARRAS_RHO,
-): Float64Array {
+export function karrasSigmas(steps: number, sigmaMin = SIGMA_MIN, sigmaMax = SIGMA_MAX, rho = KARRAS_RHO): Float64Array {
   if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`steps must be an integer >= 1, got ${steps}`);
   if (!(sigmaMin > 0 && sigmaMax > sigmaMin)) throw new RangeError(`need 0 < sigmaMin < sigmaMax, got ${sigmaMin}, ${sigmaMax}`);
   const minInv = sigmaMin ** (1 / rho);

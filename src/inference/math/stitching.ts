@@ -50,12 +50,7 @@ export function blendFrame(prev: Float32Array, cur: Float32Array, w: number, out
  * cur = first O frames of the new window, weights = torchLinspace01(O).
  * Frame j gets weights[j] of the new window: 100 % prev at j=0, 100 % cur at j=O-1.
  */
-export function stitchOverlap(
-  prev: readonly Float32Array[],
-  cur: readonly Float32Array[],
-  weights: Float32Array,
-  out: readonly Float32Array[],
-): void {
+export function stitchOverlap(prev: readonly Float32Array[], cur: readonly Float32Array[], weights: Float32Array, out: readonly Float32Array[]): void {
   const o = weights.length;
   if (prev.length !== o || cur.length !== o || out.length !== o) {
     throw new RangeError(`stitchOverlap: expected ${o} frames in prev/cur/out, got ${prev.length}/${cur.length}/${out.length}`);

@@ -27,10 +27,7 @@ export interface FinalizeJob {
   readonly colormap: string;
 }
 
-export type FinalizeMessage =
-  | { type: 'frame'; index: number; gray: Uint8Array; vis: Uint8Array }
-  | { type: 'done' }
-  | { type: 'error'; message: string };
+export type FinalizeMessage = { type: 'frame'; index: number; gray: Uint8Array; vis: Uint8Array } | { type: 'done' } | { type: 'error'; message: string };
 
 const job = workerData as FinalizeJob;
 const port = parentPort!;

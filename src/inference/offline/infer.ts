@@ -114,7 +114,8 @@ async function runInfer(o: InferOptions, t0: number, input: string, isFolder: bo
   const engine = await DepthEngine.open({ packDir: o.packDir, device: o.device, threads: o.threads, choices: o.choices, noise, maxInFlight: 8 });
   o.log.info({ pack: engine.packName }, 'model pack loaded');
   if (engine.randomWeights) o.log.warn({ pack: engine.packName }, `model ${RANDOM_WEIGHTS(engine.packName)}`);
-  else if (engine.trainingDomain === 'synthetic') o.log.warn({ pack: engine.packName }, `model ${SYNTHETIC_ONLY(engine.packName, [isFolder ? 'frame folder' : 'video'])}`);
+  else if (engine.trainingDomain === 'synthetic')
+    o.log.warn({ pack: engine.packName }, `model ${SYNTHETIC_ONLY(engine.packName, [isFolder ? 'frame folder' : 'video'])}`);
 
   const rawPath = partialPath(join(o.outDir, `${name}.depth.raw`));
   const fd = openSync(rawPath, 'w');
@@ -140,7 +141,11 @@ async function runInfer(o: InferOptions, t0: number, input: string, isFolder: bo
     if (d.min < min) min = d.min;
     if (d.max > max) max = d.max;
   };
-  engine.onSequence = (s) => o.log.info({ resolution: `${s.resolution.width}x${s.resolution.height}`, window: s.window, overlap: s.overlap, steps: s.steps, guidance: s.guidance }, 'sequence started');
+  engine.onSequence = (s) =>
+    o.log.info(
+      { resolution: `${s.resolution.width}x${s.resolution.height}`, window: s.window, overlap: s.overlap, steps: s.steps, guidance: s.guidance },
+      'sequence started',
+    );
 
   let framesIn = 0;
   let sourceFps = o.folderFps ?? 30;
@@ -254,20 +259,25 @@ async function runInfer(o: InferOptions, t0: number, input: string, isFolder: bo
     interrupted();
     o.log.info({ frames: framesOut, files: Object.values(files) }, 'writing outputs');
     o.onWriting?.(Object.values(files).filter((f): f is string => typeof f === 'string' && f !== files.latents));
-    await finalize({
-      rawPath,
-      frames: framesOut,
-      width: model.width,
-      height: model.height,
-      outWidth: width,
-      outHeight: height,
-      min,
-      max,
-      npzPath: files.npz ?? null,
-      compress: o.compressNpz ?? false,
-      videos: writeVideos,
-      colormap: o.colormap ?? 'inferno',
-    }, files, fps, o.signal);
+    await finalize(
+      {
+        rawPath,
+        frames: framesOut,
+        width: model.width,
+        height: model.height,
+        outWidth: width,
+        outHeight: height,
+        min,
+        max,
+        npzPath: files.npz ?? null,
+        compress: o.compressNpz ?? false,
+        videos: writeVideos,
+        colormap: o.colormap ?? 'inferno',
+      },
+      files,
+      fps,
+      o.signal,
+    );
   } catch (e) {
     // Nothing half-written stays under an output's name (the latents were complete: they go too).
     if (files.latents) rmSync(files.latents, { force: true });
@@ -276,7 +286,23 @@ async function runInfer(o: InferOptions, t0: number, input: string, isFolder: bo
     rmSync(rawPath, { force: true });
   }
   const seconds = (performance.now() - t0) / 1000;
-  return { name, frames: framesOut, width, height, model, fps, files, seconds, inferSeconds, writeSeconds: seconds - inferSeconds, inferFps: framesOut / inferSeconds, stats, prep, engineBusyMs, workerRssBytes: rssBytes };
+  return {
+    name,
+    frames: framesOut,
+    width,
+    height,
+    model,
+    fps,
+    files,
+    seconds,
+    inferSeconds,
+    writeSeconds: seconds - inferSeconds,
+    inferFps: framesOut / inferSeconds,
+    stats,
+    prep,
+    engineBusyMs,
+    workerRssBytes: rssBytes,
+  };
 }
 
 async function finalize(job: FinalizeJob, files: InferResult['files'], fps: number, signal?: AbortSignal): Promise<void> {
@@ -285,7 +311,13 @@ async function finalize(job: FinalizeJob, files: InferResult['files'], fps: numb
   const vis = job.videos ? new Mp4Writer(files.vis!, { ...video, format: 'RGB' }) : null;
   const gray = job.videos ? new Mp4Writer(files.depth!, { ...video, format: 'GRAY8' }) : null;
   // The npz and the videos from two threads, each reading the spill itself: on two cores neither waits for the other.
-  const jobs = job.npzPath && job.videos ? [{ ...job, videos: false }, { ...job, npzPath: null }] : [job];
+  const jobs =
+    job.npzPath && job.videos
+      ? [
+          { ...job, videos: false },
+          { ...job, npzPath: null },
+        ]
+      : [job];
   const workers = jobs.map((j) => spawnWorker(import.meta.url, 'finalize-worker', { workerData: j }));
   let ok = false;
   try {
@@ -331,7 +363,7 @@ function writeNpyFromRaw(rawPath: string, npyPath: string, shape: number[]): voi
   try {
     writeSync(out, buildNpyHeader('float32', shape));
     const buf = Buffer.allocUnsafe(1 << 20);
-    for (let n; (n = readSync(src, buf, 0, buf.length, null)) > 0; ) writeSync(out, buf, 0, n);
+    for (let n; (n = readSync(src, buf, 0, buf.length, null)) > 0;) writeSync(out, buf, 0, n);
   } finally {
     closeSync(src);
     closeSync(out);

@@ -111,21 +111,15 @@ function checkSide(
     // An empty shape means "unknown shape" (or a scalar): rank cannot be checked then.
     if (!Array.isArray(shape) || shape.length === 0) continue;
     if (shape.length !== rule.dims.length) {
-      problems.push(
-        `${kind} ${q(name)} has rank ${shape.length}, expected ${rule.dims.length} ${shapeLabel(rule.dims)}`,
-      );
+      problems.push(`${kind} ${q(name)} has rank ${shape.length}, expected ${rule.dims.length} ${shapeLabel(rule.dims)}`);
       continue;
     }
     rule.dims.forEach((d, i) => {
       const actual = shape[i];
       if (d.dynamic && typeof actual === 'number') {
-        problems.push(
-          `${kind} ${q(name)} dimension ${i} (${d.label}) is fixed to ${actual}, expected a dynamic axis ${shapeLabel(rule.dims)}`,
-        );
+        problems.push(`${kind} ${q(name)} dimension ${i} (${d.label}) is fixed to ${actual}, expected a dynamic axis ${shapeLabel(rule.dims)}`);
       } else if (d.value !== undefined && typeof actual === 'number' && actual !== d.value) {
-        problems.push(
-          `${kind} ${q(name)} dimension ${i} (${d.label}) is ${actual}, expected ${d.value} ${shapeLabel(rule.dims)}`,
-        );
+        problems.push(`${kind} ${q(name)} dimension ${i} (${d.label}) is ${actual}, expected ${d.value} ${shapeLabel(rule.dims)}`);
       }
     });
   }

@@ -6,13 +6,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { ModelPackError } from './manifest.js';
-import {
-  mergeProviderOptions,
-  PROVIDER_OPTIONS_ENV,
-  resolveExecutionProviders,
-  type ProviderOptionKey,
-  type ProviderOptions,
-} from './provider-options.js';
+import { mergeProviderOptions, PROVIDER_OPTIONS_ENV, resolveExecutionProviders, type ProviderOptionKey, type ProviderOptions } from './provider-options.js';
 
 export type PackDevice = 'cpu' | 'cuda' | 'tensorrt' | 'webgpu';
 
@@ -68,11 +62,7 @@ export function packSessionOptions(
 
 const GPU_LIBS: Partial<Record<PackDevice, string[]>> = {
   cuda: ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'],
-  tensorrt: [
-    'libonnxruntime_providers_shared.so',
-    'libonnxruntime_providers_cuda.so',
-    'libonnxruntime_providers_tensorrt.so',
-  ],
+  tensorrt: ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so', 'libonnxruntime_providers_tensorrt.so'],
 };
 
 const CUDA_HINT =
@@ -100,8 +90,7 @@ function ortVersion(): string {
 /** Throws ExecutionProviderError if `device` obviously cannot work here (before opening any model). */
 export function checkExecutionProvider(device: PackDevice, packDir: string): void {
   if (device === 'cpu') return;
-  const list = (ort as { listSupportedBackends?: () => Array<{ name: string; bundled: boolean }> })
-    .listSupportedBackends;
+  const list = (ort as { listSupportedBackends?: () => Array<{ name: string; bundled: boolean }> }).listSupportedBackends;
   if (typeof list === 'function') {
     const backends = list();
     const names = backends.map((b) => b.name);

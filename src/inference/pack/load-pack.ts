@@ -68,10 +68,7 @@ const FILE_KEYS: readonly PackFileKey[] = ['imageEncoder', 'vaeEncoder', 'unet',
  * files, ONNX inputs/outputs that break the contract (naming the file and tensor), and an execution
  * provider that cannot be loaded (ExecutionProviderError; no silent CPU fallback).
  */
-export async function loadModelPack(
-  dir: string,
-  options: LoadModelPackOptions = { device: 'cpu' },
-): Promise<LoadedModelPack> {
+export async function loadModelPack(dir: string, options: LoadModelPackOptions = { device: 'cpu' }): Promise<LoadedModelPack> {
   const { device, intraOpNumThreads } = options;
   if (!DEVICES.includes(device)) {
     throw new ModelPackError(`${dir}: unknown device "${String(device)}" (use cpu, cuda, tensorrt or webgpu)`, {

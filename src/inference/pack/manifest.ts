@@ -50,9 +50,7 @@ export const ImageEncoderSpecSchema = z.strictObject({
   size: positiveInt.default(224),
   /** Per-channel normalisation applied to [0,1] RGB: (x - mean) / std. */
   mean: triple.default([0.48145466, 0.4578275, 0.40821073]),
-  std: triple
-    .refine((s) => s.every((v) => v > 0), { message: 'std values must be > 0' })
-    .default([0.26862954, 0.26130258, 0.27577711]),
+  std: triple.refine((s) => s.every((v) => v > 0), { message: 'std values must be > 0' }).default([0.26862954, 0.26130258, 0.27577711]),
 });
 
 export const PackDefaultsSchema = z

@@ -30,12 +30,16 @@ export const ProviderOptionsSchema = z
     trtFp16: z
       .boolean()
       .optional()
-      .describe('tensorrt: build fp16 engines (trt_fp16_enable). onnxruntime-node 1.30 cannot pass it (its binding forwards only deviceId): an error on tensorrt; a float16 pack gives fp16 arithmetic instead.'),
+      .describe(
+        'tensorrt: build fp16 engines (trt_fp16_enable). onnxruntime-node 1.30 cannot pass it (its binding forwards only deviceId): an error on tensorrt; a float16 pack gives fp16 arithmetic instead.',
+      ),
     trtEngineCacheDir: z
       .string()
       .min(1)
       .optional()
-      .describe('tensorrt: folder of the engine cache (trt_engine_cache_enable + trt_engine_cache_path). Not passable by onnxruntime-node 1.30: an error on tensorrt.'),
+      .describe(
+        'tensorrt: folder of the engine cache (trt_engine_cache_enable + trt_engine_cache_path). Not passable by onnxruntime-node 1.30: an error on tensorrt.',
+      ),
     trtMaxWorkspaceBytes: z
       .int()
       .positive()
@@ -44,13 +48,17 @@ export const ProviderOptionsSchema = z
     cudnnConvAlgoSearch: z
       .enum(['EXHAUSTIVE', 'HEURISTIC', 'DEFAULT'])
       .optional()
-      .describe('cuda (and the CUDA provider under tensorrt): cuDNN convolution algorithm search (cudnn_conv_algo_search; ONNX Runtime\'s default EXHAUSTIVE). Not passable by onnxruntime-node 1.30: an error on cuda/tensorrt.'),
+      .describe(
+        "cuda (and the CUDA provider under tensorrt): cuDNN convolution algorithm search (cudnn_conv_algo_search; ONNX Runtime's default EXHAUSTIVE). Not passable by onnxruntime-node 1.30: an error on cuda/tensorrt.",
+      ),
     webgpuPreferredLayout: z
       .enum(['NCHW', 'NHWC'])
       .optional()
-      .describe('webgpu: tensor layout for layout-sensitive ops (preferredLayout; ONNX Runtime\'s default NCHW). Passed by onnxruntime-node 1.30.'),
+      .describe("webgpu: tensor layout for layout-sensitive ops (preferredLayout; ONNX Runtime's default NCHW). Passed by onnxruntime-node 1.30."),
   })
-  .describe('Execution-provider options (docs/gpu.md): each is passed to ONNX Runtime where onnxruntime-node 1.30 can pass it, an error where it cannot, ignored with a note on other devices.');
+  .describe(
+    'Execution-provider options (docs/gpu.md): each is passed to ONNX Runtime where onnxruntime-node 1.30 can pass it, an error where it cannot, ignored with a note on other devices.',
+  );
 
 export type ProviderOptions = z.output<typeof ProviderOptionsSchema>;
 export type ProviderOptionKey = keyof ProviderOptions;
@@ -72,7 +80,10 @@ const NOT_PASSED =
 /** Per option: the devices it is for and whether the 1.30 binding passes it (docs/gpu.md). */
 export const PROVIDER_OPTION_RULES: Record<ProviderOptionKey, OptionRule> = {
   deviceId: { devices: ['cuda', 'tensorrt'], passed: true },
-  trtFp16: { devices: ['tensorrt'], passed: `${NOT_PASSED}; for fp16 arithmetic use a float16 pack (tools/export_depthcrafter.py --dtype float16, the default)` },
+  trtFp16: {
+    devices: ['tensorrt'],
+    passed: `${NOT_PASSED}; for fp16 arithmetic use a float16 pack (tools/export_depthcrafter.py --dtype float16, the default)`,
+  },
   trtEngineCacheDir: { devices: ['tensorrt'], passed: `${NOT_PASSED}; TensorRT builds its engines again for every session` },
   trtMaxWorkspaceBytes: { devices: ['tensorrt'], passed: `${NOT_PASSED}; TensorRT uses its default workspace limit` },
   cudnnConvAlgoSearch: { devices: ['cuda', 'tensorrt'], passed: `${NOT_PASSED}; the CUDA provider keeps its default (EXHAUSTIVE)` },
@@ -108,10 +119,7 @@ export function parseProviderOptions(value: unknown, source: string): ProviderOp
   if (issue.code === 'unrecognized_keys') {
     const key = issue.keys[0]!;
     const hint = closest(key);
-    throw new ProviderOptionsError(
-      `${source}: unknown provider option "${key}"${hint ? ` (did you mean "${hint}"?)` : ''}; known: ${KNOWN.join(', ')}`,
-      key,
-    );
+    throw new ProviderOptionsError(`${source}: unknown provider option "${key}"${hint ? ` (did you mean "${hint}"?)` : ''}; known: ${KNOWN.join(', ')}`, key);
   }
   const key = issue.path.map(String).join('.') || '(root)';
   throw new ProviderOptionsError(`${source}: provider option "${key}": ${issue.message}`, key);
@@ -184,8 +192,7 @@ export function resolveExecutionProviders(device: ProviderDevice, options: Provi
     }
   }
   const cudaLike = { ...(options.deviceId !== undefined ? { deviceId: options.deviceId } : {}) };
-  const entry = (name: string, opts: Record<string, unknown>): ExecutionProviderEntry =>
-    Object.keys(opts).length > 0 ? { name, ...opts } : name;
+  const entry = (name: string, opts: Record<string, unknown>): ExecutionProviderEntry => (Object.keys(opts).length > 0 ? { name, ...opts } : name);
   switch (device) {
     case 'cpu':
       return { executionProviders: ['cpu'], notes };

@@ -26,26 +26,65 @@ import { mergeProviderOptions, ProviderOptionsSchema, resolveExecutionProviders,
 export const depthOptions = z
   .object({
     model: z.string().default(DEFAULT_PACK).describe('Model pack folder (manifest.json + ONNX files).'),
-    device: z.enum(['cpu', 'cuda', 'tensorrt', 'webgpu']).default('cpu').describe('Execution provider; a provider that cannot load is an error, never a silent fall-back to CPU.'),
-    threads: z.number().int().min(1).max(64).optional().describe('ONNX Runtime intra-op threads per model (default: ONNX Runtime\'s choice).'),
-    providerOptions: ProviderOptionsSchema.optional().describe('Execution-provider options over the pack\'s own (docs/gpu.md): deviceId (cuda/tensorrt), webgpuPreferredLayout; options onnxruntime-node 1.30 cannot pass (trtFp16, trtEngineCacheDir, trtMaxWorkspaceBytes, cudnnConvAlgoSearch) are an error on their device; options for another device are ignored with a note.'),
-    window: z.number().int().min(1).max(110).optional().describe('Frames per sliding window (the pack\'s default unless set; at most the pack\'s maxWindow and 110).'),
-    overlap: z.number().int().min(0).max(109).optional().describe('Frames shared by consecutive windows, stitched mortise-and-tenon (the pack\'s default unless set).'),
-    steps: z.number().int().min(1).max(100).optional().describe('Denoising steps per window (the pack\'s default unless set).'),
-    guidance: z.number().min(1).max(100).optional().describe('Classifier-free guidance scale; 1 disables it (the pack\'s default unless set).'),
+    device: z
+      .enum(['cpu', 'cuda', 'tensorrt', 'webgpu'])
+      .default('cpu')
+      .describe('Execution provider; a provider that cannot load is an error, never a silent fall-back to CPU.'),
+    threads: z.number().int().min(1).max(64).optional().describe("ONNX Runtime intra-op threads per model (default: ONNX Runtime's choice)."),
+    providerOptions: ProviderOptionsSchema.optional().describe(
+      "Execution-provider options over the pack's own (docs/gpu.md): deviceId (cuda/tensorrt), webgpuPreferredLayout; options onnxruntime-node 1.30 cannot pass (trtFp16, trtEngineCacheDir, trtMaxWorkspaceBytes, cudnnConvAlgoSearch) are an error on their device; options for another device are ignored with a note.",
+    ),
+    window: z
+      .number()
+      .int()
+      .min(1)
+      .max(110)
+      .optional()
+      .describe("Frames per sliding window (the pack's default unless set; at most the pack's maxWindow and 110)."),
+    overlap: z
+      .number()
+      .int()
+      .min(0)
+      .max(109)
+      .optional()
+      .describe("Frames shared by consecutive windows, stitched mortise-and-tenon (the pack's default unless set)."),
+    steps: z.number().int().min(1).max(100).optional().describe("Denoising steps per window (the pack's default unless set)."),
+    guidance: z.number().min(1).max(100).optional().describe("Classifier-free guidance scale; 1 disables it (the pack's default unless set)."),
     seed: z.number().int().min(0).default(42).describe('Seed of the initial and pixel noise (the same seed and frames give the same depth).'),
-    maxRes: z.number().int().min(64).max(4096).optional().describe('Longest side of the model resolution (multiples of 64); unset: the pack\'s native resolution or default.'),
-    stride: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default('auto').describe('Compute every k-th source frame: `auto` adapts k to the engine\'s measured throughput; a number fixes it (1 = every frame).'),
+    maxRes: z
+      .number()
+      .int()
+      .min(64)
+      .max(4096)
+      .optional()
+      .describe("Longest side of the model resolution (multiples of 64); unset: the pack's native resolution or default."),
+    stride: z
+      .union([z.literal('auto'), z.number().int().min(1).max(64)])
+      .default('auto')
+      .describe("Compute every k-th source frame: `auto` adapts k to the engine's measured throughput; a number fixes it (1 = every frame)."),
     maxStride: z.number().int().min(1).max(64).default(16).describe('Largest stride `auto` may choose; beyond it the edge in front sheds frames.'),
-    fill: z.enum(['none', 'hold', 'linear']).default('linear').describe('Depth for frames skipped by the stride: `linear` in time between the computed neighbours, `hold` the previous one, `none` (no output for them).'),
+    fill: z
+      .enum(['none', 'hold', 'linear'])
+      .default('linear')
+      .describe(
+        'Depth for frames skipped by the stride: `linear` in time between the computed neighbours, `hold` the previous one, `none` (no output for them).',
+      ),
     maxGapMs: z.number().min(1).default(2000).describe('A gap in presentation time longer than this starts a new sequence (a stream that stalled or jumped).'),
     maxInFlight: z.number().int().min(1).max(256).optional().describe('Frames handed to the inference worker before the node waits (default: one window).'),
-    engine: z.enum(['shared', 'own']).default('shared').describe('`shared`: depth nodes naming the same model, device and threads share one inference worker (one copy of the weights, windows scheduled fairly); `own`: a worker of its own.'),
-    rangeAlpha: z.number().gt(0).max(1).default(0.05).describe('Live normalisation: EMA weight of each frame\'s robust range.'),
+    engine: z
+      .enum(['shared', 'own'])
+      .default('shared')
+      .describe(
+        '`shared`: depth nodes naming the same model, device and threads share one inference worker (one copy of the weights, windows scheduled fairly); `own`: a worker of its own.',
+      ),
+    rangeAlpha: z.number().gt(0).max(1).default(0.05).describe("Live normalisation: EMA weight of each frame's robust range."),
     keepSource: z.boolean().default(true).describe('Attach the RGB frame to each depth frame (for viewers that show both).'),
   })
   .strict()
-  .refine((o) => o.window === undefined || o.overlap === undefined || o.overlap < o.window, { message: 'overlap must be smaller than window', path: ['overlap'] });
+  .refine((o) => o.window === undefined || o.overlap === undefined || o.overlap < o.window, {
+    message: 'overlap must be smaller than window',
+    path: ['overlap'],
+  });
 
 /** Recent edge drops within this window make the node report itself degraded. */
 const DROP_MEMORY_MS = 10_000;
@@ -92,7 +131,11 @@ export const depthNode = defineNode({
     // Depth nodes on the same pack and device share one worker and one copy of the weights (streams of a multi-camera pipeline).
     const lease =
       o.engine === 'shared'
-        ? await ctx.shared.acquire(`depth-engine:${resolve(o.model)}|${o.device}|${o.threads ?? ''}${po && Object.keys(po).length > 0 ? `|${JSON.stringify(po)}` : ''}`, () => withProviderOptionsEnv(po, () => EngineHost.start(hostOptions)), (h) => h.close())
+        ? await ctx.shared.acquire(
+            `depth-engine:${resolve(o.model)}|${o.device}|${o.threads ?? ''}${po && Object.keys(po).length > 0 ? `|${JSON.stringify(po)}` : ''}`,
+            () => withProviderOptionsEnv(po, () => EngineHost.start(hostOptions)),
+            (h) => h.close(),
+          )
         : null;
     let engine: DepthEngine;
     try {
@@ -101,12 +144,18 @@ export const depthNode = defineNode({
         live: { alpha: o.rangeAlpha },
         fill: o.fill !== 'none',
       };
-      engine = lease ? await DepthEngine.onHost(lease.value, streamOptions) : await withProviderOptionsEnv(po, () => DepthEngine.open({ ...hostOptions, ...streamOptions }));
+      engine = lease
+        ? await DepthEngine.onHost(lease.value, streamOptions)
+        : await withProviderOptionsEnv(po, () => DepthEngine.open({ ...hostOptions, ...streamOptions }));
     } catch (e) {
       await lease?.release();
       throw e;
     }
-    if (lease && !lease.created) ctx.log.info({ pack: engine.packName, streams: lease.value.streamCount }, 'sharing the depth engine of an earlier node (one worker, one copy of the model)');
+    if (lease && !lease.created)
+      ctx.log.info(
+        { pack: engine.packName, streams: lease.value.streamCount },
+        'sharing the depth engine of an earlier node (one worker, one copy of the model)',
+      );
     // Honest about the model: random weights draw noise; a pack trained on renders only is not reliable on real video.
     const realSources = ctx.upstreamSources.filter((k) => k !== 'synthetic');
     const packWarning = engine.randomWeights
@@ -166,7 +215,10 @@ export const depthNode = defineNode({
       if (Number.isFinite(fps)) m.sourceFps.set(L, fps);
       if (Number.isFinite(thr)) m.throughput.set(L, thr);
       if (Number.isFinite(expected)) m.expectedLatency.set(L, expected);
-      const slower = k > 1 ? `model slower than the camera: every ${ordinal(k)} frame computed${o.fill === 'none' ? '' : ', the others interpolated'}` : 'every frame computed';
+      const slower =
+        k > 1
+          ? `model slower than the camera: every ${ordinal(k)} frame computed${o.fill === 'none' ? '' : ', the others interpolated'}`
+          : 'every frame computed';
       const message = dropped > 0 ? `overloaded: ${dropped} frames dropped in front of the model in the last ${DROP_MEMORY_MS / 1000} s (${slower})` : slower;
       const total = counts.computed + counts.interpolated;
       ctx.setStatus({
@@ -274,7 +326,11 @@ export const depthNode = defineNode({
         const backlog = share < 1 ? Math.max(0, engine.backlog - period) : engine.backlog;
         k = controller.next({ sourceFps: rate.fps, throughputFps: meter.fps * share, backlog, period });
         m.stride.set(L, k);
-        if (k !== before) ctx.log.info({ stride: k, was: before, sourceFps: round(rate.fps), throughputFps: round(meter.fps), engineShare: round(engine.share), backlog: engine.backlog }, `stride ${before} -> ${k}`);
+        if (k !== before)
+          ctx.log.info(
+            { stride: k, was: before, sourceFps: round(rate.fps), throughputFps: round(meter.fps), engineShare: round(engine.share), backlog: engine.backlog },
+            `stride ${before} -> ${k}`,
+          );
       }
       report();
     };
@@ -371,6 +427,6 @@ function round(v: number, digits = 2): number | null {
 }
 
 function ordinal(n: number): string {
-  const s = n % 100 >= 11 && n % 100 <= 13 ? 'th' : ({ 1: 'st', 2: 'nd', 3: 'rd' } as Record<number, string>)[n % 10] ?? 'th';
+  const s = n % 100 >= 11 && n % 100 <= 13 ? 'th' : (({ 1: 'st', 2: 'nd', 3: 'rd' } as Record<number, string>)[n % 10] ?? 'th');
   return `${n}${s}`;
 }

@@ -84,7 +84,11 @@ export class FrameEncoder {
       }
       return c;
     };
-    const req: ToEncoder = { type: 'encode', id: this.nextId++, jobs: jobs.map((j) => ({ ...j, depth: tight(j.depth), rgb: tight(j.rgb), gtDepth: tight(j.gtDepth) })) };
+    const req: ToEncoder = {
+      type: 'encode',
+      id: this.nextId++,
+      jobs: jobs.map((j) => ({ ...j, depth: tight(j.depth), rgb: tight(j.rgb), gtDepth: tight(j.gtDepth) })),
+    };
     const slot = this.pick();
     this.outstanding++;
     const done = new Promise<Uint8Array[]>((resolve, reject) => slot.pending.set(req.id, { resolve, reject }));

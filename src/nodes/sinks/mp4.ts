@@ -18,7 +18,10 @@ export const mp4Options = z
   .object({
     path: z.string().min(1).describe('Output .mp4 file (written under a hidden temporary name, renamed when complete).'),
     fps: z.number().positive().max(1000).default(15).describe('Frame rate written into the file.'),
-    colormap: z.enum(COLORMAP_NAMES as [ColormapName, ...ColormapName[]]).default('inferno').describe('Colour map for the depth video.'),
+    colormap: z
+      .enum(COLORMAP_NAMES as [ColormapName, ...ColormapName[]])
+      .default('inferno')
+      .describe('Colour map for the depth video.'),
     quantizer: z.number().int().min(0).max(51).default(18).describe('x264 constant quantizer (0 = lossless, 51 = worst).'),
     preset: z.enum(X264_PRESETS).default('ultrafast').describe('x264 speed preset: slower ones make smaller files for more CPU (the model needs the CPU).'),
   })
@@ -67,7 +70,8 @@ export const mp4Node = defineNode({
         if (f.width !== srcW || f.height !== srcH) {
           skipped++;
           ctx.metrics.framesDropped.inc({ node: ctx.name, reason: 'size' });
-          if (skipped === 1) ctx.log.warn({ first: `${srcW}x${srcH}`, got: `${f.width}x${f.height}` }, 'MP4 holds one frame size: skipping frames of another size');
+          if (skipped === 1)
+            ctx.log.warn({ first: `${srcW}x${srcH}`, got: `${f.width}x${f.height}` }, 'MP4 holds one frame size: skipping frames of another size');
           return;
         }
         const w = srcW & ~1;

@@ -20,11 +20,21 @@ import { FrameEncoder, defaultEncodeWorkers } from './frame-encoder.js';
 
 export const natsJpegPublishOptions = z
   .object({
-    url: z.string().min(1).default('nats://127.0.0.1:4222').describe('NATS server(s): nats://host:port[,host:port], tls:// for TLS; credentials from DCL_NATS_TOKEN or DCL_NATS_USER/DCL_NATS_PASSWORD.'),
+    url: z
+      .string()
+      .min(1)
+      .default('nats://127.0.0.1:4222')
+      .describe('NATS server(s): nats://host:port[,host:port], tls:// for TLS; credentials from DCL_NATS_TOKEN or DCL_NATS_USER/DCL_NATS_PASSWORD.'),
     quality: z.number().int().min(1).max(100).default(80).describe('JPEG quality (1-100).'),
     maxFps: z.number().min(0).max(1000).default(0).describe('Publish at most this many frames per second per stream (by presentation time; 0: every frame).'),
     workers: z.number().int().min(1).max(16).optional().describe('Encoder threads (default: one per spare core, at most 2).'),
-    maxInFlight: z.number().int().min(1).max(64).optional().describe('Frames being encoded at once; a frame beyond it is dropped (default: 2 per encoder thread).'),
+    maxInFlight: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .optional()
+      .describe('Frames being encoded at once; a frame beyond it is dropped (default: 2 per encoder thread).'),
     edge: z.string().min(1).optional().describe('Edge id stamped on every message (NATS header Dcl-Edge; default: host-pid).'),
   })
   .strict();
@@ -42,13 +52,30 @@ export const natsJpegPublishNode = defineNode({
     const conn = await sharedNats(ctx.shared, o.url, ctx.log, `depthcrafter-live edge ${edgeId}`);
     const nc = conn.value;
     const workers = o.workers ?? defaultEncodeWorkers();
-    const encoder = new FrameEncoder({ workers, maxInFlight: o.maxInFlight ?? 2 * workers, onError: (e) => ctx.log.warn({ err: e }, 'a JPEG encoder thread failed (a new one starts)') });
+    const encoder = new FrameEncoder({
+      workers,
+      maxInFlight: o.maxInFlight ?? 2 * workers,
+      onError: (e) => ctx.log.warn({ err: e }, 'a JPEG encoder thread failed (a new one starts)'),
+    });
     encoder.warm();
     const registry = ctx.metrics.registry;
-    const published =
-      sharedMetric(registry, 'dcl_bus_published_total', (registers): Counter<'stream' | 'kind'> => new Counter({ name: 'dcl_bus_published_total', help: 'Messages published on NATS', labelNames: ['stream', 'kind'], registers }));
-    const dropped =
-      sharedMetric(registry, 'dcl_jpeg_publish_dropped_total', (registers): Counter<'stream' | 'reason'> => new Counter({ name: 'dcl_jpeg_publish_dropped_total', help: 'Frames nats-jpeg-publish did not publish (encoder busy, fps limit, over max_payload, encoding failed)', labelNames: ['stream', 'reason'], registers }));
+    const published = sharedMetric(
+      registry,
+      'dcl_bus_published_total',
+      (registers): Counter<'stream' | 'kind'> =>
+        new Counter({ name: 'dcl_bus_published_total', help: 'Messages published on NATS', labelNames: ['stream', 'kind'], registers }),
+    );
+    const dropped = sharedMetric(
+      registry,
+      'dcl_jpeg_publish_dropped_total',
+      (registers): Counter<'stream' | 'reason'> =>
+        new Counter({
+          name: 'dcl_jpeg_publish_dropped_total',
+          help: 'Frames nats-jpeg-publish did not publish (encoder busy, fps limit, over max_payload, encoding failed)',
+          labelNames: ['stream', 'reason'],
+          registers,
+        }),
+    );
     const hdrs = natsHeaders();
     hdrs.set(EDGE_HEADER, edgeId);
     const lastPts = new Map<string, number>();
@@ -73,7 +100,11 @@ export const natsJpegPublishNode = defineNode({
       const msg = encodeFrameMessage(header, jpeg);
       if (msg.byteLength > (nc.info?.max_payload ?? 1 << 20)) {
         dropped.inc({ stream: f.streamId, reason: 'max_payload' });
-        if (!warnedSize) ctx.log.warn({ bytes: msg.byteLength, maxPayload: nc.info?.max_payload }, "JPEG frames are larger than the NATS server's max_payload: dropping them (lower --quality or the source size, or raise max_payload)");
+        if (!warnedSize)
+          ctx.log.warn(
+            { bytes: msg.byteLength, maxPayload: nc.info?.max_payload },
+            "JPEG frames are larger than the NATS server's max_payload: dropping them (lower --quality or the source size, or raise max_payload)",
+          );
         warnedSize = true;
         return;
       }
@@ -99,7 +130,10 @@ export const natsJpegPublishNode = defineNode({
           const b = busy.get(f.streamId) ?? { n: 0, loggedAt: -Infinity };
           b.n++;
           if (performance.now() - b.loggedAt > 10_000) {
-            ctx.log.warn({ stream: f.streamId, dropped: b.n, encoders: workers }, `JPEG encoders busy: dropping frames of ${f.streamId} (${b.n} so far; lower the frame rate with --fps-limit or the size)`);
+            ctx.log.warn(
+              { stream: f.streamId, dropped: b.n, encoders: workers },
+              `JPEG encoders busy: dropping frames of ${f.streamId} (${b.n} so far; lower the frame rate with --fps-limit or the size)`,
+            );
             b.loggedAt = performance.now();
           }
           busy.set(f.streamId, b);

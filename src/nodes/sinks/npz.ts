@@ -16,7 +16,11 @@ export const npzOptions = z
   .object({
     path: z.string().min(1).describe('Output .npz file (written under a hidden temporary name, renamed when complete).'),
     compress: z.boolean().default(false).describe('Deflate the member (like numpy.savez_compressed); float depth gains little.'),
-    key: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('depth').describe('Array name in the archive (the reference uses depth).'),
+    key: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+      .default('depth')
+      .describe('Array name in the archive (the reference uses depth).'),
   })
   .strict();
 
@@ -51,7 +55,7 @@ export const npzNode = defineNode({
           const perChunk = Math.max(1, Math.floor(CHUNK_BYTES / (frameElems * 4)));
           const buf = new Float32Array(frameElems * perChunk);
           const bytes = new Uint8Array(buf.buffer);
-          for (let done = 0; done < frames; ) {
+          for (let done = 0; done < frames;) {
             const n = Math.min(perChunk, frames - done);
             const want = n * frameElems * 4;
             let got = 0;
@@ -97,7 +101,8 @@ export const npzNode = defineNode({
         if (f.width !== width || f.height !== height) {
           skipped++;
           ctx.metrics.framesDropped.inc({ node: ctx.name, reason: 'size' });
-          if (skipped === 1) ctx.log.warn({ first: `${width}x${height}`, got: `${f.width}x${f.height}` }, 'npz holds one frame size: skipping frames of another size');
+          if (skipped === 1)
+            ctx.log.warn({ first: `${width}x${height}`, got: `${f.width}x${f.height}` }, 'npz holds one frame size: skipping frames of another size');
           return;
         }
         const bytes = new Uint8Array(f.data.buffer, f.data.byteOffset, f.data.byteLength);

@@ -13,8 +13,12 @@ import { encodePng16Gray } from '../../io/png16.js';
 export const pngSequenceOptions = z
   .object({
     dir: z.string().min(1).describe('Output folder (created if missing).'),
-    prefix: z.string().regex(/^[A-Za-z0-9_.-]*$/, 'letters, digits, "_", "-" and "." only').default('depth').describe('File name prefix: PREFIX_000000.png.'),
-    numbering: z.enum(['count', 'seq']).default('count').describe('Number files by arrival count or by the frame\'s sequence number.'),
+    prefix: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]*$/, 'letters, digits, "_", "-" and "." only')
+      .default('depth')
+      .describe('File name prefix: PREFIX_000000.png.'),
+    numbering: z.enum(['count', 'seq']).default('count').describe("Number files by arrival count or by the frame's sequence number."),
   })
   .strict();
 

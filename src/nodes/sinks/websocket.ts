@@ -21,16 +21,47 @@ import { startStatsMessages, webSocketMetrics } from '../../server/websocket/sta
 
 export const websocketOptions = z
   .object({
-    path: z.string().startsWith('/').default('/ws').describe('WebSocket path on the pipeline\'s server (one sink per path).'),
-    maxBufferedBytes: z.number().int().min(1024).default(8 * 1024 * 1024).describe('Per-subscriber send buffer bound, in bytes; beyond it frames are dropped for that subscriber.'),
-    maxClientMessageBytes: z.number().int().min(64).max(1 << 20).default(4096).describe('Largest message a client may send (control messages are small JSON).'),
-    tokenEnv: z.string().default('DCL_TOKEN').describe('Name of the environment variable holding the access token; when that variable is set, clients must present it.'),
+    path: z.string().startsWith('/').default('/ws').describe("WebSocket path on the pipeline's server (one sink per path)."),
+    maxBufferedBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(8 * 1024 * 1024)
+      .describe('Per-subscriber send buffer bound, in bytes; beyond it frames are dropped for that subscriber.'),
+    maxClientMessageBytes: z
+      .number()
+      .int()
+      .min(64)
+      .max(1 << 20)
+      .default(4096)
+      .describe('Largest message a client may send (control messages are small JSON).'),
+    tokenEnv: z
+      .string()
+      .default('DCL_TOKEN')
+      .describe('Name of the environment variable holding the access token; when that variable is set, clients must present it.'),
     allowedOrigins: z.array(z.string()).default([]).describe('Allowed browser origins; empty means same-origin and non-browser clients only.'),
-    viewer: z.boolean().default(true).describe('Serve the browser viewer at / (with its scripts, colour maps at /colormaps.json and the three.js build it uses for the 3D view).'),
+    viewer: z
+      .boolean()
+      .default(true)
+      .describe('Serve the browser viewer at / (with its scripts, colour maps at /colormaps.json and the three.js build it uses for the 3D view).'),
     jpegQuality: z.number().int().min(1).max(100).default(80).describe('JPEG quality (1..100) of jpeg depth and RGB payloads.'),
     encodeWorkers: z.number().int().min(1).max(16).optional().describe('Encoder threads for u16/jpeg/png payloads (default: one per spare core, at most 2).'),
-    encodeQueue: z.number().int().min(1).max(256).default(64).describe('Frames being encoded or waiting for an encoder thread; beyond it frames are dropped for subscribers that need encoding (a window of several streams comes out at once: room for the burst).'),
-    encodeWaitMs: z.number().int().min(0).max(60_000).default(0).describe('How long a frame may wait for room in the encoder queue before it is dropped (0: drop at once, never slowing the pipeline).'),
+    encodeQueue: z
+      .number()
+      .int()
+      .min(1)
+      .max(256)
+      .default(64)
+      .describe(
+        'Frames being encoded or waiting for an encoder thread; beyond it frames are dropped for subscribers that need encoding (a window of several streams comes out at once: room for the burst).',
+      ),
+    encodeWaitMs: z
+      .number()
+      .int()
+      .min(0)
+      .max(60_000)
+      .default(0)
+      .describe('How long a frame may wait for room in the encoder queue before it is dropped (0: drop at once, never slowing the pipeline).'),
   })
   .strict();
 
@@ -48,7 +79,9 @@ export const websocketNode = defineNode({
     const token = accessToken(o.tokenEnv);
     ctx.log.info(
       { path: o.path, auth: token ? 'token' : 'none' },
-      token ? `WebSocket ${o.path}: clients must present the token in ${o.tokenEnv}` : `WebSocket ${o.path}: no token required (set ${o.tokenEnv} to require one)`,
+      token
+        ? `WebSocket ${o.path}: clients must present the token in ${o.tokenEnv}`
+        : `WebSocket ${o.path}: no token required (set ${o.tokenEnv} to require one)`,
     );
     const metrics = webSocketMetrics(ctx.metrics.registry);
     const node = { node: ctx.name };

@@ -48,8 +48,8 @@ export function checkCameraDevice(device: string): void {
     st = statSync(device);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw new Error(`camera ${device}: no such device`);
-    throw new Error(`camera ${device}: is busy or not readable (${code ?? String(e)})`);
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new Error(`camera ${device}: no such device`, { cause: e });
+    throw new Error(`camera ${device}: is busy or not readable (${code ?? String(e)})`, { cause: e });
   }
   if (!st.isCharacterDevice()) throw new Error(`camera ${device}: not a camera device (not a character device)`);
   // Linux gives video4linux devices major number 81 (/dev/null, a tty or a disk are something else).
@@ -60,7 +60,9 @@ export function checkCameraDevice(device: string): void {
     accessSync(device, constants.R_OK | constants.W_OK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(`camera ${device}: is busy or not readable (${code ?? String(e)}${code === 'EACCES' ? ': is the user in the "video" group?' : ''})`);
+    throw new Error(`camera ${device}: is busy or not readable (${code ?? String(e)}${code === 'EACCES' ? ': is the user in the "video" group?' : ''})`, {
+      cause: e,
+    });
   }
 }
 

@@ -19,7 +19,7 @@ export const fileOptions = z
   .object({
     path: z.string().min(1).describe('Local path, or a URI (file://, http://, rtsp://...) opened with uridecodebin.'),
     loop: z.boolean().default(false).describe('Start again at the end (a discontinuity in between; seq and timestamps keep increasing).'),
-    realtime: z.boolean().default(false).describe('Pace frames at the file\'s rate instead of as fast as downstream takes them.'),
+    realtime: z.boolean().default(false).describe("Pace frames at the file's rate instead of as fast as downstream takes them."),
     width: z.number().int().min(8).max(8192).optional().describe('Scale to this width (keeps the aspect when height is unset).'),
     height: z.number().int().min(8).max(8192).optional().describe('Scale to this height.'),
     queue: z.number().int().min(1).max(256).default(4).describe('Appsink bound (frames).'),
@@ -58,12 +58,12 @@ export const fileNode = defineNode({
   create(o, ctx) {
     const shown = redactUrls(o.path);
     if (!isUri(o.path)) {
-      let isFile = false;
+      let isFile: boolean;
       try {
         isFile = statSync(o.path).isFile();
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        throw new Error(`file ${shown}: ${code === 'ENOENT' ? 'no such file' : `cannot read it (${code ?? String(e)})`}`);
+        throw new Error(`file ${shown}: ${code === 'ENOENT' ? 'no such file' : `cannot read it (${code ?? String(e)})`}`, { cause: e });
       }
       if (!isFile) throw new Error(`file ${shown}: not a regular file`);
     }

@@ -87,7 +87,10 @@ export function kFileCandidates(dir: string): string[] {
 }
 
 /** The `K` option, else the first K.txt found beside the frames (a malformed one is reported and ignored). */
-function folderIntrinsics(o: z.infer<typeof framesOptions>, log: { info: (o: object, m: string) => void; warn: (o: object, m: string) => void }): FrameIntrinsics | null {
+function folderIntrinsics(
+  o: z.infer<typeof framesOptions>,
+  log: { info: (o: object, m: string) => void; warn: (o: object, m: string) => void },
+): FrameIntrinsics | null {
   if (o.K !== undefined) return FrameIntrinsics.fromOptions(o);
   const size = o.kSize ? { width: o.kSize[0], height: o.kSize[1] } : undefined;
   for (const file of kFileCandidates(o.dir)) {

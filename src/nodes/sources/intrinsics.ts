@@ -21,7 +21,9 @@ export const kOption = z
       ctx.addIssue({ code: 'custom', message: (e as Error).message });
     }
   })
-  .describe('Camera intrinsics in pixels: [fx, fy, cx, cy] or the 3x3 matrix [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]; stamped on frames for the viewer\'s 3D view.');
+  .describe(
+    "Camera intrinsics in pixels: [fx, fy, cx, cy] or the 3x3 matrix [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]; stamped on frames for the viewer's 3D view.",
+  );
 
 export const kSizeOption = z
   .array(z.number().int().min(1).max(65_536))
@@ -50,7 +52,10 @@ export function parseK(k: readonly number[] | readonly (readonly number[])[]): I
 
 /** A K.txt as written by many RGB-D datasets: the 3x3 matrix, whitespace separated (9 numbers). */
 export function readKFile(path: string): Intrinsics {
-  const nums = readFileSync(path, 'utf8').trim().split(/[\s,]+/).map(Number);
+  const nums = readFileSync(path, 'utf8')
+    .trim()
+    .split(/[\s,]+/)
+    .map(Number);
   if (nums.length !== 9 || nums.some((v) => !Number.isFinite(v))) throw new Error(`${path}: expected a 3x3 matrix (9 numbers), got ${nums.length} values`);
   return parseK([nums.slice(0, 3), nums.slice(3, 6), nums.slice(6, 9)]);
 }
@@ -59,7 +64,10 @@ export function readKFile(path: string): Intrinsics {
 export class FrameIntrinsics {
   private last: { width: number; height: number; k: Intrinsics } | null = null;
 
-  constructor(private readonly k: Intrinsics, private readonly size?: { width: number; height: number }) {}
+  constructor(
+    private readonly k: Intrinsics,
+    private readonly size?: { width: number; height: number },
+  ) {}
 
   static fromOptions(o: { K?: readonly number[] | readonly (readonly number[])[]; kSize?: readonly number[] }): FrameIntrinsics | null {
     if (o.K === undefined) return null;

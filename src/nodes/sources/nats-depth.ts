@@ -13,10 +13,20 @@ import { depthSubject, rgbSubject } from '../../fleet/subjects.js';
 
 export const natsDepthOptions = z
   .object({
-    url: z.string().min(1).default('nats://127.0.0.1:4222').describe('NATS server(s): nats://host:port[,host:port], tls:// for TLS; credentials from DCL_NATS_TOKEN or DCL_NATS_USER/DCL_NATS_PASSWORD.'),
-    camera: z.string().min(1).optional().describe('Camera (stream) whose frames to take (default: this stream\'s name).'),
+    url: z
+      .string()
+      .min(1)
+      .default('nats://127.0.0.1:4222')
+      .describe('NATS server(s): nats://host:port[,host:port], tls:// for TLS; credentials from DCL_NATS_TOKEN or DCL_NATS_USER/DCL_NATS_PASSWORD.'),
+    camera: z.string().min(1).optional().describe("Camera (stream) whose frames to take (default: this stream's name)."),
     staleMs: z.number().int().min(100).default(5000).describe('No frame for this long: the stream is shown down.'),
-    queue: z.number().int().min(1).max(1024).default(8).describe('Frames held while downstream is busy; beyond it the oldest are dropped (counted on the next frame).'),
+    queue: z
+      .number()
+      .int()
+      .min(1)
+      .max(1024)
+      .default(8)
+      .describe('Frames held while downstream is busy; beyond it the oldest are dropped (counted on the next frame).'),
   })
   .strict();
 
@@ -87,8 +97,17 @@ export const natsDepthNode = defineNode({
     let frames = 0;
     const report = () => {
       const age = performance.now() - lastFrameAt;
-      if (frames > 0 && age < o.staleMs) ctx.setStatus({ state: 'ok', message: `served by worker ${lastWorker}`, details: { worker: lastWorker ?? null, frames } });
-      else ctx.setStatus({ state: frames === 0 ? 'starting' : 'down', message: frames === 0 ? 'waiting for a worker to serve this camera' : `no frames from the fleet for ${(age / 1000).toFixed(0)} s (last worker ${lastWorker})`, details: { worker: lastWorker ?? null, frames } });
+      if (frames > 0 && age < o.staleMs)
+        ctx.setStatus({ state: 'ok', message: `served by worker ${lastWorker}`, details: { worker: lastWorker ?? null, frames } });
+      else
+        ctx.setStatus({
+          state: frames === 0 ? 'starting' : 'down',
+          message:
+            frames === 0
+              ? 'waiting for a worker to serve this camera'
+              : `no frames from the fleet for ${(age / 1000).toFixed(0)} s (last worker ${lastWorker})`,
+          details: { worker: lastWorker ?? null, frames },
+        });
     };
     report();
     const timer = setInterval(report, 1000);
@@ -107,7 +126,12 @@ export const natsDepthNode = defineNode({
             }
             const h = next.header;
             if ((lastWorker !== undefined && h.worker !== lastWorker) || h.seq <= lastSeq) {
-              await ctx.emit('depth', { type: 'discontinuity', streamId: ctx.stream, reason: h.worker !== lastWorker ? `camera moved from worker ${lastWorker} to ${h.worker}` : 'the camera restarted', nextSeq: h.seq });
+              await ctx.emit('depth', {
+                type: 'discontinuity',
+                streamId: ctx.stream,
+                reason: h.worker !== lastWorker ? `camera moved from worker ${lastWorker} to ${h.worker}` : 'the camera restarted',
+                nextSeq: h.seq,
+              });
             }
             const firstFrame = frames === 0;
             lastWorker = h.worker;

@@ -22,11 +22,24 @@ export const natsFramesOptions = z
       .string()
       .min(1)
       .optional()
-      .describe("NATS server(s), nats://host:port[,host:port] or tls://; default: the process's fleet connection (a fleet worker's), else nats://127.0.0.1:4222. Credentials from DCL_NATS_TOKEN or DCL_NATS_USER/DCL_NATS_PASSWORD."),
+      .describe(
+        "NATS server(s), nats://host:port[,host:port] or tls://; default: the process's fleet connection (a fleet worker's), else nats://127.0.0.1:4222. Credentials from DCL_NATS_TOKEN or DCL_NATS_USER/DCL_NATS_PASSWORD.",
+      ),
     camera: z.string().min(1).optional().describe("Camera whose frames to take from dcl.frames.<camera> (default: this stream's name)."),
     staleMs: z.number().int().min(100).default(5000).describe('No frame for this long: the stream is shown down.'),
-    queue: z.number().int().min(1).max(256).default(4).describe('JPEG messages held while the decoder is busy; beyond it the oldest are dropped (marked on the next frame).'),
-    fps: z.number().min(0).max(1000).default(0).describe('Take at most this many frames per second (by the edge\'s presentation times; the rest are skipped); 0: every frame.'),
+    queue: z
+      .number()
+      .int()
+      .min(1)
+      .max(256)
+      .default(4)
+      .describe('JPEG messages held while the decoder is busy; beyond it the oldest are dropped (marked on the next frame).'),
+    fps: z
+      .number()
+      .min(0)
+      .max(1000)
+      .default(0)
+      .describe("Take at most this many frames per second (by the edge's presentation times; the rest are skipped); 0: every frame."),
   })
   .strict();
 
@@ -109,7 +122,10 @@ export const natsFramesNode = defineNode({
       else
         ctx.setStatus({
           state: frames === 0 ? 'starting' : 'down',
-          message: frames === 0 ? `waiting for an edge to publish camera ${camera} (fleet edge ${camera} URL)` : `no frames from the edge for ${(age / 1000).toFixed(0)} s (last edge ${lastEdge})`,
+          message:
+            frames === 0
+              ? `waiting for an edge to publish camera ${camera} (fleet edge ${camera} URL)`
+              : `no frames from the edge for ${(age / 1000).toFixed(0)} s (last edge ${lastEdge})`,
           details,
         });
     };
@@ -178,7 +194,15 @@ export const natsFramesNode = defineNode({
             }
             const f = next.frame;
             if ((lastEdge !== undefined && next.edge !== lastEdge) || f.seq <= lastSeq) {
-              await ctx.emit('video', { type: 'discontinuity', streamId: ctx.stream, reason: next.edge !== lastEdge ? `the edge of camera ${camera} restarted (${lastEdge} -> ${next.edge})` : `the edge of camera ${camera} restarted its numbering`, nextSeq: f.seq });
+              await ctx.emit('video', {
+                type: 'discontinuity',
+                streamId: ctx.stream,
+                reason:
+                  next.edge !== lastEdge
+                    ? `the edge of camera ${camera} restarted (${lastEdge} -> ${next.edge})`
+                    : `the edge of camera ${camera} restarted its numbering`,
+                nextSeq: f.seq,
+              });
             }
             const first = frames === 0;
             lastEdge = next.edge;
@@ -269,10 +293,14 @@ export class JpegDecoder<T> {
     private readonly timeoutMs: number,
     private readonly events: DecoderEvents<T>,
   ) {
-    this.watchdog = setInterval(() => {
-      const oldest = this.tags[0];
-      if (oldest && performance.now() - oldest.at > this.timeoutMs) this.fail(new Error(`no frame out of the JPEG decoder within ${this.timeoutMs} ms (an image it could not decode)`));
-    }, Math.max(10, Math.min(250, timeoutMs / 4)));
+    this.watchdog = setInterval(
+      () => {
+        const oldest = this.tags[0];
+        if (oldest && performance.now() - oldest.at > this.timeoutMs)
+          this.fail(new Error(`no frame out of the JPEG decoder within ${this.timeoutMs} ms (an image it could not decode)`));
+      },
+      Math.max(10, Math.min(250, timeoutMs / 4)),
+    );
     this.watchdog.unref();
   }
 

@@ -35,9 +35,26 @@ export const rtspOptions = z
     reconnect: z
       .object({
         initialDelayMs: z.number().int().min(0).default(250).describe('First delay between reconnect attempts (doubles per failure, with jitter).'),
-        maxDelayMs: z.number().int().min(0).default(2000).describe('Cap of the delay between attempts: a live camera that comes back is picked up within about this long.'),
-        healthyMs: z.number().int().min(0).default(5000).describe('A session that delivered frames this long resets the backoff (a flapping stream keeps backing off).'),
-        maxAttempts: z.number().int().min(-1).default(-1).describe('Failed attempts since the last healthy session before the node gives up (and fails its pipeline, or its stream in a multi-stream pipeline); -1 = forever.'),
+        maxDelayMs: z
+          .number()
+          .int()
+          .min(0)
+          .default(2000)
+          .describe('Cap of the delay between attempts: a live camera that comes back is picked up within about this long.'),
+        healthyMs: z
+          .number()
+          .int()
+          .min(0)
+          .default(5000)
+          .describe('A session that delivered frames this long resets the backoff (a flapping stream keeps backing off).'),
+        maxAttempts: z
+          .number()
+          .int()
+          .min(-1)
+          .default(-1)
+          .describe(
+            'Failed attempts since the last healthy session before the node gives up (and fails its pipeline, or its stream in a multi-stream pipeline); -1 = forever.',
+          ),
       })
       .strict()
       .prefault({})
@@ -74,7 +91,9 @@ export function rtspLaunch(o: Pick<RtspOptions, 'url' | 'user' | 'password' | 't
   // Square pixels: with one side given, videoscale then picks the other to keep the picture's aspect
   // (without it, it keeps the height and changes the pixel aspect ratio instead: a stretched image).
   const size =
-    (o.width !== undefined ? `,width=${o.width}` : '') + (o.height !== undefined ? `,height=${o.height}` : '') + (o.width !== undefined || o.height !== undefined ? ',pixel-aspect-ratio=1/1' : '');
+    (o.width !== undefined ? `,width=${o.width}` : '') +
+    (o.height !== undefined ? `,height=${o.height}` : '') +
+    (o.width !== undefined || o.height !== undefined ? ',pixel-aspect-ratio=1/1' : '');
   return (
     `rtspsrc location=${quoteProp(t.location)} protocols=${o.transport} latency=${o.latencyMs}${auth}` +
     ` ! decodebin ! videoconvert ! videoscale ! video/x-raw,format=RGB${size}`
@@ -94,7 +113,12 @@ export function scrubCredentials(text: string, secrets: readonly (string | undef
 export function sourceMetrics(registry: Registry): { connected: Gauge<'node' | 'stream'>; reconnects: Counter<'node' | 'stream'> } {
   const connected =
     (registry.getSingleMetric('dcl_source_connected') as Gauge<'node' | 'stream'> | undefined) ??
-    new Gauge({ name: 'dcl_source_connected', help: '1 while a live source receives frames, 0 while it is connecting or reconnecting', labelNames: ['node', 'stream'], registers: [registry] });
+    new Gauge({
+      name: 'dcl_source_connected',
+      help: '1 while a live source receives frames, 0 while it is connecting or reconnecting',
+      labelNames: ['node', 'stream'],
+      registers: [registry],
+    });
   const reconnects =
     (registry.getSingleMetric('dcl_source_reconnects_total') as Counter<'node' | 'stream'> | undefined) ??
     new Counter({ name: 'dcl_source_reconnects_total', help: 'Reconnection attempts of a live source', labelNames: ['node', 'stream'], registers: [registry] });
@@ -114,7 +138,10 @@ export const rtspNode = defineNode({
     const host = new URL(o.url).hostname.replace(/^\[|\]$/g, '');
     if (isIP(host) !== 0) return;
     const ok = await Promise.race([
-      lookup(host).then(() => true, () => false),
+      lookup(host).then(
+        () => true,
+        () => false,
+      ),
       new Promise<boolean>((r) => setTimeout(() => r(true), 2000).unref()),
     ]);
     if (!ok) ctx.warn(`the RTSP host "${host}" does not resolve from this machine`);
@@ -189,6 +216,7 @@ export const rtspNode = defineNode({
               if (emitError !== null) throw emitError;
               reason = scrubCredentials(e instanceof Error ? e.message : String(e), secrets);
               // A launch string GStreamer cannot build (a missing plugin) will not get better by retrying.
+              // eslint-disable-next-line preserve-caught-error -- the cause would carry the URL's credentials; `reason` is scrubbed
               if (/GStreamer rejected the pipeline|cannot load the GStreamer binding/.test(reason)) throw new Error(`rtsp ${safeUrl}: ${reason}`);
             }
             m.connected.set(labels, 0);

@@ -37,7 +37,10 @@ export const syntheticOptions = z
     live: z.boolean().default(true).describe('Pace frames in real time (false: as fast as downstream takes them).'),
     fov: z.number().gt(1).lt(179).default(60).describe('Horizontal field of view, degrees.'),
     streamId: z.string().min(1).optional().describe('Stream id stamped on frames (default: the stream or node name).'),
-    worker: z.enum(['auto', 'always', 'never']).default('auto').describe('Where to render: \'auto\' measures, \'always\' / \'never\' force a worker thread or the main thread.'),
+    worker: z
+      .enum(['auto', 'always', 'never'])
+      .default('auto')
+      .describe("Where to render: 'auto' measures, 'always' / 'never' force a worker thread or the main thread."),
     ahead: z.number().int().min(1).max(64).default(4).describe('Frames a worker renders in advance.'),
   })
   .strict();

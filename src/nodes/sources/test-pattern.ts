@@ -5,7 +5,33 @@ import { readAppSink } from '../../media/appsink-reader.js';
 // GStreamer's videotestsrc, for demos and tests. `live: true` paces frames in real time (like a
 // camera); `live: false` produces as fast as downstream takes them.
 
-const PATTERNS = ['smpte', 'snow', 'black', 'white', 'red', 'green', 'blue', 'checkers-1', 'checkers-2', 'checkers-4', 'checkers-8', 'circular', 'blink', 'smpte75', 'zone-plate', 'gamut', 'chroma-zone-plate', 'solid-color', 'ball', 'smpte100', 'bar', 'pinwheel', 'spokes', 'gradient', 'colors'] as const;
+const PATTERNS = [
+  'smpte',
+  'snow',
+  'black',
+  'white',
+  'red',
+  'green',
+  'blue',
+  'checkers-1',
+  'checkers-2',
+  'checkers-4',
+  'checkers-8',
+  'circular',
+  'blink',
+  'smpte75',
+  'zone-plate',
+  'gamut',
+  'chroma-zone-plate',
+  'solid-color',
+  'ball',
+  'smpte100',
+  'bar',
+  'pinwheel',
+  'spokes',
+  'gradient',
+  'colors',
+] as const;
 
 export const testPatternOptions = z
   .object({

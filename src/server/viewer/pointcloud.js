@@ -120,7 +120,11 @@ export class PointCloudView {
     }
     this.material.uniforms.disparity.value?.dispose();
     const grid = new Float32Array(width * height * 3);
-    for (let v = 0, i = 0; v < height; v++) for (let u = 0; u < width; u++, i += 3) { grid[i] = u; grid[i + 1] = v; }
+    for (let v = 0, i = 0; v < height; v++)
+      for (let u = 0; u < width; u++, i += 3) {
+        grid[i] = u;
+        grid[i + 1] = v;
+      }
     const geometry = new THREE.BufferGeometry();
     geometry.setAttribute('position', new THREE.BufferAttribute(grid, 3));
     this.points = new THREE.Points(geometry, this.material);
@@ -135,7 +139,7 @@ export class PointCloudView {
   }
 
   /** The RGB texture (the source frame, any size: sampled at each depth pixel's position). */
-  setColour(rgb, width, height) {
+  setColour(rgb, _width, _height) {
     let tex = this.material.uniforms.rgb.value;
     const w = rgb?.width ?? 1;
     const h = rgb?.height ?? 1;
@@ -154,7 +158,10 @@ export class PointCloudView {
       // rgb24 to RGBA (WebGL uploads of 3-byte rows need care; 4 bytes per texel always work).
       const src = rgb.data;
       for (let i = 0, j = 0, n = w * h; i < n; i++, j += 3) {
-        out[4 * i] = src[j]; out[4 * i + 1] = src[j + 1]; out[4 * i + 2] = src[j + 2]; out[4 * i + 3] = 255;
+        out[4 * i] = src[j];
+        out[4 * i + 1] = src[j + 1];
+        out[4 * i + 2] = src[j + 2];
+        out[4 * i + 3] = 255;
       }
     }
     tex.needsUpdate = true;
@@ -164,7 +171,7 @@ export class PointCloudView {
   resetView() {
     if (!this.K || !this.size) return;
     const { height } = this.size;
-    this.camera.fov = (2 * Math.atan((height / 2) / this.K.fy) * 180) / Math.PI;
+    this.camera.fov = (2 * Math.atan(height / 2 / this.K.fy) * 180) / Math.PI;
     this.camera.position.set(0, 0, 0);
     this.controls.target.set(0, 0, -Math.sqrt(this.range)); // the geometric middle of [1, R]
     this.camera.up.set(0, 1, 0);

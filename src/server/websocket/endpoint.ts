@@ -124,6 +124,9 @@ export class WebSocketEndpoint {
   private checkStreams(sub: Subscription): void {
     const known = this.o.streams();
     const unknown = unknownStreams(sub, known);
-    if (unknown.length > 0) throw new SubscriptionError(`unknown stream${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `"${clipForLog(u, 60)}"`).join(', ')} (streams: ${known.join(', ') || 'none'})`);
+    if (unknown.length > 0)
+      throw new SubscriptionError(
+        `unknown stream${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `"${clipForLog(u, 60)}"`).join(', ')} (streams: ${known.join(', ') || 'none'})`,
+      );
   }
 }

@@ -47,7 +47,11 @@ export function withDiscont(msg: Buffer): Buffer {
 }
 
 /** The header's `intrinsics` for a message of size `to`, from the source frame's (of size `from`); nothing when unknown. */
-function intrinsicsField(k: Intrinsics | undefined, from: { width: number; height: number }, to: { width: number; height: number }): { intrinsics?: Intrinsics } {
+function intrinsicsField(
+  k: Intrinsics | undefined,
+  from: { width: number; height: number },
+  to: { width: number; height: number },
+): { intrinsics?: Intrinsics } {
   if (!k) return {};
   const s = scaleIntrinsics(k, from, to);
   const r = (v: number) => Math.round(v * 1e4) / 1e4;

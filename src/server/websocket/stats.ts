@@ -14,12 +14,28 @@ export interface WebSocketMetrics {
 
 export function webSocketMetrics(registry: Registry): WebSocketMetrics {
   return {
-    dropped: sharedMetric(registry, 'dcl_ws_subscriber_dropped_total', (registers): Counter<'node'> => new Counter({ name: 'dcl_ws_subscriber_dropped_total', help: 'Frames dropped for slow WebSocket subscribers', labelNames: ['node'], registers })),
-    connections: sharedMetric(registry, 'dcl_ws_connections_total', (registers): Counter<'node'> => new Counter({ name: 'dcl_ws_connections_total', help: 'WebSocket connections accepted', labelNames: ['node'], registers })),
+    dropped: sharedMetric(
+      registry,
+      'dcl_ws_subscriber_dropped_total',
+      (registers): Counter<'node'> =>
+        new Counter({ name: 'dcl_ws_subscriber_dropped_total', help: 'Frames dropped for slow WebSocket subscribers', labelNames: ['node'], registers }),
+    ),
+    connections: sharedMetric(
+      registry,
+      'dcl_ws_connections_total',
+      (registers): Counter<'node'> =>
+        new Counter({ name: 'dcl_ws_connections_total', help: 'WebSocket connections accepted', labelNames: ['node'], registers }),
+    ),
     encoded: sharedMetric(
       registry,
       'dcl_ws_encoded_total',
-      (registers): Counter<'node' | 'payload'> => new Counter({ name: 'dcl_ws_encoded_total', help: 'Payloads encoded for WebSocket subscribers (once per frame and format)', labelNames: ['node', 'payload'], registers }),
+      (registers): Counter<'node' | 'payload'> =>
+        new Counter({
+          name: 'dcl_ws_encoded_total',
+          help: 'Payloads encoded for WebSocket subscribers (once per frame and format)',
+          labelNames: ['node', 'payload'],
+          registers,
+        }),
     ),
   };
 }
