@@ -307,7 +307,7 @@ export interface PackCheck {
 
 export async function checkPack(dir: string, device: Device, threads: number | undefined, say: (line: string) => void): Promise<PackCheck> {
   const { loadModelPack } = await import('../../inference/pack/load-pack.js');
-  const { OrtStages } = await import('../../inference/engine/ort-stages.js');
+  const { OrtStages } = await import('../../inference/backend/ort-stages.js');
   const { DepthSession } = await import('../../inference/engine/depth-session.js');
   const { SeededNoise } = await import('../../inference/engine/noise-source.js');
   const { sessionConfig } = await import('../../inference/engine/session-config.js');

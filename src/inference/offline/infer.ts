@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { DepthEngine, RANDOM_WEIGHTS, SYNTHETIC_ONLY, type EngineDepth } from '../engine/depth-engine.js';
 import type { SessionChoices } from '../engine/session-config.js';
 import type { PackDevice } from '../pack/load-pack.js';
-import type { StageStats } from '../engine/stages.js';
+import type { StageStats } from '../backend/model-stages.js';
 import type { PrepTimes } from '../engine/frame-prep.js';
 import { readAppSink } from '../../media/appsink-reader.js';
 import { decodeToRgbLaunch, isUri } from '../../media/launch.js';
