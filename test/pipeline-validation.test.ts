@@ -1,3 +1,4 @@
+import { exitCodeFor } from '../src/util/errors.js';
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -78,7 +79,7 @@ function mistake(yaml: string, opts: LoadOptions = {}): PipelineError {
     assert.ok(e instanceof PipelineError, `expected a PipelineError, got ${String(e)}`);
     assert.equal(e.file, FILE);
     assert.ok(e.message.startsWith(`${FILE}: `), `message names the file: ${e.message}`);
-    assert.equal(e.exitCode, 2);
+    assert.equal(exitCodeFor(e), 2, 'a broken pipeline file is a user error: exit code 2');
     return e;
   }
   assert.fail('the pipeline was accepted');

@@ -1,3 +1,4 @@
+import { exitCodeFor as userExitCode } from '../util/errors.js';
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerRun } from './commands/run.js';
@@ -8,10 +9,6 @@ import { registerSynth } from './commands/synth.js';
 import { registerNodes } from './commands/nodes.js';
 import { registerModels } from './commands/models.js';
 import { registerFleet } from './commands/fleet.js';
-import { PipelineError } from '../graph/pipeline-error.js';
-import { UsageError } from './usage-error.js';
-import { NodeFailure } from '../graph/runtime.js';
-import { ModelPackError } from '../inference/pack/manifest.js';
 import { InterruptedError } from '../inference/offline/infer.js';
 import { signalExitCode } from './exit.js';
 import { addBundledVulkanDriver } from '../inference/pack/vulkan-env.js';
@@ -49,9 +46,7 @@ export async function main(argv: string[]): Promise<void> {
 
 function exitCodeFor(e: unknown): number {
   if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
-  if (e instanceof PipelineError || e instanceof UsageError) return 2;
-  // A node that cannot start because of its configuration (a bad option value, a missing pack) is the user's to fix.
   if (e instanceof InterruptedError) return signalExitCode(e.reason as NodeJS.Signals);
-  if (e instanceof NodeFailure && (e.cause instanceof RangeError || e.cause instanceof ModelPackError)) return 2;
-  return 1;
+  // By type (src/util/errors.ts): 2 for what the user gave wrong, 1 for a runtime fault.
+  return userExitCode(e);
 }

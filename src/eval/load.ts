@@ -20,9 +20,10 @@ import { extname, join } from 'node:path';
 import { readNpz } from '../io/npz-writer.js';
 import { parseNpy, type NpyArray } from '../io/npy.js';
 import { decodePng } from '../io/png16.js';
+import { UserError } from '../util/errors.js';
 
 /** Bad evaluation input (missing/empty/unreadable files, shape mismatch): the CLI maps it to exit code 2. */
-export class EvalInputError extends Error {
+export class EvalInputError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'EvalInputError';

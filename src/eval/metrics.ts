@@ -1,3 +1,4 @@
+import { OptionError } from '../util/errors.js';
 /**
  * Depth evaluation metrics: the DepthCrafter benchmark protocol (spec §7) plus a
  * temporal-consistency ("flicker") measure. Pure functions, no I/O.
@@ -19,6 +20,9 @@
  */
 
 /** Lower clip of the prediction, of the aligned disparity and of the predicted depth (fixed by the protocol). */
+/** The ground truth has no pixel inside the valid depth range (the user's depth scale or range is wrong). */
+export class NoValidPixelsError extends OptionError {}
+
 export const EVAL_EPS = 1e-3;
 
 // ---------------------------------------------------------------------------------------------
@@ -34,7 +38,7 @@ export function resizeBilinear(src: Float32Array, srcW: number, srcH: number, ds
   checkSize(srcW, srcH, 'resizeBilinear source');
   checkSize(dstW, dstH, 'resizeBilinear destination');
   if (src.length !== srcW * srcH) {
-    throw new RangeError(`resizeBilinear: source has ${src.length} values, expected ${srcW}x${srcH} = ${srcW * srcH}`);
+    throw new OptionError(`resizeBilinear: source has ${src.length} values, expected ${srcW}x${srcH} = ${srcW * srcH}`);
   }
   if (srcW === dstW && srcH === dstH) return new Float32Array(src);
   const xs = axisTaps(srcW, dstW);
@@ -94,7 +98,7 @@ function axisTaps(srcN: number, dstN: number): AxisTaps {
 }
 
 function checkSize(w: number, h: number, what: string): void {
-  if (!Number.isInteger(w) || !Number.isInteger(h) || w <= 0 || h <= 0) throw new RangeError(`${what}: invalid size ${w}x${h}`);
+  if (!Number.isInteger(w) || !Number.isInteger(h) || w <= 0 || h <= 0) throw new OptionError(`${what}: invalid size ${w}x${h}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -132,7 +136,7 @@ export interface ScaleShift {
  */
 export function fitScaleShift(preds: readonly Float32Array[], gts: readonly Float32Array[], masks: readonly Uint8Array[]): ScaleShift {
   if (preds.length !== gts.length || preds.length !== masks.length) {
-    throw new RangeError(`fitScaleShift: ${preds.length} predictions, ${gts.length} GT frames and ${masks.length} masks`);
+    throw new OptionError(`fitScaleShift: ${preds.length} predictions, ${gts.length} GT frames and ${masks.length} masks`);
   }
   let n = 0;
   let sp = 0;
@@ -141,7 +145,7 @@ export function fitScaleShift(preds: readonly Float32Array[], gts: readonly Floa
     const p = preds[t];
     const g = gts[t];
     const m = masks[t];
-    if (p.length !== g.length || p.length !== m.length) throw new RangeError(`fitScaleShift: frame ${t} sizes differ (${p.length}, ${g.length}, ${m.length})`);
+    if (p.length !== g.length || p.length !== m.length) throw new OptionError(`fitScaleShift: frame ${t} sizes differ (${p.length}, ${g.length}, ${m.length})`);
     for (let i = 0; i < p.length; i++) {
       if (!m[i]) continue;
       n++;
@@ -149,7 +153,7 @@ export function fitScaleShift(preds: readonly Float32Array[], gts: readonly Floa
       sy += 1 / g[i];
     }
   }
-  if (n === 0) throw new RangeError('fitScaleShift: no valid pixels to fit');
+  if (n === 0) throw new NoValidPixelsError('fitScaleShift: no valid pixels to fit');
   const mp = sp / n;
   const my = sy / n;
   let spp = 0;
@@ -258,21 +262,21 @@ export interface SequenceMetrics {
 
 function checkSequence(preds: readonly Float32Array[], gts: readonly Float32Array[], width: number, height: number): void {
   checkSize(width, height, 'evaluateSequence');
-  if (preds.length !== gts.length) throw new RangeError(`${preds.length} predicted frames but ${gts.length} GT frames`);
-  if (preds.length === 0) throw new RangeError('empty sequence');
+  if (preds.length !== gts.length) throw new OptionError(`${preds.length} predicted frames but ${gts.length} GT frames`);
+  if (preds.length === 0) throw new OptionError('empty sequence');
   const n = width * height;
   preds.forEach((p, t) => {
-    if (p.length !== n) throw new RangeError(`predicted frame ${t} has ${p.length} values, expected ${width}x${height} = ${n}`);
+    if (p.length !== n) throw new OptionError(`predicted frame ${t} has ${p.length} values, expected ${width}x${height} = ${n}`);
   });
   gts.forEach((g, t) => {
-    if (g.length !== n) throw new RangeError(`GT frame ${t} has ${g.length} values, expected ${width}x${height} = ${n}`);
+    if (g.length !== n) throw new OptionError(`GT frame ${t} has ${g.length} values, expected ${width}x${height} = ${n}`);
   });
 }
 
 function checkOptions(o: EvalOptions): { maxDepth: number; minDepth: number } {
   const minDepth = o.minDepth ?? EVAL_EPS;
-  if (!(o.maxDepth > 0) || !Number.isFinite(o.maxDepth)) throw new RangeError(`maxDepth must be a positive number, got ${o.maxDepth}`);
-  if (!(minDepth >= 0) || !(minDepth < o.maxDepth)) throw new RangeError(`minDepth must be in [0, maxDepth), got ${minDepth}`);
+  if (!(o.maxDepth > 0) || !Number.isFinite(o.maxDepth)) throw new OptionError(`maxDepth must be a positive number, got ${o.maxDepth}`);
+  if (!(minDepth >= 0) || !(minDepth < o.maxDepth)) throw new OptionError(`minDepth must be in [0, maxDepth), got ${minDepth}`);
   return { maxDepth: o.maxDepth, minDepth };
 }
 
@@ -377,7 +381,7 @@ export function alignedDepth(p: number, scale: number, shift: number, maxDepth: 
 function boundarySet(boundaries: readonly number[], frames: number): Set<number> {
   const s = new Set<number>();
   for (const b of boundaries) {
-    if (!Number.isInteger(b)) throw new RangeError(`boundary frame indices must be integers, got ${b}`);
+    if (!Number.isInteger(b)) throw new OptionError(`boundary frame indices must be integers, got ${b}`);
     if (b >= 1 && b < frames) s.add(b);
   }
   return s;
@@ -453,7 +457,7 @@ export function flickerNoGt(preds: readonly Float32Array[], o: { scale?: number;
   for (let t = 1; t < preds.length; t++) {
     const p0 = preds[t - 1];
     const p1 = preds[t];
-    if (p0.length !== p1.length) throw new RangeError(`frames ${t - 1} and ${t} differ in size`);
+    if (p0.length !== p1.length) throw new OptionError(`frames ${t - 1} and ${t} differ in size`);
     if (p1.length === 0) continue;
     let acc = 0;
     for (let i = 0; i < p1.length; i++) {

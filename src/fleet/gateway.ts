@@ -5,6 +5,7 @@ import { Graph } from '../graph/runtime.js';
 import { sharedNats } from './nats.js';
 import { openBuckets, readCameras } from './buckets.js';
 import { ALL_STATES } from './subjects.js';
+import { OptionError } from '../util/errors.js';
 
 // A fleet gateway: the viewer, /ws (?stream=) and /streams for every camera of the fleet, fed from
 // the bus (pipelines/fleet-gateway.yaml). It follows the camera list (a stream per camera, each a
@@ -40,7 +41,7 @@ export class FleetGateway {
 
   constructor(private readonly o: GatewayOptions) {
     const pipeline = loadPipelineFile(o.pipelineFile, builtinRegistry(), { overrides: [...o.sets] });
-    if (!pipeline.streams) throw new RangeError(`${o.pipelineFile}: a fleet gateway's pipeline needs a streams: list`);
+    if (!pipeline.streams) throw new OptionError(`${o.pipelineFile}: a fleet gateway's pipeline needs a streams: list`);
     this.graph = new Graph(pipeline, { log: o.log, dynamicStreams: true });
   }
 

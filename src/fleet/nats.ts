@@ -1,13 +1,14 @@
 import type { Logger } from 'pino';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { SharedResources, Lease } from '../graph/shared-resources.js';
+import { UserError } from '../util/errors.js';
 
 // One NATS connection per process and server list, shared by the fleet's nodes and its lease
 // keeper. Credentials come from the environment (or the URL), never from logs: DCL_NATS_TOKEN,
 // or DCL_NATS_USER + DCL_NATS_PASSWORD; tls:// URLs connect with TLS (DCL_NATS_CA: a CA file).
 // The client reconnects for ever, to any server of the list (a cluster survives a node).
 
-export class FleetConfigError extends Error {}
+export class FleetConfigError extends UserError {}
 
 export interface NatsTarget {
   /** host:port entries, credentials removed. */

@@ -11,6 +11,7 @@ import { LeaseKeeper } from './leases.js';
 import { fairShare } from './fair-share.js';
 import { streamEntryFor, type CameraRecord } from './cameras.js';
 import { stateSubject } from './subjects.js';
+import { OptionError } from '../util/errors.js';
 
 // A fleet worker: the multi-stream pipeline (pipelines/fleet-worker.yaml) whose streams are the
 // cameras this worker holds leases on. Each tick it renews its leases (a lost one stops its stream
@@ -63,7 +64,7 @@ export class FleetWorker {
     const pipeline = loadPipelineFile(o.pipelineFile, builtinRegistry(), {
       overrides: [...o.sets, `nats.url=${o.nats}`, `nats.worker=${this.id}`],
     });
-    if (!pipeline.streams) throw new RangeError(`${o.pipelineFile}: a fleet worker's pipeline needs a streams: list (its cameras are added to it)`);
+    if (!pipeline.streams) throw new OptionError(`${o.pipelineFile}: a fleet worker's pipeline needs a streams: list (its cameras are added to it)`);
     this.graph = new Graph(pipeline, { log: this.log, dynamicStreams: true });
   }
 

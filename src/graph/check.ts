@@ -1,12 +1,13 @@
 import { PipelineError } from './pipeline-error.js';
 import type { Pipeline } from './pipeline-file.js';
+import { UserError } from '../util/errors.js';
 
 // Checks that need more than the file itself (a model pack's limits, a device, a folder on disk,
 // two nodes claiming one WebSocket path), run by `validate` and by `run` before any node starts,
 // so a mistake is reported with its file, node and field instead of failing half way up.
 
 /** A node kind's own check failed: `field` is under the node ("options.window"). */
-export class CheckError extends Error {
+export class CheckError extends UserError {
   constructor(
     readonly field: string | undefined,
     message: string,

@@ -1,9 +1,9 @@
+import { UserError } from '../util/errors.js';
 /**
  * A mistake in a pipeline file, found before any frame flows. The message always names the file
  * and, where they apply, the node and the field, so a user can go straight to the line.
  */
-export class PipelineError extends Error {
-  readonly exitCode = 2;
+export class PipelineError extends UserError {
   constructor(
     readonly file: string,
     readonly detail: string,

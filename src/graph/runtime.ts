@@ -1,5 +1,6 @@
 import { Subject, type Observable, filter } from 'rxjs';
 import type { Logger } from 'pino';
+import { WrappingError } from '../util/errors.js';
 import type { AddressInfo } from 'node:net';
 import { EdgeQueue } from './edge-queue.js';
 import { EOS, fitsPort, nowMs, type Packet, type PortType } from './packets.js';
@@ -35,12 +36,12 @@ export type GraphEvent =
   | { type: 'finished' }
   | { type: 'failed'; node: string; error: Error };
 
-export class NodeFailure extends Error {
+export class NodeFailure extends WrappingError {
   constructor(
     readonly node: string,
-    override readonly cause: Error,
+    cause: Error,
   ) {
-    super(`node "${node}" failed: ${cause.message}`);
+    super(`node "${node}" failed: ${cause.message}`, cause);
     this.name = 'NodeFailure';
   }
 }

@@ -1,4 +1,5 @@
 import { parse as parseYamlScalar } from 'yaml';
+import { UserError } from '../util/errors.js';
 
 // `${NAME}` and `${NAME:-default}` references in pipeline files. A value that is exactly one
 // reference takes the YAML type of the substituted text (so `port: ${PORT:-8080}` is a number),
@@ -14,7 +15,7 @@ export function pathKey(path: readonly (string | number)[]): string {
 
 const REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
-export class MissingEnvError extends Error {
+export class MissingEnvError extends UserError {
   constructor(
     readonly variable: string,
     readonly path: string,
@@ -26,7 +27,7 @@ export class MissingEnvError extends Error {
 /** Deeper than any real pipeline file: a document that refers to itself (a YAML merge of its own anchor) or an attack. */
 export const MAX_DEPTH = 32;
 
-export class TooDeepError extends Error {}
+export class TooDeepError extends UserError {}
 
 export function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, raw: RawTexts = new Map(), keys: readonly (string | number)[] = []): unknown {
   if (keys.length > MAX_DEPTH) throw new TooDeepError(`the document is nested more than ${MAX_DEPTH} levels deep (or refers to itself)`);

@@ -1,7 +1,8 @@
 import { DEFAULT_SUBSCRIPTION, type Subscription } from './frame-message.js';
 import { COLORMAP_NAMES } from '../io/colormap.js';
+import { UserError } from '../util/errors.js';
 
-export class SubscriptionError extends Error {}
+export class SubscriptionError extends UserError {}
 
 const DEPTH_FORMATS = ['u16', 'f32', 'jpeg', 'png'] as const;
 const RGB_FORMATS = ['rgb24', 'jpeg'] as const;

@@ -8,6 +8,7 @@
 import type { CameraRig } from './scene.js';
 import { waves } from './motion.js';
 import { cross, normalize, type Vec3 } from './vec.js';
+import { OptionError } from '../util/errors.js';
 
 export interface Intrinsics {
   readonly fx: number;
@@ -18,7 +19,7 @@ export interface Intrinsics {
 
 /** `fovDeg` is the horizontal field of view, edge to edge of the image (W pixels wide). */
 export function intrinsics(width: number, height: number, fovDeg: number): Intrinsics {
-  if (!(fovDeg > 0 && fovDeg < 180)) throw new RangeError(`field of view must be in (0, 180) degrees, got ${fovDeg}`);
+  if (!(fovDeg > 0 && fovDeg < 180)) throw new OptionError(`field of view must be in (0, 180) degrees, got ${fovDeg}`);
   const fx = width / 2 / Math.tan((fovDeg * Math.PI) / 360);
   return { fx, fy: fx, cx: (width - 1) / 2, cy: (height - 1) / 2 };
 }

@@ -6,6 +6,7 @@ import { Rng } from './prng.js';
 import type { SceneDescription, SceneKind } from './scene.js';
 import { generateIndoor } from './generate-indoor.js';
 import { generateOutdoor } from './generate-outdoor.js';
+import { OptionError } from '../util/errors.js';
 
 /** Bump when a change alters the scenes a seed produces. */
 export const SYNTH_VERSION = 1;
@@ -13,7 +14,7 @@ export const SYNTH_VERSION = 1;
 export type SceneChoice = SceneKind | 'auto';
 
 export function generateScene(seed: number, kind: SceneChoice = 'auto'): SceneDescription {
-  if (!Number.isSafeInteger(seed)) throw new RangeError(`seed must be an integer, got ${seed}`);
+  if (!Number.isSafeInteger(seed)) throw new OptionError(`seed must be an integer, got ${seed}`);
   const root = new Rng(seed);
   const chosen: SceneKind = kind === 'auto' ? (root.fork('kind').chance(0.5) ? 'indoor' : 'outdoor') : kind;
   // A separate stream per kind, so forcing the kind of a seed gives a scene of that seed.

@@ -20,6 +20,7 @@ import { cameraPose, intrinsics, type CameraPose, type Intrinsics } from './came
 import { boundingRadius, objectPose } from './motion.js';
 import { albedo, compileMaterials } from './texture.js';
 import { EPS, hitBoxIO, hitCylinderIO } from './intersect.js';
+import { OptionError } from '../util/errors.js';
 
 export interface RenderSize {
   readonly width: number;
@@ -107,7 +108,7 @@ export class Renderer {
     size: RenderSize,
   ) {
     const { width, height, fovDeg } = size;
-    if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) throw new RangeError(`invalid render size ${width}x${height}`);
+    if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) throw new OptionError(`invalid render size ${width}x${height}`);
     this.width = width;
     this.height = height;
     this.fovDeg = fovDeg;
@@ -125,7 +126,7 @@ export class Renderer {
     let skyline = new Float64Array(0);
     if (env.kind === 'room') {
       const [w, h, d] = env.size;
-      if (!(w > 0 && h > 0 && d > 0)) throw new RangeError('room size must be positive');
+      if (!(w > 0 && h > 0 && d > 0)) throw new OptionError('room size must be positive');
       this.roomBounds.set([-w / 2, w / 2, 0, h, -d / 2, d / 2]);
       this.envMat.set([addMat(env.walls[0]), addMat(env.walls[1]), addMat(env.floor), addMat(env.ceiling), addMat(env.walls[2]), addMat(env.walls[3])]);
     } else {
@@ -177,7 +178,7 @@ export class Renderer {
     const n = this.width * this.height;
     rgb ??= new Uint8Array(n * 3);
     depth ??= new Float32Array(n);
-    if (rgb.length !== n * 3 || depth.length !== n) throw new RangeError('render: output buffers have the wrong size');
+    if (rgb.length !== n * 3 || depth.length !== n) throw new OptionError('render: output buffers have the wrong size');
     const pose = cameraPose(this.scene.camera, t);
     this.compileFrame(pose, t);
     this.trace(pose, rgb, depth);

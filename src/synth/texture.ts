@@ -10,6 +10,7 @@
  */
 import type { Material, TextureKind } from './scene.js';
 import { Rng } from './prng.js';
+import { OptionError } from '../util/errors.js';
 
 export const MAT_STRIDE = 16;
 const KIND_CODE: Record<TextureKind, number> = { solid: 0, checker: 1, stripes: 2, noise: 3, gradient: 4, tiles: 5 };
@@ -17,7 +18,7 @@ const KIND_CODE: Record<TextureKind, number> = { solid: 0, checker: 1, stripes: 
 export function compileMaterials(materials: readonly Material[]): Float64Array {
   const out = new Float64Array(materials.length * MAT_STRIDE);
   materials.forEach((m, i) => {
-    if (!(m.scale > 0)) throw new RangeError(`material ${i}: scale must be > 0, got ${m.scale}`);
+    if (!(m.scale > 0)) throw new OptionError(`material ${i}: scale must be > 0, got ${m.scale}`);
     const o = i * MAT_STRIDE;
     const ax = m.axis ?? [1, 0, 0];
     const al = Math.hypot(ax[0], ax[1], ax[2]) || 1;

@@ -10,6 +10,7 @@ import { generateScene, SYNTH_VERSION, type SceneChoice } from './generate.js';
 import { cameraPose, cameraToWorld, intrinsics } from './camera.js';
 import { DEPTH_SCALE, depthToMillimetres } from './depth-export.js';
 import { InlineFrameSource, WorkerFrameSource, type FrameSource, type RenderJob } from './frame-source.js';
+import { OptionError } from '../util/errors.js';
 
 export interface WriteSequenceOptions {
   readonly outDir: string;
@@ -36,8 +37,8 @@ export interface WriteSequenceResult {
 }
 
 export async function writeSynthSequence(o: WriteSequenceOptions): Promise<WriteSequenceResult> {
-  if (!Number.isInteger(o.frames) || o.frames < 1) throw new RangeError(`frames must be a positive integer, got ${o.frames}`);
-  if (!(o.fps > 0)) throw new RangeError(`fps must be positive, got ${o.fps}`);
+  if (!Number.isInteger(o.frames) || o.frames < 1) throw new OptionError(`frames must be a positive integer, got ${o.frames}`);
+  if (!(o.fps > 0)) throw new OptionError(`fps must be positive, got ${o.fps}`);
   const scene = generateScene(o.seed, o.scene ?? 'auto');
   const K = intrinsics(o.width, o.height, o.fovDeg);
   const job: RenderJob = { scene, width: o.width, height: o.height, fovDeg: o.fovDeg, fps: o.fps };

@@ -4,13 +4,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { inferVideo, InputError } from '../../inference/offline/infer.js';
+import { inferVideo } from '../../inference/offline/infer.js';
 import { DEFAULT_PACK } from '../../inference/pack/default-pack.js';
 import { resolvePackArg } from '../../graph/input-paths.js';
-import { MANIFEST_FILE, ModelPackError, parsePackManifest } from '../../inference/pack/manifest.js';
+import { MANIFEST_FILE, parsePackManifest } from '../../inference/pack/manifest.js';
 import type { PackDevice } from '../../inference/pack/load-pack.js';
 import { segmentLayout } from '../../inference/math/segments.js';
-import { boundariesFromSegments, evaluateSequence, flickerNoGt, resizeSequence, type SequenceMetrics } from '../../eval/metrics.js';
+import { boundariesFromSegments, evaluateSequence, NoValidPixelsError, flickerNoGt, resizeSequence, type SequenceMetrics } from '../../eval/metrics.js';
 import { checkFrameCounts, EvalInputError, loadGroundTruth, loadPrediction, type DepthSequence } from '../../eval/load.js';
 import { createLogger } from '../../util/log.js';
 import { UsageError } from '../usage-error.js';
@@ -119,16 +119,9 @@ export function registerEval(program: Command): void {
     .option('--keep-pred <dir>', 'dataset form: write the prediction here and keep it (default: a temporary folder, removed)')
     .action(async (o: EvalCliOptions) => {
       const log = createLogger({ level: o.json ? 'warn' : undefined });
-      try {
-        const report = o.dataset !== undefined ? await evalDataset(o, log) : await evalPrediction(o, log);
-        if (o.json) process.stdout.write(`${JSON.stringify(report)}\n`);
-        else process.stdout.write(formatReport(report, o.perFrame === true));
-      } catch (e) {
-        if (e instanceof EvalInputError || e instanceof InputError || e instanceof ModelPackError || e instanceof RangeError) {
-          throw new UsageError((e as Error).message);
-        }
-        throw e;
-      }
+      const report = o.dataset !== undefined ? await evalDataset(o, log) : await evalPrediction(o, log);
+      if (o.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+      else process.stdout.write(formatReport(report, o.perFrame === true));
     });
 }
 
@@ -227,7 +220,7 @@ function score(pred: DepthSequence, gt: DepthSequence, o: EvalCliOptions, bounda
   try {
     m = evaluateSequence(preds, gts, gt.width, gt.height, { maxDepth: o.maxDepth, minDepth: o.minDepth, boundaries });
   } catch (e) {
-    if (e instanceof RangeError && /no valid pixels/.test(e.message)) {
+    if (e instanceof NoValidPixelsError) {
       throw new EvalInputError(
         `no valid ground-truth pixels in ${gt.source} (valid: ${o.minDepth} < depth < ${o.maxDepth} m after --depth-scale; check --depth-scale/--max-depth)`,
       );

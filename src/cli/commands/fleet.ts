@@ -1,3 +1,4 @@
+import { isUserError } from '../../util/errors.js';
 import type { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '../../util/log.js';
@@ -35,11 +36,11 @@ function busOptions(cmd: Command): Command {
 }
 
 async function userErrors<T>(run: () => Promise<T>): Promise<T> {
-  const { FleetConfigError } = await import('../../fleet/nats.js');
   try {
     return await run();
   } catch (e) {
-    if (e instanceof FleetConfigError || e instanceof RangeError) throw new UsageError((e as Error).message);
+    // Shown as a usage error (message only); the exit code would be 2 by type anyway (util/errors.ts).
+    if (isUserError(e)) throw new UsageError((e as Error).message);
     throw e;
   }
 }

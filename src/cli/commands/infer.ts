@@ -1,13 +1,12 @@
 import type { Command } from 'commander';
 import { basename } from 'node:path';
 import { progressLine } from '../progress.js';
-import { inferVideo, InputError, type OutputSize } from '../../inference/offline/infer.js';
+import { inferVideo, type OutputSize } from '../../inference/offline/infer.js';
 import { createLogger } from '../../util/log.js';
 import { UsageError } from '../usage-error.js';
 import { exitBySignal } from '../exit.js';
 import { DEFAULT_PACK } from '../../inference/pack/default-pack.js';
 import { resolvePackArg } from '../../graph/input-paths.js';
-import { ModelPackError } from '../../inference/pack/manifest.js';
 import type { PackDevice } from '../../inference/pack/load-pack.js';
 import type { StitchMode } from '../../inference/engine/depth-session.js';
 import { collectSet, intOption, numberOption } from '../options.js';
@@ -139,7 +138,6 @@ export function registerInfer(program: Command): void {
       } catch (e) {
         clearInterval(writeTimer);
         if (tty && lastDraw > -Infinity) process.stderr.write('\n');
-        if (e instanceof InputError || e instanceof ModelPackError || e instanceof RangeError) throw new UsageError((e as Error).message);
         throw e;
       } finally {
         process.off('SIGINT', onSignal);

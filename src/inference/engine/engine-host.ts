@@ -7,6 +7,7 @@ import type { PackDevice } from '../pack/load-pack.js';
 import type { StageStats } from '../backend/model-stages.js';
 import { ModelPackError } from '../pack/manifest.js';
 import { EngineShare } from './engine-share.js';
+import { OptionError, errorFromWorker } from '../../util/errors.js';
 
 // The main-thread handle on one inference worker: one model pack on one device, loaded once,
 // serving any number of streams (DepthEngine is one stream's handle). Messages from the worker
@@ -194,9 +195,6 @@ export class EngineHost {
  * instanceof (the CLI maps RangeError and ModelPackError to exit code 2).
  */
 export function workerError(name: string, message: string): Error {
-  if (name === 'RangeError') return new RangeError(message);
-  if (name === 'ModelPackError' || name === 'ExecutionProviderError') {
-    return Object.assign(new ModelPackError(message, { packDir: '' }), { name });
-  }
-  return Object.assign(new Error(message), { name });
+  const packError = (m: string) => Object.assign(new ModelPackError(m, { packDir: '' }), { name });
+  return errorFromWorker(name, message, { ModelPackError: packError, ExecutionProviderError: packError, ProviderOptionsError: (m) => new OptionError(m) });
 }

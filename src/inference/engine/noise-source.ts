@@ -1,5 +1,6 @@
 // Parity-critical: the reference's two random draws (pixel noise, one window-sized latent block); guarded by test/depth-session.test.ts and test/vs-reference.test.ts (external noise).
 import { Prng, PrngStream } from '../math/prng.js';
+import { OptionError } from '../../util/errors.js';
 
 // Where the two random draws of the reference come from: the VAE-input pixel noise (one
 // [3,H,W] block per frame) and ONE window-sized block of initial latent noise. Seeded by
@@ -44,15 +45,15 @@ export class ExternalNoise implements NoiseSource {
 
   pixel(index: number, out: Float32Array): void {
     if (out.length !== this.pixels.frameSize)
-      throw new RangeError(`external pixel noise has ${this.pixels.frameSize} values per frame, the model input needs ${out.length}`);
-    if (index >= this.pixels.frames) throw new RangeError(`external pixel noise has ${this.pixels.frames} frames; frame ${index} needs one`);
+      throw new OptionError(`external pixel noise has ${this.pixels.frameSize} values per frame, the model input needs ${out.length}`);
+    if (index >= this.pixels.frames) throw new OptionError(`external pixel noise has ${this.pixels.frames} frames; frame ${index} needs one`);
     out.set(this.pixels.data.subarray(index * out.length, (index + 1) * out.length));
   }
 
   latentBlock(frames: number, frameSize: number): Float32Array {
     if (frameSize !== this.latent.frameSize)
-      throw new RangeError(`external latent noise has ${this.latent.frameSize} values per frame, the model needs ${frameSize}`);
-    if (this.latent.frames < frames) throw new RangeError(`external latent noise has ${this.latent.frames} frames, the window needs ${frames}`);
+      throw new OptionError(`external latent noise has ${this.latent.frameSize} values per frame, the model needs ${frameSize}`);
+    if (this.latent.frames < frames) throw new OptionError(`external latent noise has ${this.latent.frames} frames, the window needs ${frames}`);
     return this.latent.data.subarray(0, frames * frameSize);
   }
 }
@@ -78,7 +79,7 @@ export function sequenceNoise(
   if (!external) return new SeededNoise(seed);
   const pixelSize = 3 * res.height * res.width;
   if (external.pixel.length !== external.pixelFrames * pixelSize) {
-    throw new RangeError(
+    throw new OptionError(
       `noise "pixel" must be [N,3,${res.height},${res.width}] for this input; got ${external.pixel.length} values for ${external.pixelFrames} frames`,
     );
   }

@@ -3,6 +3,7 @@ import { modelResolution, presetResolution, type Resolution } from '../math/reso
 import { MAX_WINDOW, validateWindow } from '../math/segments.js';
 import type { SessionConfig, StitchMode } from './depth-session.js';
 import { sequenceNoise, type ExternalNoiseArrays, type NoiseSource } from './noise-source.js';
+import { OptionError } from '../../util/errors.js';
 
 /** What a user may choose per run; everything else comes from the pack's manifest. */
 export interface SessionChoices {
@@ -33,12 +34,12 @@ export function sessionConfig(manifest: PackManifest, choices: SessionChoices, r
   const window = choices.window ?? manifest.defaults.window;
   const overlap = choices.overlap ?? manifest.defaults.overlap;
   const maxWindow = Math.min(manifest.maxWindow, MAX_WINDOW);
-  if (window > maxWindow) throw new RangeError(`window ${window} is larger than this pack allows (${maxWindow})`);
+  if (window > maxWindow) throw new OptionError(`window ${window} is larger than this pack allows (${maxWindow})`);
   validateWindow(window, overlap);
   const steps = choices.steps ?? manifest.defaults.steps;
   const guidance = choices.guidance ?? manifest.defaults.guidance;
-  if (!Number.isInteger(steps) || steps < 1 || steps > 1000) throw new RangeError(`steps must be an integer in 1..1000 (got ${steps})`);
-  if (!(guidance >= 1 && guidance <= 100)) throw new RangeError(`guidance must be in 1..100 (got ${guidance}); 1 disables classifier-free guidance`);
+  if (!Number.isInteger(steps) || steps < 1 || steps > 1000) throw new OptionError(`steps must be an integer in 1..1000 (got ${steps})`);
+  if (!(guidance >= 1 && guidance <= 100)) throw new OptionError(`guidance must be in 1..100 (got ${guidance}); 1 disables classifier-free guidance`);
   return {
     height: res.height,
     width: res.width,

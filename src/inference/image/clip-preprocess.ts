@@ -1,3 +1,4 @@
+import { OptionError } from '../../util/errors.js';
 // Parity-critical: SVD's antialiased CLIP resize and normalisation; guarded by test/image-preprocess.test.ts and test/vs-reference.test.ts.
 
 /**
@@ -126,7 +127,7 @@ export class ClipPreprocessor {
       ['outHeight', outHeight],
       ['outWidth', outWidth],
     ] as const) {
-      if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
+      if (!Number.isInteger(v) || v < 1) throw new OptionError(`${name} must be a positive integer, got ${v}`);
     }
     this.inHeight = inHeight;
     this.inWidth = inWidth;
@@ -155,9 +156,9 @@ export class ClipPreprocessor {
     const inPlane = this.inHeight * this.inWidth;
     const outPlane = this.outHeight * this.outWidth;
     if (src.length < srcOffset + channels * inPlane)
-      throw new RangeError(`source too short for [${channels}, ${this.inHeight}, ${this.inWidth}] at offset ${srcOffset}`);
+      throw new OptionError(`source too short for [${channels}, ${this.inHeight}, ${this.inWidth}] at offset ${srcOffset}`);
     if (out.length < outOffset + channels * outPlane)
-      throw new RangeError(`output too short for [${channels}, ${this.outHeight}, ${this.outWidth}] at offset ${outOffset}`);
+      throw new OptionError(`output too short for [${channels}, ${this.outHeight}, ${this.outWidth}] at offset ${outOffset}`);
     for (let c = 0; c < channels; c++) {
       // The reference order is blur-x, blur-y, bicubic. Operators on different
       // axes commute exactly (up to float32 rounding of the intermediates), so

@@ -1,3 +1,4 @@
+import { OptionError } from '../../util/errors.js';
 // Parity-critical: the model-input resize; guarded by test/image-preprocess.test.ts and test/vs-reference.test.ts.
 
 /**
@@ -68,12 +69,12 @@ function checkArgs(src: Uint8Array, sw: number, sh: number, srcStride: number, d
     ['dw', dw],
     ['dh', dh],
   ] as const) {
-    if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
+    if (!Number.isInteger(v) || v < 1) throw new OptionError(`${name} must be a positive integer, got ${v}`);
   }
-  if (!Number.isInteger(srcStride) || srcStride < 3 * sw) throw new RangeError(`srcStride ${srcStride} < 3 * width (${3 * sw})`);
+  if (!Number.isInteger(srcStride) || srcStride < 3 * sw) throw new OptionError(`srcStride ${srcStride} < 3 * width (${3 * sw})`);
   const need = (sh - 1) * srcStride + 3 * sw;
-  if (src.length < need) throw new RangeError(`source buffer too short: ${src.length} < ${need}`);
-  if (out.length < 3 * dw * dh) throw new RangeError(`output buffer too short: ${out.length} < ${3 * dw * dh}`);
+  if (src.length < need) throw new OptionError(`source buffer too short: ${src.length} < ${need}`);
+  if (out.length < 3 * dw * dh) throw new OptionError(`output buffer too short: ${out.length} < ${3 * dw * dh}`);
 }
 
 /** Same-size path: only repack HWC uint8 to CHW float. */
@@ -134,10 +135,10 @@ export function resizeBilinearPlane(src: Float32Array, sw: number, sh: number, d
     ['dw', dw],
     ['dh', dh],
   ] as const) {
-    if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
+    if (!Number.isInteger(v) || v < 1) throw new OptionError(`${name} must be a positive integer, got ${v}`);
   }
-  if (src.length < sw * sh) throw new RangeError(`source plane too short: ${src.length} < ${sw * sh}`);
-  if (out.length < dw * dh) throw new RangeError(`output plane too short: ${out.length} < ${dw * dh}`);
+  if (src.length < sw * sh) throw new OptionError(`source plane too short: ${src.length} < ${sw * sh}`);
+  if (out.length < dw * dh) throw new OptionError(`output plane too short: ${out.length} < ${dw * dh}`);
   if (sw === dw && sh === dh) {
     out.set(src.subarray(0, sw * sh));
     return out;

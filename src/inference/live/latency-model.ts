@@ -1,3 +1,4 @@
+import { OptionError } from '../../util/errors.js';
 // Expected latency of the live depth node, from the engine's schedule (depth-session.ts):
 //   - window n covers engine frames [nS, nS + W), S = W - O, and runs when engine frame nS + W - 1 arrives;
 //   - after it, frames before (n + 1)S are final (the rest wait for the next window's stitching);
@@ -32,7 +33,7 @@ export function triggerFrame(i: number, s: Pick<ScheduleShape, 'window' | 'overl
  */
 export function frameWaits(s: ScheduleShape, computedOnly = false): number[] {
   const S = s.window - s.overlap;
-  if (!(S >= 1) || !(s.chunk >= 1) || !(s.stride >= 1)) throw new RangeError('need window > overlap, chunk >= 1, stride >= 1');
+  if (!(S >= 1) || !(s.chunk >= 1) || !(s.stride >= 1)) throw new OptionError('need window > overlap, chunk >= 1, stride >= 1');
   const period = lcm(S, s.chunk);
   const first = period * Math.ceil(s.window / period); // a period in steady state
   const waits: number[] = [];

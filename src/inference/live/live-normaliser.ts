@@ -1,3 +1,4 @@
+import { OptionError } from '../../util/errors.js';
 // Live output cannot use the reference's whole-video min-max. Instead each frame is mapped with
 // a robust range (low/high percentiles) that adapts slowly: an exponential moving average over
 // frames. Stitching already makes consecutive windows agree in latent space, so a slow range
@@ -21,8 +22,8 @@ export class LiveNormaliser {
   constructor(opts: LiveNormaliserOptions = {}) {
     this.clip = opts.clip ?? 0.02;
     this.alpha = opts.alpha ?? 0.05;
-    if (!(this.alpha > 0 && this.alpha <= 1)) throw new RangeError(`alpha must be in (0, 1], got ${this.alpha}`);
-    if (!(this.clip >= 0 && this.clip < 0.5)) throw new RangeError(`clip must be in [0, 0.5), got ${this.clip}`);
+    if (!(this.alpha > 0 && this.alpha <= 1)) throw new OptionError(`alpha must be in (0, 1], got ${this.alpha}`);
+    if (!(this.clip >= 0 && this.clip < 0.5)) throw new OptionError(`clip must be in [0, 0.5), got ${this.clip}`);
     this.hist = new Uint32Array(opts.bins ?? 1024);
   }
 

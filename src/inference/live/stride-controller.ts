@@ -1,3 +1,4 @@
+import { OptionError } from '../../util/errors.js';
 // Rate adaptation for a model slower than its source: compute depth for every k-th source frame,
 // k the smallest integer that keeps the engine real time. Pure: the depth node feeds it what it
 // measured and asks for k at each window boundary (so the new frames of one window share one
@@ -31,8 +32,8 @@ export class StrideController {
   constructor(private readonly opts: StrideOptions) {
     this.raiseAbove = opts.raiseAbove ?? 0.85;
     this.lowerBelow = opts.lowerBelow ?? 0.7;
-    if (!(opts.maxStride >= 1)) throw new RangeError(`maxStride must be >= 1 (got ${opts.maxStride})`);
-    if (!(this.lowerBelow < this.raiseAbove && this.raiseAbove <= 1)) throw new RangeError('need lowerBelow < raiseAbove <= 1');
+    if (!(opts.maxStride >= 1)) throw new OptionError(`maxStride must be >= 1 (got ${opts.maxStride})`);
+    if (!(this.lowerBelow < this.raiseAbove && this.raiseAbove <= 1)) throw new OptionError('need lowerBelow < raiseAbove <= 1');
   }
 
   get stride(): number {

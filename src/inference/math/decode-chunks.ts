@@ -1,3 +1,4 @@
+import { OptionError } from '../../util/errors.js';
 // Parity-critical: the temporal decoder mixes frames within a chunk, so these boundaries decide the output; guarded by test/engine-math.test.ts and test/depth-session.test.ts.
 
 /** The reference decodes latents in temporal clips of 8 frames (decode_chunk_size). */
@@ -14,7 +15,7 @@ export interface Chunk {
  * chunk, so the boundaries must match the reference for parity.
  */
 export function decodeChunks(n: number, chunk = DECODE_CHUNK): Chunk[] {
-  if (!Number.isInteger(n) || n < 0) throw new RangeError(`frame count must be a non-negative integer, got ${n}`);
+  if (!Number.isInteger(n) || n < 0) throw new OptionError(`frame count must be a non-negative integer, got ${n}`);
   return readyChunks(0, n, true, chunk);
 }
 
@@ -26,7 +27,7 @@ export function decodeChunks(n: number, chunk = DECODE_CHUNK): Chunk[] {
 export function readyChunks(decodedUpTo: number, finalUpTo: number, ended: boolean, chunk = DECODE_CHUNK): Chunk[] {
   checkChunk(chunk);
   if (!Number.isInteger(decodedUpTo) || decodedUpTo < 0 || decodedUpTo % chunk !== 0) {
-    throw new RangeError(`decodedUpTo must be a non-negative multiple of ${chunk}, got ${decodedUpTo}`);
+    throw new OptionError(`decodedUpTo must be a non-negative multiple of ${chunk}, got ${decodedUpTo}`);
   }
   const end = ended ? finalUpTo : finalChunkEnd(finalUpTo, chunk);
   const out: Chunk[] = [];
@@ -42,11 +43,11 @@ export function readyChunks(decodedUpTo: number, finalUpTo: number, ended: boole
 export function finalChunkEnd(finalizedUpTo: number, chunk = DECODE_CHUNK): number {
   checkChunk(chunk);
   if (!Number.isInteger(finalizedUpTo) || finalizedUpTo < 0) {
-    throw new RangeError(`finalizedUpTo must be a non-negative integer, got ${finalizedUpTo}`);
+    throw new OptionError(`finalizedUpTo must be a non-negative integer, got ${finalizedUpTo}`);
   }
   return finalizedUpTo - (finalizedUpTo % chunk);
 }
 
 function checkChunk(chunk: number): void {
-  if (!Number.isInteger(chunk) || chunk < 1) throw new RangeError(`chunk must be a positive integer, got ${chunk}`);
+  if (!Number.isInteger(chunk) || chunk < 1) throw new OptionError(`chunk must be a positive integer, got ${chunk}`);
 }

@@ -1,3 +1,4 @@
+import { OptionError } from '../../util/errors.js';
 // Parity-critical: the reference's decoder-output-to-depth reduction; guarded by test/depth-session.test.ts and test/vs-reference.test.ts.
 
 /**
@@ -6,7 +7,7 @@
  * `rgb` is [n, 3, H, W]; one [H, W] plane per frame comes back.
  */
 export function depthFromRgb(rgb: Float32Array, frames: number, plane: number): Float32Array[] {
-  if (rgb.length < frames * 3 * plane) throw new RangeError(`decoder output has ${rgb.length} values, expected ${frames}x3x${plane}`);
+  if (rgb.length < frames * 3 * plane) throw new OptionError(`decoder output has ${rgb.length} values, expected ${frames}x3x${plane}`);
   const out: Float32Array[] = [];
   for (let i = 0; i < frames; i++) {
     const depth = new Float32Array(plane);

@@ -1,6 +1,7 @@
 // Parity-critical: the reference scheduler's Euler v-prediction step and CFG, in its float32/float64 order; guarded by test/engine-math.test.ts, test/depth-session.test.ts and test/vs-reference.test.ts.
 import { cIn, cNoise, cOut, cSkip } from './edm.js';
 import { initNoiseSigma, karrasSigmas, KARRAS_RHO, SIGMA_MAX, SIGMA_MIN, toFloat32Sigmas } from './sigmas.js';
+import { OptionError } from '../../util/errors.js';
 
 export interface EulerVSamplerOptions {
   readonly steps: number;
@@ -15,7 +16,7 @@ export interface EulerVSamplerOptions {
  */
 export function applyGuidance(cond: Float32Array, uncond: Float32Array, g: number, out: Float32Array): Float32Array {
   const n = out.length;
-  if (cond.length !== n || uncond.length !== n) throw new RangeError('applyGuidance: length mismatch');
+  if (cond.length !== n || uncond.length !== n) throw new OptionError('applyGuidance: length mismatch');
   for (let k = 0; k < n; k++) {
     const u = uncond[k];
     out[k] = u + g * (cond[k] - u);
@@ -113,11 +114,11 @@ export class EulerVSampler {
 
   private checkStep(i: number): void {
     if (!Number.isInteger(i) || i < 0 || i >= this.steps) {
-      throw new RangeError(`step index ${i} out of range 0..${this.steps - 1}`);
+      throw new OptionError(`step index ${i} out of range 0..${this.steps - 1}`);
     }
   }
 }
 
 function checkSameLength(a: Float32Array, b: Float32Array): void {
-  if (a.length !== b.length) throw new RangeError(`buffer length mismatch: ${a.length} vs ${b.length}`);
+  if (a.length !== b.length) throw new OptionError(`buffer length mismatch: ${a.length} vs ${b.length}`);
 }

@@ -1,3 +1,4 @@
+import { OptionError } from '../../util/errors.js';
 // Parity-critical: the reference's float32 op order for a window's initial latents (spec §4, §11); guarded by test/engine-math.test.ts and test/depth-session.test.ts.
 
 /**
@@ -12,7 +13,7 @@ const f32 = Math.fround;
 /** out = unit * initSigma: pure noise at the first noise level. */
 export function noiseFrame(unit: Float32Array, initSigma: number, out: Float32Array): Float32Array {
   const n = out.length;
-  if (unit.length !== n) throw new RangeError('noiseFrame: length mismatch');
+  if (unit.length !== n) throw new OptionError('noiseFrame: length mismatch');
   for (let j = 0; j < n; j++) out[j] = unit[j] * initSigma;
   return out;
 }
@@ -20,7 +21,7 @@ export function noiseFrame(unit: Float32Array, initSigma: number, out: Float32Ar
 /** out = prev + f32(f32(f32(unit * initSigma) / initSigma) * sigma0): the noise-anchored overlap frame. */
 export function anchoredOverlapFrame(prev: Float32Array, unit: Float32Array, initSigma: number, sigma0: number, out: Float32Array): Float32Array {
   const n = out.length;
-  if (prev.length !== n || unit.length !== n) throw new RangeError('anchoredOverlapFrame: length mismatch');
+  if (prev.length !== n || unit.length !== n) throw new OptionError('anchoredOverlapFrame: length mismatch');
   for (let j = 0; j < n; j++) out[j] = prev[j] + f32(f32(f32(unit[j] * initSigma) / initSigma) * sigma0);
   return out;
 }

@@ -1,3 +1,4 @@
+import { OptionError } from '../../util/errors.js';
 /**
  * Seeded, deterministic noise source: xoshiro128** (Blackman & Vigna) for
  * uniforms, Box-Muller for N(0, 1). Not cryptographic. The reference uses
@@ -53,9 +54,9 @@ export class Prng {
    * @param stream non-negative 32-bit integer selecting an independent stream
    */
   constructor(seed: number, stream = 0) {
-    if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`seed must be a non-negative safe integer, got ${seed}`);
+    if (!Number.isSafeInteger(seed) || seed < 0) throw new OptionError(`seed must be a non-negative safe integer, got ${seed}`);
     if (!Number.isInteger(stream) || stream < 0 || stream > 0xffffffff) {
-      throw new RangeError(`stream must be a 32-bit non-negative integer, got ${stream}`);
+      throw new OptionError(`stream must be a 32-bit non-negative integer, got ${stream}`);
     }
     const lo = seed >>> 0;
     const hi = Math.floor(seed / 4294967296) >>> 0;

@@ -1,5 +1,6 @@
 // Parity-critical: the reference's model resolution (Python rounding to 64); guarded by test/engine-math.test.ts.
 import { roundHalfEven } from './round-half-even.js';
+import { OptionError } from '../../util/errors.js';
 
 export interface Resolution {
   readonly height: number;
@@ -28,7 +29,7 @@ export function modelResolution(h0: number, w0: number, maxRes: number): Resolut
     ['width', w0],
     ['maxRes', maxRes],
   ] as const) {
-    if (!Number.isFinite(v) || v <= 0) throw new RangeError(`${name} must be a positive number, got ${v}`);
+    if (!Number.isFinite(v) || v <= 0) throw new OptionError(`${name} must be a positive number, got ${v}`);
   }
   let height = snap(h0);
   let width = snap(w0);
@@ -53,7 +54,7 @@ export const DATASET_RESOLUTIONS: Readonly<Record<string, Resolution>> = Object.
 export function presetResolution(name: string): Resolution {
   if (!Object.hasOwn(DATASET_RESOLUTIONS, name)) {
     const valid = Object.keys(DATASET_RESOLUTIONS).join(', ');
-    throw new RangeError(`unknown dataset preset "${name}"; valid presets (case-sensitive): ${valid}`);
+    throw new OptionError(`unknown dataset preset "${name}"; valid presets (case-sensitive): ${valid}`);
   }
   return DATASET_RESOLUTIONS[name];
 }

@@ -1,3 +1,4 @@
+import { OptionError } from '../../util/errors.js';
 // Parity-critical: the reference's window layout; guarded by test/engine-math.test.ts and test/depth-session.test.ts.
 
 /** Frames per UNet pass the reference supports (its default window). */
@@ -17,13 +18,13 @@ export interface Segment {
  */
 export function validateWindow(window: number, overlap: number, frameCount?: number): void {
   if (!Number.isInteger(window) || window < 1 || window > MAX_WINDOW) {
-    throw new RangeError(`window must be an integer in 1..${MAX_WINDOW}, got ${window}`);
+    throw new OptionError(`window must be an integer in 1..${MAX_WINDOW}, got ${window}`);
   }
   if (!Number.isInteger(overlap) || overlap < 0 || overlap >= window) {
-    throw new RangeError(`overlap must be an integer with 0 <= overlap < window (${window}), got ${overlap}`);
+    throw new OptionError(`overlap must be an integer with 0 <= overlap < window (${window}), got ${overlap}`);
   }
   if (frameCount !== undefined && frameCount > window && overlap < 1) {
-    throw new RangeError(`overlap must be >= 1 when the video (${frameCount} frames) is longer than the window (${window})`);
+    throw new OptionError(`overlap must be >= 1 when the video (${frameCount} frames) is longer than the window (${window})`);
   }
 }
 
@@ -39,7 +40,7 @@ export function effectiveOverlap(n: number, window: number, overlap: number): nu
  * and the last always has length >= O + 1.
  */
 export function segmentLayout(n: number, window: number, overlap: number): Segment[] {
-  if (!Number.isInteger(n) || n < 0) throw new RangeError(`frame count must be a non-negative integer, got ${n}`);
+  if (!Number.isInteger(n) || n < 0) throw new OptionError(`frame count must be a non-negative integer, got ${n}`);
   validateWindow(window, overlap, n);
   if (n === 0) return [];
   if (n <= window) return [{ start: 0, end: n }];

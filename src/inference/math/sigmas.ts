@@ -1,3 +1,4 @@
+import { OptionError } from '../../util/errors.js';
 // Parity-critical: the Karras schedule as the reference scheduler holds it (float32); guarded by test/engine-math.test.ts (spec's numbers) and test/vs-reference.test.ts.
 
 /** SVD-xt scheduler defaults (spec §3). */
@@ -11,8 +12,8 @@ export const KARRAS_RHO = 7;
  * reference (numpy); steps = 1 gives [sigmaMax, 0].
  */
 export function karrasSigmas(steps: number, sigmaMin = SIGMA_MIN, sigmaMax = SIGMA_MAX, rho = KARRAS_RHO): Float64Array {
-  if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`steps must be an integer >= 1, got ${steps}`);
-  if (!(sigmaMin > 0 && sigmaMax > sigmaMin)) throw new RangeError(`need 0 < sigmaMin < sigmaMax, got ${sigmaMin}, ${sigmaMax}`);
+  if (!Number.isInteger(steps) || steps < 1) throw new OptionError(`steps must be an integer >= 1, got ${steps}`);
+  if (!(sigmaMin > 0 && sigmaMax > sigmaMin)) throw new OptionError(`need 0 < sigmaMin < sigmaMax, got ${sigmaMin}, ${sigmaMax}`);
   const minInv = sigmaMin ** (1 / rho);
   const maxInv = sigmaMax ** (1 / rho);
   const out = new Float64Array(steps + 1);

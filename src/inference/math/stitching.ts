@@ -1,3 +1,4 @@
+import { OptionError } from '../../util/errors.js';
 // Parity-critical: torch's linspace and float32 blend order, bit for bit; guarded by test/engine-math.test.ts and test/depth-session.test.ts.
 
 /**
@@ -16,8 +17,8 @@ const f32 = Math.fround;
  * inputs torch's vectorised CPU path and CUDA (FMA) can differ by an ulp.
  */
 export function torchLinspace01(n: number, out: Float32Array = new Float32Array(n)): Float32Array {
-  if (!Number.isInteger(n) || n < 0) throw new RangeError(`n must be a non-negative integer, got ${n}`);
-  if (out.length < n) throw new RangeError(`output too short: ${out.length} < ${n}`);
+  if (!Number.isInteger(n) || n < 0) throw new OptionError(`n must be a non-negative integer, got ${n}`);
+  if (out.length < n) throw new OptionError(`output too short: ${out.length} < ${n}`);
   if (n === 1) {
     out[0] = 0;
     return out;
@@ -36,7 +37,7 @@ export function torchLinspace01(n: number, out: Float32Array = new Float32Array(
  */
 export function blendFrame(prev: Float32Array, cur: Float32Array, w: number, out: Float32Array): Float32Array {
   const n = out.length;
-  if (prev.length !== n || cur.length !== n) throw new RangeError('blendFrame: length mismatch');
+  if (prev.length !== n || cur.length !== n) throw new OptionError('blendFrame: length mismatch');
   const wf = f32(w);
   const v = f32(1 - wf);
   for (let k = 0; k < n; k++) {
@@ -53,7 +54,7 @@ export function blendFrame(prev: Float32Array, cur: Float32Array, w: number, out
 export function stitchOverlap(prev: readonly Float32Array[], cur: readonly Float32Array[], weights: Float32Array, out: readonly Float32Array[]): void {
   const o = weights.length;
   if (prev.length !== o || cur.length !== o || out.length !== o) {
-    throw new RangeError(`stitchOverlap: expected ${o} frames in prev/cur/out, got ${prev.length}/${cur.length}/${out.length}`);
+    throw new OptionError(`stitchOverlap: expected ${o} frames in prev/cur/out, got ${prev.length}/${cur.length}/${out.length}`);
   }
   for (let j = 0; j < o; j++) blendFrame(prev[j], cur[j], weights[j], out[j]);
 }

@@ -16,6 +16,7 @@ import { loadNoiseFile } from './noise-file.js';
 import { spawnWorker } from '../../util/spawn-worker.js';
 import { buildNpyHeader } from '../../io/npy.js';
 import type { FinalizeJob, FinalizeMessage } from './finalize-worker.js';
+import { UserError } from '../../util/errors.js';
 
 // Offline video-to-depth: the lossless policy around the one engine. Every kept input frame is
 // pushed (the decoder waits for the engine), raw depth frames are spilled to disk as they become
@@ -82,7 +83,7 @@ export interface InferResult {
   readonly workerRssBytes: number;
 }
 
-export class InputError extends Error {}
+export class InputError extends UserError {}
 
 export async function inferVideo(o: InferOptions): Promise<InferResult> {
   const t0 = performance.now();

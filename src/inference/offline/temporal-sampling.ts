@@ -1,4 +1,5 @@
 import { roundHalfEven } from '../math/round-half-even.js';
+import { OptionError } from '../../util/errors.js';
 
 // The reference's temporal sampling: stride = max(round(avg_fps / target_fps), 1), keep frames
 // 0, stride, 2*stride, ... and at most process_length of them. Output plays at target_fps.
@@ -12,7 +13,7 @@ export interface SamplingChoice {
 
 export function frameStride(sourceFps: number, targetFps: number | undefined): number {
   if (targetFps === undefined || targetFps === -1) return 1;
-  if (!(targetFps > 0)) throw new RangeError(`target fps must be positive or -1, got ${targetFps}`);
+  if (!(targetFps > 0)) throw new OptionError(`target fps must be positive or -1, got ${targetFps}`);
   return Math.max(roundHalfEven(sourceFps / targetFps), 1);
 }
 

@@ -11,6 +11,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { ProviderOptionsSchema } from './provider-options.js';
+import { UserError } from '../../util/errors.js';
 
 /** Format identifier and the only format version this loader reads. */
 export const PACK_FORMAT = 'depthcrafter-pack';
@@ -18,7 +19,7 @@ export const PACK_FORMAT_VERSION = 1;
 export const MANIFEST_FILE = 'manifest.json';
 
 /** Any failure to read, validate or open a model pack. The message names the pack path, the file and the field/tensor. */
-export class ModelPackError extends Error {
+export class ModelPackError extends UserError {
   override readonly name: string = 'ModelPackError';
   /** The pack folder as passed to the loader. */
   readonly packDir: string;

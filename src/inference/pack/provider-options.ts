@@ -16,6 +16,7 @@
  * a note. docs/gpu.md has the table.
  */
 import { z } from 'zod';
+import { OptionError } from '../../util/errors.js';
 
 export type ProviderDevice = 'cpu' | 'cuda' | 'tensorrt' | 'webgpu';
 
@@ -92,9 +93,9 @@ export const PROVIDER_OPTION_RULES: Record<ProviderOptionKey, OptionRule> = {
 
 /**
  * A provider option that is invalid, unknown or cannot be honoured; the message names the option and its source.
- * A RangeError, so that the CLI reports it as a usage error (exit code 2) like the other option checks.
+ * An OptionError (util/errors.ts): a user error, exit code 2, like the other option checks.
  */
-export class ProviderOptionsError extends RangeError {
+export class ProviderOptionsError extends OptionError {
   override readonly name: string = 'ProviderOptionsError';
   constructor(
     message: string,

@@ -3,6 +3,7 @@ import jpeg from 'jpeg-js';
 import { colormapByName } from '../../io/colormap.js';
 import { encodePngRGB } from '../../io/png16.js';
 import { groundTruthPayload } from '../../server/websocket/ground-truth.js';
+import { OptionError } from '../../util/errors.js';
 
 // The encoder thread of the frame-encoding sinks (websocket, nats-jpeg-publish): every per-pixel
 // step of a payload (u16 conversion, colour mapping, JPEG and PNG encoding, ground-truth accuracy)
@@ -41,16 +42,17 @@ export type FromEncoder =
 /** Produce one payload (pure; also usable off the worker, e.g. in tests). */
 export function encodeJob(job: EncodeJob): Uint8Array {
   const { width: w, height: h } = job;
-  if (!Number.isInteger(w) || !Number.isInteger(h) || w <= 0 || h <= 0) throw new RangeError(`invalid frame size ${w}x${h}`);
+  if (!Number.isInteger(w) || !Number.isInteger(h) || w <= 0 || h <= 0) throw new OptionError(`invalid frame size ${w}x${h}`);
   const n = w * h;
   if (job.format === 'gt') {
     const { depth, gtDepth, gtWidth = 0, gtHeight = 0 } = job;
-    if (!gtDepth || !depth || gtDepth.length !== gtWidth * gtHeight) throw new RangeError('gt job needs gtDepth of gtWidth x gtHeight and the predicted depth');
+    if (!gtDepth || !depth || gtDepth.length !== gtWidth * gtHeight)
+      throw new OptionError('gt job needs gtDepth of gtWidth x gtHeight and the predicted depth');
     return groundTruthPayload({ depth, width: w, height: h, gtDepth, gtWidth, gtHeight });
   }
   if (job.depth) {
     const d = job.depth;
-    if (d.length !== n) throw new RangeError(`depth has ${d.length} values for ${w}x${h}`);
+    if (d.length !== n) throw new OptionError(`depth has ${d.length} values for ${w}x${h}`);
     if (job.format === 'u16') return depthToU16(d);
     const lut = colormapByName(job.colormap ?? 'inferno');
     if (job.format === 'png') return encodePngRGB(mapDepth(d, lut, 3), w, h);
@@ -58,12 +60,12 @@ export function encodeJob(job: EncodeJob): Uint8Array {
   }
   if (job.rgb) {
     const rgb = job.rgb;
-    if (rgb.length !== n * 3) throw new RangeError(`rgb has ${rgb.length} bytes for ${w}x${h}`);
+    if (rgb.length !== n * 3) throw new OptionError(`rgb has ${rgb.length} bytes for ${w}x${h}`);
     if (job.format === 'png') return encodePngRGB(rgb, w, h);
     if (job.format === 'jpeg') return jpeg.encode({ data: rgbToRgba(rgb), width: w, height: h }, job.quality ?? 80).data;
-    throw new RangeError(`rgb frames cannot be encoded as ${job.format}`);
+    throw new OptionError(`rgb frames cannot be encoded as ${job.format}`);
   }
-  throw new RangeError('encode job without depth or rgb data');
+  throw new OptionError('encode job without depth or rgb data');
 }
 
 /** Disparity in [0,1] to uint16 little-endian 0..65535 (rounded, clamped; NaN gives 0). */

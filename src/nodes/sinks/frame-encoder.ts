@@ -2,6 +2,7 @@ import type { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { spawnWorker } from '../../util/spawn-worker.js';
 import type { EncodeJob, FromEncoder, ToEncoder } from './encode-worker.js';
+import { OptionError } from '../../util/errors.js';
 
 export type { EncodeJob, EncodeFormat } from './encode-worker.js';
 
@@ -39,10 +40,10 @@ export class FrameEncoder {
 
   constructor(private readonly opts: FrameEncoderOptions = {}) {
     const n = opts.workers ?? defaultEncodeWorkers();
-    if (!Number.isInteger(n) || n < 1) throw new RangeError(`workers must be a positive integer, got ${n}`);
+    if (!Number.isInteger(n) || n < 1) throw new OptionError(`workers must be a positive integer, got ${n}`);
     this.slots = new Array<Slot | null>(n).fill(null);
     this.maxInFlight = opts.maxInFlight ?? 2 * n;
-    if (!Number.isInteger(this.maxInFlight) || this.maxInFlight < 1) throw new RangeError(`maxInFlight must be a positive integer, got ${this.maxInFlight}`);
+    if (!Number.isInteger(this.maxInFlight) || this.maxInFlight < 1) throw new OptionError(`maxInFlight must be a positive integer, got ${this.maxInFlight}`);
   }
 
   /** Requests submitted and not yet answered. */

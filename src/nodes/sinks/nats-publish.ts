@@ -8,6 +8,7 @@ import { encodeFrameMessage, type FrameHeader } from '../../protocol/frame-messa
 import { sharedNats } from '../../fleet/nats.js';
 import { depthSubject, rgbSubject, WORKER_HEADER } from '../../fleet/subjects.js';
 import type { LeaseKeeper } from '../../fleet/leases.js';
+import { OptionError } from '../../util/errors.js';
 
 // Publishes every stream's depth frames on NATS as DCL1 messages (docs/websocket-protocol.md):
 // float32 depth on dcl.depth.<stream> and, before it, the RGB frame it came from (rgb24) on
@@ -48,7 +49,7 @@ export const natsPublishNode = defineNode({
     const keeper = o.leaseGate
       ? await ctx.shared.acquire<LeaseKeeper>(
           LEASE_KEEPER_RESOURCE,
-          () => Promise.reject(new RangeError('leaseGate: true needs a fleet worker (depthcrafter-live fleet worker)')),
+          () => Promise.reject(new OptionError('leaseGate: true needs a fleet worker (depthcrafter-live fleet worker)')),
           () => {},
         )
       : null;
@@ -121,7 +122,7 @@ export const natsPublishNode = defineNode({
         const msg = encodeFrameMessage(header, new Uint8Array(d.data.buffer, d.data.byteOffset, d.data.byteLength));
         if (!fits(msg.byteLength)) {
           withheld.inc({ stream: d.streamId, reason: 'max_payload' });
-          throw new RangeError(
+          throw new OptionError(
             `depth frame of ${msg.byteLength} bytes is larger than the NATS server's max_payload (${nc.info?.max_payload}): raise max_payload in the server's configuration`,
           );
         }

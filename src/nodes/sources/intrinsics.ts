@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { Intrinsics, VideoFrame } from '../../graph/packets.js';
 import { scaleIntrinsics } from '../../protocol/frame-message.js';
+import { OptionError } from '../../util/errors.js';
 
 // A source's camera intrinsics (the `K` option of the camera, rtsp, file and frames sources): stamped on every
 // frame as `intrinsics`, in pixels of that frame, so that a viewer can unproject depth into a point cloud
@@ -39,14 +40,14 @@ export function parseK(k: readonly number[] | readonly (readonly number[])[]): I
     out = { fx, fy, cx, cy };
   } else if (k.length === 3 && k.every((r) => Array.isArray(r) && r.length === 3)) {
     const m = k as readonly (readonly number[])[];
-    if (m[1][0] !== 0 || m[2][0] !== 0 || m[2][1] !== 0 || m[2][2] !== 1) throw new RangeError('K as a matrix must be [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]');
-    if (m[0][1] !== 0) throw new RangeError('K with a skew (K[0][1] != 0) is not supported');
+    if (m[1][0] !== 0 || m[2][0] !== 0 || m[2][1] !== 0 || m[2][2] !== 1) throw new OptionError('K as a matrix must be [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]');
+    if (m[0][1] !== 0) throw new OptionError('K with a skew (K[0][1] != 0) is not supported');
     out = { fx: m[0][0], fy: m[1][1], cx: m[0][2], cy: m[1][2] };
   } else {
-    throw new RangeError('K must be [fx, fy, cx, cy] or a 3x3 matrix');
+    throw new OptionError('K must be [fx, fy, cx, cy] or a 3x3 matrix');
   }
-  if (!(out.fx > 0 && out.fy > 0)) throw new RangeError(`K: fx and fy must be positive (got ${out.fx}, ${out.fy})`);
-  if (![out.cx, out.cy].every(Number.isFinite)) throw new RangeError('K: cx and cy must be finite');
+  if (!(out.fx > 0 && out.fy > 0)) throw new OptionError(`K: fx and fy must be positive (got ${out.fx}, ${out.fy})`);
+  if (![out.cx, out.cy].every(Number.isFinite)) throw new OptionError('K: cx and cy must be finite');
   return out;
 }
 

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { presentedToken } from '../http-hub.js';
 import { clipForLog } from '../../util/redact.js';
+import { OptionError } from '../../util/errors.js';
 
 // Who may open a WebSocket: browsers only from the same origin or an allowed one (a hostile page
 // cannot read the camera through the visitor's browser), and anyone only with the token when one
@@ -10,7 +11,7 @@ import { clipForLog } from '../../util/redact.js';
 export function accessToken(envName: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   const value = env[envName];
   if (value !== undefined && value.trim() === '') {
-    throw new RangeError(`${envName} is set but empty: set it to a token to require one, or unset it to allow any client`);
+    throw new OptionError(`${envName} is set but empty: set it to a token to require one, or unset it to allow any client`);
   }
   return value;
 }
