@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { fairShare } from '../src/fleet/fair-share.js';
 import { cameraRecord, streamEntryFor } from '../src/fleet/cameras.js';
-import { natsTarget, redactUrl, FleetConfigError } from '../src/fleet/nats.js';
+import { natsTarget, FleetConfigError } from '../src/fleet/nats.js';
+import { redactUrls } from '../src/util/redact.js';
 import { LeaseKeeper } from '../src/fleet/leases.js';
 import { openBuckets } from '../src/fleet/buckets.js';
 import { natsServerAvailable, startNats, type NatsFixture } from './helpers/nats-server.js';
@@ -71,7 +72,7 @@ describe('NATS targets', () => {
     assert.deepEqual([withCreds.user, withCreds.pass], ['me', 's@cret']);
     const env = natsTarget('nats://h', { DCL_NATS_USER: 'svc', DCL_NATS_PASSWORD: 'pw', DCL_NATS_TOKEN: 'tok' });
     assert.deepEqual([env.user, env.pass, env.token], ['svc', 'pw', 'tok']);
-    assert.equal(redactUrl('nats://me:secret@h:1,nats://x:y@k'), 'nats://***@h:1,nats://***@k');
+    assert.equal(redactUrls('nats://me:secret@h:1,nats://x:y@k'), 'nats://***@h:1,nats://***@k');
     assert.throws(() => natsTarget('http://h'), /nats:\/\/ or tls:\/\//);
     assert.throws(() => natsTarget(' , '), /no NATS server given/);
   });

@@ -17,7 +17,6 @@ describe('frame message', () => {
       format: 'u16',
       latencyMs: 12.3,
       window: 9,
-      dropped: 2,
     };
     const payload = new Uint8Array(7 * 3 * 2);
     for (let i = 0; i < payload.length; i++) payload[i] = (i * 37 + 11) & 0xff;

@@ -1,3 +1,4 @@
+import { redactUrls } from '../util/redact.js';
 import { z } from 'zod';
 import { parse as parseYamlScalar } from 'yaml';
 import { STREAM_NAME, type StreamEntry } from '../graph/streams.js';
@@ -56,9 +57,7 @@ function sourceForUrl(url: string): { kind: string; options: Record<string, unkn
   try {
     u = new URL(url);
   } catch {
-    throw new FleetConfigError(
-      `camera URL not understood: ${JSON.stringify(url.replace(/\/\/[^@/]*@/, '//***@'))} (rtsp://, synthetic:, test:, v4l2://, file://, edge:)`,
-    );
+    throw new FleetConfigError(`camera URL not understood: ${JSON.stringify(redactUrls(url))} (rtsp://, synthetic:, test:, v4l2://, file://, edge:)`);
   }
   const query = Object.fromEntries([...u.searchParams].map(([k, v]) => [k, parseYamlScalar(v) as unknown]));
   switch (u.protocol) {

@@ -1,3 +1,4 @@
+import { redactUrls } from '../util/redact.js';
 import { hostname } from 'node:os';
 import { stringify } from 'yaml';
 import type { Logger } from 'pino';
@@ -102,7 +103,7 @@ export class FleetEdge {
     }
     await this.graph.start();
     this.log.info(
-      { subject: framesSubject(this.o.name), source: this.o.url.replace(/\/\/[^@/]*@/, '//***@') },
+      { subject: framesSubject(this.o.name), source: redactUrls(this.o.url) },
       `fleet edge publishing camera "${this.o.name}" on ${framesSubject(this.o.name)}`,
     );
   }

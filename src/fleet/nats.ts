@@ -1,3 +1,4 @@
+import { redactUrls } from '../util/redact.js';
 import type { Logger } from 'pino';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { SharedResources, Lease } from '../graph/shared-resources.js';
@@ -34,7 +35,7 @@ export function natsTarget(url: string, env: NodeJS.ProcessEnv = process.env): N
     try {
       u = new URL(withScheme);
     } catch {
-      throw new FleetConfigError(`not a NATS URL: ${redactUrl(part)}`);
+      throw new FleetConfigError(`not a NATS URL: ${redactUrls(part)}`);
     }
     if (u.protocol === 'tls:') tls = true;
     else if (u.protocol !== 'nats:') throw new FleetConfigError(`NATS URL scheme must be nats:// or tls://, got ${u.protocol}//`);
@@ -51,11 +52,6 @@ export function natsTarget(url: string, env: NodeJS.ProcessEnv = process.env): N
     pass = env.DCL_NATS_PASSWORD ?? '';
   }
   return { servers, tls, user, pass, token };
-}
-
-/** The URL for logs: no user, no password. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/g, '//***@');
 }
 
 /** `wait`: keep trying until a server answers (long-running workers and gateways); otherwise fail at once (short commands). */

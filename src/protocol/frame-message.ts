@@ -37,8 +37,6 @@ export interface FrameHeader {
   /** (gt) AbsRel and delta1 of this frame's depth against the ground truth, after a per-frame scale and shift in disparity. */
   readonly absrel?: number;
   readonly delta1?: number;
-  /** Frames dropped for this subscriber so far (its own backpressure). */
-  readonly dropped?: number;
   /** The first frame after a discontinuity of its stream (a gap, a restart, a takeover by another fleet worker): do not relate it to the frames before. */
   readonly discont?: boolean;
   /** (fleet) The worker that computed the frame, and when it published it on the bus (wall clock, ms since the epoch). */

@@ -1,5 +1,5 @@
 import { pino, type Logger, type DestinationStream } from 'pino';
-import { redactUrls, redactDeep } from './redact.js';
+import { redactError, redactUrls, redactDeep } from './redact.js';
 
 // JSON logs by default (for collectors), pretty on a TTY (for people). Every string field and
 // message goes through URL redaction so credentials never reach a log line.
@@ -33,11 +33,4 @@ export function createLogger(opts: LogOptions = {}): Logger {
   }
   // Synchronous: log volume is low, and a line written just before a hard exit must not be lost in a buffer.
   return pino(base, pino.destination({ dest: 2, sync: true }));
-}
-
-function redactError(e: Error): Error {
-  const copy = new Error(redactUrls(e.message));
-  copy.name = e.name;
-  copy.stack = e.stack ? redactUrls(e.stack) : undefined;
-  return copy;
 }

@@ -1,3 +1,4 @@
+import { redactUrls } from '../../util/redact.js';
 import { isUserError } from '../../util/errors.js';
 import type { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
@@ -123,7 +124,7 @@ export function registerFleet(program: Command): void {
         for (const rec of cams.values()) {
           const lease = await b.leases.get(rec.name);
           const worker = lease?.operation === 'PUT' ? (JSON.parse(lease.string()) as { worker: string }).worker : null;
-          out.push({ name: rec.name, url: rec.url.replace(/\/\/[^@/]*@/, '//***@'), worker });
+          out.push({ name: rec.name, url: redactUrls(rec.url), worker });
         }
         return out;
       });
