@@ -91,7 +91,8 @@ describe('hostile pipeline files', () => {
     const t0 = performance.now();
     const e = pipelineError(() => parsePipeline(`name: big\nx:\n${keys}\nnodes: {}\n`, 'big.yaml', builtinRegistry(), { env: {} }));
     const ms = performance.now() - t0;
-    assert.ok(ms < 3000, `took ${ms.toFixed(0)} ms`);
+    // A third of the quadratic check's 30 s: still tells linear from quadratic, and holds on a loaded 2-core machine (5.4 s seen under stress).
+    assert.ok(ms < 10_000, `took ${ms.toFixed(0)} ms`);
     assert.match(e.message, /^big\.yaml: /);
   });
   test('an alias bomb is a YAML mistake naming the file (exit 2), not an exception or a gigabyte', () => {
