@@ -42,3 +42,7 @@ it('names survive subclassing, and errors keep their kind across a worker bounda
   assert.equal(exitCodeFor(workerError('Error', 'session failed')), 1);
   assert.equal(errorFromWorker('TypeError', 'boom').name, 'TypeError');
 });
+
+it('a plain RangeError from a worker stays a runtime fault', () => {
+  assert.equal(exitCodeFor(errorFromWorker('RangeError', 'Invalid array length')), 1);
+});

@@ -47,6 +47,7 @@ export function exitCodeFor(e: unknown): 1 | 2 {
 export function errorFromWorker(name: string, message: string, known: Record<string, (message: string) => Error> = {}): Error {
   const make = known[name];
   if (make) return make(message);
-  if (name === 'OptionError' || name === 'RangeError') return Object.assign(new OptionError(message), { name: 'OptionError' });
+  // A plain RangeError from a worker is a fault there (a bug, an engine limit): only option errors are the user's.
+  if (name === 'OptionError') return new OptionError(message);
   return Object.assign(new Error(message), { name });
 }
